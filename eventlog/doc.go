@@ -1,0 +1,34 @@
+// Package eventlog is Causeway's append-only event log: the types every other
+// package shares (Event, Position, ExpectedVersion, Filter), the Store
+// contract, validation of what goes in, and the process-wide Tailer that wakes
+// subscriptions when the log grows.
+//
+// # Global order without gaps
+//
+// A bigserial position alone is not a safe global order: transactions commit
+// out of order, so a reader that has passed position N can later miss a row
+// with a smaller position that commits after it looked. Causeway orders the
+// log by the pair (transaction id, position) and only ever shows rows whose
+// transaction id lies below the oldest transaction still running
+// (pg_snapshot_xmin). Every transaction below that horizon has finished, so
+// nothing can ever appear behind a reader, and a reader never has to skip a
+// "gap" on a timer. A Position is that pair; treat it as opaque and compare
+// positions with Compare.
+//
+// Per-stream order must equal global order. Appends take a per-stream
+// advisory lock before their first write, so the later writer of a stream is
+// given the larger transaction id. A transaction that already had an id before
+// it took the lock (several streams in one transaction, or an append inside a
+// caller's transaction that wrote before) is checked against the stream's last
+// writer and fails with ErrAppendOrderConflict — retryable — when it would
+// break the order.
+//
+// The price is that a long-running write transaction anywhere in the cluster
+// holds the horizon back; see the postgres store's Horizon for how to watch it.
+//
+// # Stores
+//
+// The postgres sub-package is the production store; the memory sub-package has
+// identical semantics for fast unit tests; eventlogtest holds the conformance
+// suite both pass.
+package eventlog

@@ -1,0 +1,160 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// Result codes of the append_events function.
+const (
+	codeAppended     = 0
+	codeDuplicate    = 1
+	codeWrongVersion = 2
+	codeIDsElsewhere = 3
+	codeOrder        = 4
+)
+
+// Append writes events to one stream in its own transaction and, after the
+// commit, sends the coalesced wake-up hint.
+func (s *Store) Append(ctx context.Context, streamID string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
+	res, err := s.append(ctx, s.pool, streamID, expected, events)
+	if err == nil && !res.Duplicate {
+		s.Hint()
+	}
+	return res, err
+}
+
+// AppendTx writes events to one stream inside the caller's transaction, so
+// they commit (or roll back) with whatever else the transaction does. After
+// the commit, call Hint for a prompt wake-up of tailers.
+//
+// If the transaction already wrote before this call, it already has an id;
+// when a later writer of the same stream committed meanwhile, the append is
+// refused with an error matching eventlog.ErrAppendOrderConflict, and the
+// whole transaction should be rolled back and retried. A unique-key violation
+// (an id stored by a concurrent append, or a stale REPEATABLE READ snapshot)
+// aborts the transaction as PostgreSQL always does.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
+	if tx == nil {
+		return eventlog.AppendResult{}, errors.New("eventlog/postgres: AppendTx: nil transaction")
+	}
+	return s.append(ctx, tx, streamID, expected, events)
+}
+
+func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected eventlog.ExpectedVersion, events []eventlog.EventData) (eventlog.AppendResult, error) {
+	if !expected.Valid() {
+		return eventlog.AppendResult{}, fmt.Errorf("eventlog/postgres: append to %q: invalid expected version %d", streamID, int64(expected))
+	}
+	callerIDs := false
+	for i := range events {
+		if events[i].ID != uuid.Nil {
+			callerIDs = true
+			break
+		}
+	}
+	prepared, err := eventlog.Prepare(streamID, events, s.maxPayload, newEventID)
+	if err != nil {
+		return eventlog.AppendResult{}, err
+	}
+	n := len(prepared)
+	ids := make([]uuid.UUID, n)
+	rawIDs := make([][16]byte, n) // pgx encodes [16]byte natively; uuid.UUID would go through its string form
+	types := make([]string, n)
+	data := make([]json.RawMessage, n)
+	meta := make([]json.RawMessage, n)
+	for i, e := range prepared {
+		ids[i], rawIDs[i], types[i], data[i], meta[i] = e.ID, e.ID, e.Type, e.Data, e.MetadataJSON
+	}
+
+	var (
+		code      int
+		version   int64
+		positions []int64
+		txID      *uint64
+	)
+	err = db.QueryRow(ctx, s.sql.append, streamID, int64(expected), s.lockKey(streamID), callerIDs, rawIDs, types, data, meta).
+		Scan(&code, &version, &positions, &txID)
+	if err != nil {
+		return eventlog.AppendResult{}, s.appendError(streamID, err)
+	}
+	switch code {
+	case codeAppended, codeDuplicate:
+		res := eventlog.AppendResult{NextExpectedVersion: version, IDs: ids, Duplicate: code == codeDuplicate}
+		res.Positions = make([]eventlog.Position, len(positions))
+		for i, p := range positions {
+			res.Positions[i].Seq = p
+		}
+		if txID != nil {
+			for i := range res.Positions {
+				res.Positions[i].TxID = *txID
+			}
+		} else if len(positions) > 0 {
+			// Duplicate: the positions belong to the original append.
+			if err := s.fillTxIDs(ctx, db, res.Positions); err != nil {
+				return eventlog.AppendResult{}, err
+			}
+		}
+		return res, nil
+	case codeWrongVersion:
+		return eventlog.AppendResult{}, &eventlog.VersionConflictError{StreamID: streamID, Expected: expected, Actual: version}
+	case codeIDsElsewhere:
+		return eventlog.AppendResult{}, fmt.Errorf("%w: append to %q", eventlog.ErrDuplicateEventID, streamID)
+	case codeOrder:
+		return eventlog.AppendResult{}, fmt.Errorf("%w: stream %q was written by a transaction that started after this one", eventlog.ErrAppendOrderConflict, streamID)
+	}
+	return eventlog.AppendResult{}, fmt.Errorf("eventlog/postgres: append to %q: unexpected result code %d", streamID, code)
+}
+
+func (s *Store) fillTxIDs(ctx context.Context, db dbtx, ps []eventlog.Position) error {
+	seqs := make([]int64, len(ps))
+	for i, p := range ps {
+		seqs[i] = p.Seq
+	}
+	rows, err := db.Query(ctx, s.sql.txIDsOf, seqs)
+	if err != nil {
+		return s.wrap("read positions", err)
+	}
+	byPos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (eventlog.Position, error) {
+		var p eventlog.Position
+		err := r.Scan(&p.Seq, &p.TxID)
+		return p, err
+	})
+	if err != nil {
+		return s.wrap("read positions", err)
+	}
+	m := make(map[int64]uint64, len(byPos))
+	for _, p := range byPos {
+		m[p.Seq] = p.TxID
+	}
+	for i := range ps {
+		ps[i].TxID = m[ps[i].Seq]
+	}
+	return nil
+}
+
+// appendError maps PostgreSQL errors to the eventlog's typed errors.
+func (s *Store) appendError(streamID string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
+			return fmt.Errorf("%w: append to %q: %s", eventlog.ErrDuplicateEventID, streamID, pgErr.Detail)
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key",
+			pgErr.Code == "40001", pgErr.Code == "40P01":
+			// A concurrent writer won (seen through a stale snapshot), or a
+			// deadlock between multi-stream transactions: retry the transaction.
+			return fmt.Errorf("%w: append to %q: %s", eventlog.ErrAppendOrderConflict, streamID, pgErr.Message)
+		case pgErr.Code == "22P02", pgErr.Code == "22P05", pgErr.Code == "22003", pgErr.Code == "54000":
+			return &eventlog.ValidationError{StreamID: streamID, Index: -1, Reason: "PostgreSQL refused the payload: " + pgErr.Message, Err: eventlog.ErrInvalidData}
+		}
+	}
+	return s.wrap(fmt.Sprintf("append to %q", streamID), err)
+}

@@ -1,0 +1,23 @@
+// Package postgres is the PostgreSQL event store.
+//
+// Appends run one statement, a call to the append_events function the
+// migrations install, in the caller's transaction or in their own implicit
+// one. That function takes the stream's advisory transaction lock before the
+// first write (no transaction id is needed to take it), so concurrent writers
+// of a stream obtain their ids in lock order and the (tx_id, position) global
+// order agrees with every stream's version order. When the transaction already
+// had an id — it wrote before, e.g. an append to another stream — the function
+// compares that id with the stream's last writer's and refuses the append with
+// eventlog.ErrAppendOrderConflict if it is smaller.
+//
+// Reads of the global log return only rows whose tx_id is below
+// pg_snapshot_xmin(pg_current_snapshot()), keyset-paginated on
+// (tx_id, position), so a reader never passes a transaction that has not
+// finished. See Horizon for what holds that horizon back.
+//
+// Wake-ups never NOTIFY inside an append (NOTIFY serialises commits cluster
+// wide). After a successful Append the store asks its Notifier to send one
+// coalesced pg_notify per window from outside the transaction; a process's
+// Tailer listens on a dedicated connection (Listener) and polls adaptively
+// either way, so notifications are only a latency hint and may be turned off.
+package postgres

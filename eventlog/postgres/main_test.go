@@ -1,0 +1,37 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newStore returns a store in a fresh, migrated schema.
+func newStore(t testing.TB, cfg postgres.Config) (*postgres.Store, *pgxpool.Pool) {
+	t.Helper()
+	schema, pool := pgtest.NewSchema(t)
+	if _, err := migrations.Apply(testCtx(t), pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Schema = schema
+	s, err := postgres.New(pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, pool
+}

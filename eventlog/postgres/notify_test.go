@@ -1,0 +1,191 @@
+package postgres_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/pgtest"
+)
+
+// otherProcess opens a second pool and store on the same schema, as another
+// runner process would.
+func otherProcess(t *testing.T, schema string, cfg postgres.Config) *postgres.Store {
+	t.Helper()
+	pool, err := pgxpool.New(testCtx(t), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	cfg.Schema = schema
+	s, err := postgres.New(pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// neverPoll makes a tailer that only polls when woken.
+var neverPoll = eventlog.TailerOptions{MinInterval: time.Hour, MaxInterval: time.Hour}
+
+func waitHead(t *testing.T, tl *eventlog.Tailer, want eventlog.Position, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for tl.Head().Before(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tailer head %v did not reach %v within %v", tl.Head(), want, within)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func listenerURL(t *testing.T, app string) string {
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestNotifyWakesAnotherProcess(t *testing.T) {
+	a, _ := newStore(t, postgres.Config{})
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll})
+	tl := b.Tailer()
+	time.Sleep(100 * time.Millisecond) // let the listener connect; a later start would still poll once
+	e, _ := eventlog.NewEvent("Ping", 1)
+	res, err := a.Append(testCtx(t), "ping-1", eventlog.Any, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B polls once an hour unless notified: seeing the event proves the hint.
+	waitHead(t, tl, res.Positions[0], 5*time.Second)
+}
+
+func TestNotifyIsSentAfterCommit(t *testing.T) {
+	s, _ := newStore(t, postgres.Config{})
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{postgres.NotifyChannel(s.Schema())}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		e, _ := eventlog.NewEvent("Ping", i)
+		res, err := s.Append(ctx, "ping-1", eventlog.Any, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("no notification for append %d: %v", i, err)
+		}
+		// The notification comes after the commit: the event is readable.
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+s.Schema()+`.events WHERE position = $1`, res.Positions[0].Seq).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("event of append %d not committed when its notification arrived (n=%d, err=%v)", i, n, err)
+		}
+	}
+}
+
+func TestNotifyCanBeDisabled(t *testing.T) {
+	s, pool := newStore(t, postgres.Config{DisableNotify: true})
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{postgres.NotifyChannel(s.Schema())}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := eventlog.NewEvent("Ping", 1)
+	if _, err := s.Append(ctx, "ping-1", eventlog.Any, e); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = conn.WaitForNotification(wctx)
+	cancel()
+	if err == nil {
+		t.Fatal("a store with notifications disabled sent one")
+	}
+	// Control: the same listener hears a store that has them on.
+	on, err := postgres.New(pool, postgres.Config{Schema: s.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer on.Close()
+	if _, err := on.Append(ctx, "ping-1", eventlog.Any, e); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := conn.WaitForNotification(wctx); err != nil {
+		t.Fatalf("control store's notification not received: %v", err)
+	}
+	// With notifications off, the tailer still finds events by polling.
+	tl := s.Tailer()
+	res, err := s.Append(ctx, "ping-1", eventlog.Any, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, tl, res.Positions[0], 5*time.Second)
+}
+
+// TestListenerRepollsAfterReconnect: notifications sent while the listener is
+// disconnected are lost, so the tailer must poll after every reconnect.
+func TestListenerRepollsAfterReconnect(t *testing.T) {
+	a, pool := newStore(t, postgres.Config{DisableNotify: true}) // appends send no hint
+	ctx := testCtx(t)
+	const app = "causeway-listener-test"
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: listenerURL(t, app)})
+	tl := b.Tailer()
+
+	listenerPID := func() int {
+		var pid int
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
+			if err == nil {
+				return pid
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no LISTEN connection with application_name %s (separate listener URL not used?): %v", app, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	first := listenerPID()
+	time.Sleep(200 * time.Millisecond) // let the post-connect poll finish
+
+	e, _ := eventlog.NewEvent("Ping", 1)
+	res, err := a.Append(ctx, "ping-1", eventlog.Any, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if !tl.Head().Before(res.Positions[0]) {
+		t.Fatal("precondition: the tailer saw the event without a hint or a reconnect")
+	}
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, first); err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, tl, res.Positions[0], 5*time.Second)
+	if second := listenerPID(); second == first {
+		t.Fatal("listener did not reconnect")
+	}
+}

@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// queries holds the store's SQL with the schema substituted once.
+type queries struct {
+	append     string
+	txIDsOf    string
+	streamFwd  string
+	streamBwd  string
+	batch      [4]string // indexed by filterShape
+	head       string
+	count      [4]string
+	horizon    string
+	notify     string
+	lastWriter string
+}
+
+// filterShape selects a statement variant per filter, so that every variant
+// keeps a plan of its own instead of one generic plan full of "$n IS NULL OR".
+func filterShape(hasCategories, hasTypes bool) int {
+	s := 0
+	if hasCategories {
+		s |= 1
+	}
+	if hasTypes {
+		s |= 2
+	}
+	return s
+}
+
+// filterSQL renders a filter shape's conditions with parameters numbered
+// from next; filterArgs supplies the matching arguments.
+func filterSQL(shape, next int) string {
+	var b strings.Builder
+	if shape&1 != 0 {
+		fmt.Fprintf(&b, " AND e.category = ANY ($%d::text[])", next)
+		next++
+	}
+	if shape&2 != 0 {
+		fmt.Fprintf(&b, " AND e.type = ANY ($%d::text[])", next)
+	}
+	return b.String()
+}
+
+func filterArgs(f eventlog.Filter, args ...any) (int, []any) {
+	shape := filterShape(len(f.Categories) > 0, len(f.Types) > 0)
+	if shape&1 != 0 {
+		args = append(args, f.Categories)
+	}
+	if shape&2 != 0 {
+		args = append(args, f.Types)
+	}
+	return shape, args
+}
+
+// nullableEventColumns is eventColumns for the outer side of a left join:
+// tx_id stays NULL to mark "no event", the rest scan into plain Go values.
+const nullableEventColumns = `e.tx_id, coalesce(e.position, 0), coalesce(e.event_id, '00000000-0000-0000-0000-000000000000'),
+	coalesce(e.stream_id, ''), coalesce(e.version, 0), coalesce(e.type, ''), e.data, e.metadata,
+	coalesce(e.recorded_at, 'epoch')`
+
+const eventColumns = `e.tx_id, e.position, e.event_id, e.stream_id, e.version, e.type, e.data, e.metadata, e.recorded_at`
+
+func newQueries(schema string) queries {
+	t := pgx.Identifier{schema}.Sanitize()
+	q := queries{
+		append:  `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
+		txIDsOf: `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
+		streamFwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e
+			WHERE e.stream_id = $1 AND e.version >= $2 ORDER BY e.version LIMIT $3`,
+		streamBwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e
+			WHERE e.stream_id = $1 AND e.version <= $2 ORDER BY e.version DESC LIMIT $3`,
+		head: `SELECT e.tx_id, e.position FROM ` + t + `.events e
+			WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY e.tx_id DESC, e.position DESC LIMIT 1`,
+		horizon: `SELECT pg_snapshot_xmin(pg_current_snapshot())`,
+		notify:  `SELECT pg_notify($1, '')`,
+	}
+	for shape := 0; shape < 4; shape++ {
+		// The lateral join returns the horizon even when no event qualifies,
+		// so the caller can move its cursor past filtered-out rows.
+		q.batch[shape] = `SELECT h.xmin, ` + nullableEventColumns + `
+			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+			LEFT JOIN LATERAL (
+				SELECT * FROM ` + t + `.events e
+				WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint) AND e.tx_id < h.xmin` + filterSQL(shape, 4) + `
+				ORDER BY e.tx_id, e.position
+				LIMIT $3
+			) e ON true`
+		q.count[shape] = `SELECT count(*) FROM ` + t + `.events e
+			WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
+			  AND (e.tx_id, e.position) <= ($3::xid8, $4::bigint)
+			  AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())` + filterSQL(shape, 5)
+	}
+	return q
+}
