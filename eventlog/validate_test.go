@@ -1,0 +1,91 @@
+package eventlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+func FuzzValidateJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `null`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `{"a":[1,2,{"b":"\\u0000"}]}`, `"\udc00\ud800"`, `[`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := ValidateJSON(b)
+		if err == nil && !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+		if err != nil {
+			return
+		}
+		// What is accepted decodes to strings without NUL, as jsonb requires.
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber() // jsonb's numeric holds numbers float64 cannot
+		if dec.Decode(&v) != nil {
+			t.Fatalf("accepted %q but it does not decode", b)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				for _, r := range x {
+					if r == 0 {
+						t.Fatalf("accepted NUL in %q", b)
+					}
+				}
+				_ = utf8.ValidString(x)
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case map[string]any:
+				for k, e := range x {
+					walk(k)
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+	})
+}
+
+func TestPositionOrderAndText(t *testing.T) {
+	a, b, c := Position{TxID: 5, Seq: 9}, Position{TxID: 6, Seq: 1}, Position{TxID: 6, Seq: 2}
+	if !a.Before(b) || !b.Before(c) || c.Before(a) || a.Compare(a) != 0 {
+		t.Fatal("Compare")
+	}
+	if h := HorizonPosition(6); !a.Before(h) || !h.Before(b) {
+		t.Fatalf("HorizonPosition(6) = %v must sort after every tx 5 row and before tx 6", h)
+	}
+	for _, bad := range []string{"", "1", "x/1", "1/x", "1/-1"} {
+		if _, err := ParsePosition(bad); err == nil {
+			t.Errorf("ParsePosition(%q) accepted", bad)
+		}
+	}
+	txt, _ := c.MarshalText()
+	var back Position
+	if err := back.UnmarshalText(txt); err != nil || back != c {
+		t.Fatalf("round trip %s → %v, %v", txt, back, err)
+	}
+}
+
+func TestExpectedVersion(t *testing.T) {
+	cases := []struct {
+		e       ExpectedVersion
+		current int64
+		ok      bool
+	}{
+		{Any, 0, true}, {Any, 5, true}, {NoStream, 0, true}, {NoStream, 1, false},
+		{StreamExists, 0, false}, {StreamExists, 3, true}, {Exactly(3), 3, true}, {Exactly(3), 4, false},
+	}
+	for _, c := range cases {
+		if got := c.e.Satisfied(c.current); got != c.ok {
+			t.Errorf("%s satisfied by %d = %v", c.e, c.current, got)
+		}
+	}
+	if ExpectedVersion(-3).Valid() || !Exactly(0).Valid() {
+		t.Error("Valid")
+	}
+}
