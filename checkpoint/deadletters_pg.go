@@ -1,0 +1,148 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const dlColumns = `id, subscription, partition, key, event_id, event_tx, event_pos, stream_id, version,
+	event_type, blocked, error, attempts, first_failed_at, last_failed_at, retry_requested`
+
+func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
+	var d DeadLetter
+	var id [16]byte
+	err := r.Scan(&d.ID, &d.Subscription, &d.Partition, &d.Key, &id, &d.Position.TxID, &d.Position.Seq,
+		&d.StreamID, &d.Version, &d.Type, &d.Blocked, &d.Error, &d.Attempts, &d.FirstFailedAt, &d.LastFailedAt, &d.RetryRequested)
+	d.EventID = id
+	return d, err
+}
+
+// DeadLetters implements Store.
+func (s *PostgresStore) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.Subscription != "" {
+		add("subscription = $%d", q.Subscription)
+	}
+	if q.Partition != nil {
+		add("partition = $%d", *q.Partition)
+	}
+	if q.Key != "" {
+		add("key = $%d", q.Key)
+	}
+	if q.AfterID > 0 {
+		add("id > $%d", q.AfterID)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	sql := `SELECT ` + dlColumns + ` FROM ` + s.t.dls
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("list dead letters", err)
+	}
+	dls, err := pgx.CollectRows(rows, scanDeadLetter)
+	if err != nil {
+		return nil, wrap("list dead letters", err)
+	}
+	return dls, nil
+}
+
+// DeadLetter implements Store.
+func (s *PostgresStore) DeadLetter(ctx context.Context, sub string, id int64) (DeadLetter, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+dlColumns+` FROM `+s.t.dls+` WHERE subscription = $1 AND id = $2`, sub, id)
+	if err != nil {
+		return DeadLetter{}, wrap("read dead letter", err)
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDeadLetter)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DeadLetter{}, fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
+	}
+	if err != nil {
+		return DeadLetter{}, wrap("read dead letter", err)
+	}
+	return d, nil
+}
+
+// CountDeadLetters implements Store.
+func (s *PostgresStore) CountDeadLetters(ctx context.Context, sub string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.t.dls+` WHERE subscription = $1`, sub).Scan(&n); err != nil {
+		return 0, wrap("count dead letters", err)
+	}
+	return n, nil
+}
+
+// BlockedKeys implements Store.
+func (s *PostgresStore) BlockedKeys(ctx context.Context, sub string, partition int) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT key FROM `+s.t.dls+` WHERE subscription = $1 AND partition = $2`, sub, partition)
+	if err != nil {
+		return nil, wrap("blocked keys", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap("blocked keys", err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// RequestRetry implements Store.
+func (s *PostgresStore) RequestRetry(ctx context.Context, sub string, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE `+s.t.dls+` d SET retry_requested = true
+		FROM `+s.t.dls+` x
+		WHERE x.subscription = $1 AND x.id = $2
+		  AND d.subscription = x.subscription AND d.partition = x.partition AND d.key = x.key`, sub, id)
+	if err != nil {
+		return wrap("request retry", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
+	}
+	return nil
+}
+
+// RetryRequested implements Store.
+func (s *PostgresStore) RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+dlColumns+` FROM `+s.t.dls+`
+		WHERE subscription = $1 AND partition = $2 AND retry_requested
+		ORDER BY key, event_tx, event_pos`, sub, partition)
+	if err != nil {
+		return nil, wrap("retry requests", err)
+	}
+	dls, err := pgx.CollectRows(rows, scanDeadLetter)
+	if err != nil {
+		return nil, wrap("retry requests", err)
+	}
+	return dls, nil
+}
+
+// Discard implements Store.
+func (s *PostgresStore) Discard(ctx context.Context, sub string, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.t.dls+` WHERE subscription = $1 AND id = $2`, sub, id)
+	if err != nil {
+		return wrap("discard dead letter", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
+	}
+	return nil
+}

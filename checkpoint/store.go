@@ -1,0 +1,82 @@
+package checkpoint
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// Store is the shared state of consumer groups.
+type Store interface {
+	// Register creates a subscription and its partitions if it does not
+	// exist and returns it as stored. A different partition count than the
+	// stored one is ErrPartitionsChanged.
+	Register(ctx context.Context, sub Subscription) (Subscription, error)
+	// Subscriptions lists every stored subscription.
+	Subscriptions(ctx context.Context) ([]Subscription, error)
+	// Subscription returns one (ErrNotFound if unknown).
+	Subscription(ctx context.Context, name string) (Subscription, error)
+
+	// Heartbeat records that member is alive for ttl and returns how many
+	// members of the subscription are alive, itself included.
+	Heartbeat(ctx context.Context, sub string, m Member, ttl time.Duration) (live int, err error)
+	// Leave removes a member (graceful stop).
+	Leave(ctx context.Context, sub, member string) error
+	// Members lists the live members.
+	Members(ctx context.Context, sub string) ([]Member, error)
+
+	// Claim leases up to max partitions that are unowned or whose lease
+	// expired, each with a new epoch.
+	Claim(ctx context.Context, sub, member string, max int, ttl time.Duration) ([]Lease, error)
+	// Renew extends the given leases and returns those still held.
+	Renew(ctx context.Context, leases []Lease, ttl time.Duration) ([]Lease, error)
+	// Release gives leases up (graceful stop, rebalancing); the checkpoint
+	// stays.
+	Release(ctx context.Context, leases []Lease) error
+	// Partitions returns every partition of a subscription.
+	Partitions(ctx context.Context, sub string) ([]PartitionState, error)
+
+	// Begin starts a unit of work (see Tx).
+	Begin(ctx context.Context) (Tx, error)
+	// Commit moves a checkpoint in its own short transaction, fenced by the
+	// lease's epoch (at-least-once mode).
+	Commit(ctx context.Context, l Lease, pos eventlog.Position) error
+
+	// DeadLetters lists dead letters in order (subscription, partition, key,
+	// position).
+	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
+	// DeadLetter returns one by id.
+	DeadLetter(ctx context.Context, sub string, id int64) (DeadLetter, error)
+	// CountDeadLetters counts a subscription's dead letters.
+	CountDeadLetters(ctx context.Context, sub string) (int, error)
+	// BlockedKeys returns the keys of a partition that have dead letters.
+	BlockedKeys(ctx context.Context, sub string, partition int) (map[string]bool, error)
+	// RequestRetry asks the partition's owner to re-deliver the key of dead
+	// letter id, all of its dead letters in order.
+	RequestRetry(ctx context.Context, sub string, id int64) error
+	// RetryRequested returns a partition's dead letters whose key has a
+	// pending retry request, in order.
+	RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error)
+	// Discard deletes a dead letter without handling it.
+	Discard(ctx context.Context, sub string, id int64) error
+}
+
+// Tx is a unit of work: handler writes (through Pgx, in the PostgreSQL
+// store), dead-letter changes and the checkpoint commit together.
+type Tx interface {
+	// Pgx is the PostgreSQL transaction, or nil for the memory store.
+	Pgx() pgx.Tx
+	// AddDeadLetter records or updates (by subscription and event id) a
+	// dead letter.
+	AddDeadLetter(ctx context.Context, dl DeadLetter) error
+	// RemoveDeadLetter deletes a dead letter that was handled on retry.
+	RemoveDeadLetter(ctx context.Context, sub string, id int64) error
+	// Commit moves the lease's checkpoint to pos, fenced by its epoch, and
+	// commits everything. ErrFenced: rolled back, nothing committed.
+	Commit(ctx context.Context, l Lease, pos eventlog.Position) error
+	// Rollback abandons the unit of work; safe after Commit.
+	Rollback(ctx context.Context) error
+}
