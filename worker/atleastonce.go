@@ -1,0 +1,92 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// handleAtLeastOnce handles a batch outside any transaction, flushing the
+// checkpoint every FlushEvents events or FlushInterval.
+func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) error {
+	if err := p.refreshBlocked(batch); err != nil {
+		return err
+	}
+	for _, d := range batch {
+		if p.work.Err() != nil {
+			return errStop
+		}
+		if p.blocked[d.key] {
+			if err := p.park(d); err != nil {
+				return err
+			}
+			continue
+		}
+		herr := p.deliver(nil, d, 1)
+		switch {
+		case herr == nil:
+			p.handledAtLeastOnce(d)
+		default:
+			if err := p.failing(d, herr); err != nil {
+				return err
+			}
+		}
+		if p.flushDue(false) {
+			if err := p.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if p.pending.Before(mark) {
+		p.pending = mark
+	}
+	if p.flushDue(false) {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *partition) handledAtLeastOnce(d delivery) {
+	p.pending = d.event.Position
+	p.unflushed++
+}
+
+// park dead-letters an event of a blocked key, with the checkpoint.
+func (p *partition) park(d delivery) error {
+	err := p.retryInfra("park event", func() error {
+		tx, err := p.g.store().Begin(p.work)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(p.work)
+		if err := tx.AddDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked)); err != nil {
+			return err
+		}
+		return p.commitTx(tx, p.commitPosAfter(d), nil)
+	})
+	if err != nil {
+		return err
+	}
+	p.afterParked([]delivery{d})
+	return nil
+}
+
+// flushDue reports whether handled events should be checkpointed now.
+func (p *partition) flushDue(force bool) bool {
+	if !p.committed.Before(p.pending) {
+		return false
+	}
+	return force || p.unflushed >= p.g.sub.FlushEvents || time.Since(p.lastFlush) >= p.g.sub.FlushInterval
+}
+
+func (p *partition) flush() error {
+	pos := p.pending
+	err := p.retryInfra("flush checkpoint", func() error { return p.g.store().Commit(p.work, p.lease, pos) })
+	if err != nil {
+		return err
+	}
+	n := p.unflushed
+	p.unflushed, p.lastFlush = 0, time.Now()
+	p.hookCommitted(pos, n)
+	return nil
+}

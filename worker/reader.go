@@ -1,0 +1,127 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// delivery is an event on its way to a partition, with its key.
+type delivery struct {
+	event eventlog.Event
+	key   string
+}
+
+// message is what the reader sends a partition: events in order, then a
+// mark — every event of the partition at or before it has been sent, so the
+// partition may move its checkpoint there even if it got none of them.
+type message struct {
+	events []delivery
+	mark   eventlog.Position
+}
+
+// readLoop is the process's single reader for the subscription.
+func (g *group) readLoop(ctx context.Context) {
+	tail := g.log().Tailer().Subscribe()
+	defer tail.Close()
+
+	var (
+		cursor   eventlog.Position
+		started  bool
+		known    = map[*partition]bool{}
+		backoff  = 50 * time.Millisecond
+		idleWait = time.Second // safety net under the tailer's signals
+	)
+	for ctx.Err() == nil {
+		parts := g.ownedPartitions()
+		if len(parts) == 0 {
+			started = false
+			clear(known)
+			select {
+			case <-ctx.Done():
+			case <-g.changed:
+			}
+			continue
+		}
+		// Newly owned partitions may be behind the cursor: rewind to them.
+		// The others skip what they already have (dispatched).
+		for _, p := range parts {
+			if !known[p] {
+				known[p] = true
+				if !started || p.lease.Checkpoint.Before(cursor) {
+					cursor = p.lease.Checkpoint
+				}
+				started = true
+			}
+		}
+		for p := range known {
+			if p.isDone() {
+				delete(known, p)
+			}
+		}
+
+		batch, err := g.log().ReadBatch(ctx, cursor, g.sub.Filter, g.w.cfg.ReadBatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			g.warn("causeway: read failed; retrying", "err", err, "retry_in", backoff)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		g.dispatch(ctx, parts, batch)
+		cursor = batch.Next
+		if !batch.CaughtUp {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-tail.C:
+		case <-g.changed:
+		case <-time.After(idleWait):
+		}
+	}
+}
+
+// dispatch hands a batch to the owned partitions, blocking on full ones
+// (back-pressure) unless they stop.
+func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog.Batch) {
+	byPart := make(map[int]*partition, len(parts))
+	for _, p := range parts {
+		byPart[p.lease.Partition] = p
+	}
+	out := make(map[*partition][]delivery, len(parts))
+	for i := range batch.Events {
+		e := &batch.Events[i]
+		key := g.sub.Key(e)
+		p := byPart[PartitionOf(key, g.sub.Partitions)]
+		if p == nil || !p.dispatched.Before(e.Position) {
+			continue // not ours, or already handed over before a rewind
+		}
+		out[p] = append(out[p], delivery{event: *e, key: key})
+	}
+	for _, p := range parts {
+		msg := message{events: out[p]}
+		if batch.CaughtUp || len(msg.events) == 0 {
+			// Everything up to the batch's end has been seen: let the
+			// partition's checkpoint follow even without events.
+			msg.mark = batch.Next
+		}
+		if len(msg.events) == 0 && !p.dispatched.Before(msg.mark) {
+			continue
+		}
+		// Marks alone are an optimisation: never wait for room for one.
+		if !p.send(ctx, msg, len(msg.events) > 0) {
+			continue
+		}
+		if n := len(msg.events); n > 0 {
+			p.dispatched = msg.events[n-1].event.Position
+		}
+		if p.dispatched.Before(msg.mark) {
+			p.dispatched = msg.mark
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package worker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// handleTransactional handles a batch in transactions of at most BatchSize
+// events and BatchMaxDuration each, moving the checkpoint in each. When a
+// handler fails, the transaction rolls back; the events before the failing
+// one are handled again in a new transaction and committed, and the failing
+// one goes through retries (each attempt its own transaction) and, if they
+// run out, to the dead letters.
+func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position) error {
+	if len(batch) == 0 {
+		return p.commitMark(mark)
+	}
+	if err := p.refreshBlocked(batch); err != nil {
+		return err
+	}
+	limit := len(batch)
+	for len(batch) > 0 {
+		var (
+			done, failAt int
+			handlerErr   error
+		)
+		err := p.retryInfra("handle batch", func() error {
+			var err error
+			done, failAt, handlerErr, err = p.txChunk(batch[:limit], mark, limit == len(batch))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		batch = batch[done:]
+		switch {
+		case failAt < 0:
+			limit = len(batch)
+		case failAt > 0:
+			limit = failAt // commit the good prefix first
+		default:
+			if err := p.failing(batch[0], handlerErr); err != nil {
+				return err
+			}
+			batch = batch[1:]
+			limit = len(batch)
+		}
+	}
+	return nil
+}
+
+// txChunk handles events in one transaction until they run out, the batch
+// duration is reached or a handler fails. It returns how many were
+// committed, or the index and error of the failing event (nothing
+// committed), or an infrastructure error.
+func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool) (done, failAt int, handlerErr, err error) {
+	tx, err := p.g.store().Begin(p.work)
+	if err != nil {
+		return 0, -1, nil, err
+	}
+	defer tx.Rollback(p.work)
+	start := time.Now()
+	var parked []delivery
+	i := 0
+	for ; i < len(events); i++ {
+		if i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
+			last = false
+			break
+		}
+		d := events[i]
+		if p.blocked[d.key] {
+			if err := tx.AddDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked)); err != nil {
+				return 0, -1, nil, err
+			}
+			parked = append(parked, d)
+			continue
+		}
+		if herr := p.deliver(tx.Pgx(), d, 1); herr != nil {
+			if isTransient(herr) {
+				return 0, -1, nil, herr
+			}
+			return 0, i, herr, nil
+		}
+	}
+	pos := events[i-1].event.Position
+	if last && pos.Before(mark) {
+		pos = mark
+	}
+	if err := p.commitTx(tx, pos, nil); err != nil {
+		return 0, -1, nil, err
+	}
+	p.hookCommitted(pos, i)
+	p.afterParked(parked)
+	return i, -1, nil, nil
+}
+
+// commitMark moves an idle partition's checkpoint to a mark, at most once
+// per FlushInterval, so a restart does not rescan what the filter skipped.
+func (p *partition) commitMark(mark eventlog.Position) error {
+	if !p.committed.Before(mark) || time.Since(p.lastFlush) < p.g.sub.FlushInterval {
+		return nil
+	}
+	err := p.retryInfra("commit checkpoint", func() error { return p.g.store().Commit(p.work, p.lease, mark) })
+	if err != nil {
+		return err
+	}
+	p.lastFlush = time.Now()
+	p.hookCommitted(mark, 0)
+	return nil
+}
+
+// commitTx commits a unit of work at pos. When COMMIT fails with an unknown
+// outcome (the connection dropped while it was in flight), the outcome is
+// read back: only this lease can move the checkpoint, so if it stands at pos
+// now, the commit happened — retrying it would apply the handlers twice.
+// landed, if set, tells whether a commit that does not move the checkpoint
+// happened.
+func (p *partition) commitTx(tx checkpoint.Tx, pos eventlog.Position, landed func() (bool, error)) error {
+	err := tx.Commit(p.work, p.lease, pos)
+	if err == nil || errors.Is(err, checkpoint.ErrFenced) || !isTransient(err) && !errors.Is(err, pgx.ErrTxCommitRollback) {
+		if err == nil {
+			p.committed = pos
+		}
+		return err
+	}
+	var ok bool
+	rerr := p.retryInfra("confirm commit", func() error {
+		var e error
+		if landed != nil {
+			ok, e = landed()
+			return e
+		}
+		ok, e = p.checkpointAt(pos)
+		return e
+	})
+	if rerr != nil {
+		return rerr
+	}
+	if ok {
+		p.committed = pos
+		return nil
+	}
+	return err
+}
+
+// checkpointAt reads the partition back: has the checkpoint reached pos
+// under this lease? A lost lease is ErrFenced.
+func (p *partition) checkpointAt(pos eventlog.Position) (bool, error) {
+	parts, err := p.g.store().Partitions(p.work, p.g.sub.Name)
+	if err != nil {
+		return false, err
+	}
+	for _, ps := range parts {
+		if ps.Partition != p.lease.Partition {
+			continue
+		}
+		if ps.Epoch != p.lease.Epoch || ps.Owner != p.lease.Owner {
+			return false, checkpoint.ErrFenced
+		}
+		return !ps.Checkpoint.Before(pos), nil
+	}
+	return false, checkpoint.ErrNotFound
+}
+
+// deliver runs the handler once.
+func (p *partition) deliver(tx pgx.Tx, d delivery, attempt int) error {
+	del := &Delivery{
+		Event:        d.event,
+		Subscription: p.g.sub.Name,
+		Partition:    p.lease.Partition,
+		Key:          d.key,
+		Attempt:      attempt,
+		Tx:           tx,
+	}
+	start := time.Now()
+	err := call(p.work, p.g.sub.Handler, del)
+	p.handled.Add(1)
+	if h := p.g.w.cfg.Hooks.Handled; h != nil {
+		h(p.work, del, time.Since(start), err)
+	}
+	return err
+}
