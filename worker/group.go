@@ -238,9 +238,11 @@ func (g *group) addPartition(l checkpoint.Lease) {
 
 func (g *group) removePartition(p *partition, reason string) {
 	g.mu.Lock()
-	if g.parts[p.lease.Partition] == p {
-		delete(g.parts, p.lease.Partition)
+	if g.parts[p.lease.Partition] != p {
+		g.mu.Unlock()
+		return // already removed
 	}
+	delete(g.parts, p.lease.Partition)
 	g.mu.Unlock()
 	g.logf("causeway: partition given up", "partition", p.lease.Partition, "epoch", p.lease.Epoch, "reason", reason)
 	if h := g.w.cfg.Hooks.LeaseChanged; h != nil {

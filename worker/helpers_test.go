@@ -274,3 +274,7 @@ func caughtUp(t testing.TB, log eventlog.Store, cps checkpoint.Store, sub string
 }
 
 var _ sync.Locker
+
+func dlQuery(sub string) checkpoint.DeadLetterQuery {
+	return checkpoint.DeadLetterQuery{Subscription: sub}
+}

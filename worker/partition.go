@@ -101,6 +101,9 @@ func (p *partition) run() {
 		p.finished.Store(true)
 		p.abort()
 		close(p.done)
+		if p.lost.Load() {
+			p.g.removePartition(p, "fenced")
+		}
 	}()
 	if !p.loadBlockedKeys() {
 		return
