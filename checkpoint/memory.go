@@ -37,6 +37,8 @@ type memMember struct {
 
 var _ Store = (*MemoryStore)(nil)
 
+var timeZero time.Time
+
 // NewMemory returns an empty store.
 func NewMemory() *MemoryStore {
 	return &MemoryStore{now: time.Now, subs: make(map[string]*memSub)}

@@ -39,6 +39,12 @@ type Store interface {
 	// Partitions returns every partition of a subscription.
 	Partitions(ctx context.Context, sub string) ([]PartitionState, error)
 
+	// Reset moves every partition of a subscription back to its start,
+	// increments every epoch (fencing whoever holds a lease: their next
+	// commit fails), frees the leases and deletes the dead letters. Replays
+	// use it; ErrNotFound for an unknown subscription.
+	Reset(ctx context.Context, sub string) error
+
 	// Begin starts a unit of work (see Tx).
 	Begin(ctx context.Context) (Tx, error)
 	// Commit moves a checkpoint in its own short transaction, fenced by the

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ClaimRenewRelease", testLeases},
 		{"FencedCommit", testFencing},
 		{"DeadLetters", testDeadLetters},
+		{"Reset", testReset},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -333,5 +334,45 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	}
 	if err := s.RequestRetry(ctx, "d", 424242); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatalf("retry of unknown: %v", err)
+	}
+}
+
+func testReset(t *testing.T, s checkpoint.Store) {
+	ctx := ctxT(t)
+	start := register(t, s, "r", 2).StartAt
+	register(t, s, "other", 1)
+	ls, _ := s.Claim(ctx, "r", "w", 2, time.Minute)
+	others, _ := s.Claim(ctx, "other", "w", 1, time.Minute)
+	far := eventlog.Position{TxID: 500, Seq: 9}
+	tx, _ := s.Begin(ctx)
+	_ = tx.AddDeadLetter(ctx, deadLetter("r", 0, "k", 400))
+	if err := tx.Commit(ctx, ls[0], far); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, others[0], far); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reset(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := s.Partitions(ctx, "r")
+	for _, p := range ps {
+		if p.Checkpoint != start || p.Owner != "" || p.Epoch != 2 {
+			t.Fatalf("after reset: %+v", p)
+		}
+	}
+	// The old owner is fenced.
+	if err := s.Commit(ctx, ls[1], far); !errors.Is(err, checkpoint.ErrFenced) {
+		t.Fatalf("commit after reset: %v", err)
+	}
+	if n, _ := s.CountDeadLetters(ctx, "r"); n != 0 {
+		t.Fatalf("%d dead letters after reset", n)
+	}
+	// Other subscriptions are untouched.
+	if ps, _ := s.Partitions(ctx, "other"); ps[0].Checkpoint != far || ps[0].Owner != "w" {
+		t.Fatalf("other subscription changed: %+v", ps[0])
+	}
+	if err := s.Reset(ctx, "nope"); !errors.Is(err, checkpoint.ErrNotFound) {
+		t.Fatalf("reset unknown: %v", err)
 	}
 }

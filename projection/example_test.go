@@ -1,0 +1,60 @@
+package projection_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/projection"
+)
+
+type OrderPlaced struct {
+	Customer string  `json:"customer"`
+	Total    float64 `json:"total"`
+}
+
+// A read model of each customer's spending, built from OrderPlaced events.
+func Example() {
+	ctx := context.Background()
+	pool, _ := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	defer pool.Close()
+	pool.Exec(ctx, `DROP SCHEMA IF EXISTS shop CASCADE`)
+	migrations.Apply(ctx, pool, "shop")
+	log, _ := postgres.New(pool, postgres.Config{Schema: "shop"})
+	checkpoints, _ := checkpoint.NewPostgres(pool, "shop")
+
+	totals := projection.New("customer_totals", projection.Options{Categories: []string{"order"}})
+	totals.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS shop.customer_totals (customer text PRIMARY KEY, total numeric)`)
+		return err
+	})
+	totals.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `TRUNCATE shop.customer_totals`)
+		return err
+	})
+	projection.Handle(totals, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, o OrderPlaced) error {
+		_, err := tx.Exec(ctx, `INSERT INTO shop.customer_totals VALUES ($1, $2)
+			ON CONFLICT (customer) DO UPDATE SET total = customer_totals.total + excluded.total`, o.Customer, o.Total)
+		return err
+	})
+	projection.Setup(ctx, pool, "shop", totals)
+
+	for i, o := range []OrderPlaced{{"ann", 20}, {"bob", 5}, {"ann", 12.5}} {
+		e, _ := eventlog.NewEvent("OrderPlaced", o)
+		log.Append(ctx, fmt.Sprintf("order-%d", i), eventlog.NoStream, e)
+	}
+	// Rebuild here until caught up (in production, runners keep it current).
+	projection.Replay(ctx, projection.ReplayConfig{Projection: totals, Log: log, Checkpoints: checkpoints, CatchUp: true})
+
+	var report string
+	pool.QueryRow(ctx, `SELECT string_agg(customer || ': ' || total, ', ' ORDER BY customer) FROM shop.customer_totals`).Scan(&report)
+	fmt.Println(report)
+	// Output: ann: 32.5, bob: 5
+}
