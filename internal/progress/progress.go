@@ -90,7 +90,7 @@ func Line(label string, done, total int64, elapsed time.Duration) string {
 	}
 	eta := "-"
 	if rate > 0 && done < total {
-		eta = (time.Duration(float64(total-done)/rate*float64(time.Second))).Round(time.Second).String()
+		eta = (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s: %d/%d events (%.1f%%), %.0f events/s, ETA %s", label, done, total, pct, rate, eta)
 }
