@@ -85,3 +85,17 @@ type Batch struct {
 
 // DefaultBatchSize is the page size ReadAll and ReadStream use.
 const DefaultBatchSize = 512
+
+// ReadAt reads the event at a position (found is false when no visible
+// event is there, e.g. deleted by retention).
+func ReadAt(ctx context.Context, s Store, pos Position) (e Event, found bool, err error) {
+	before := Position{TxID: pos.TxID, Seq: pos.Seq - 1}
+	b, err := s.ReadBatch(ctx, before, Filter{}, 1)
+	if err != nil {
+		return Event{}, false, err
+	}
+	if len(b.Events) == 1 && b.Events[0].Position == pos {
+		return b.Events[0], true, nil
+	}
+	return Event{}, false, nil
+}

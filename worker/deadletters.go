@@ -63,7 +63,7 @@ func (p *partition) retryKey(dls []checkpoint.DeadLetter) error {
 		)
 		if err := p.retryInfra("read dead-lettered event", func() error {
 			var err error
-			event, found, err = p.readEvent(dl.Position)
+			event, found, err = eventlog.ReadAt(p.work, p.g.log(), dl.Position)
 			return err
 		}); err != nil {
 			return err
@@ -154,19 +154,6 @@ func (p *partition) keepDead(failed checkpoint.DeadLetter, cause error, rest []c
 			return err == nil && !dl.RetryRequested, err
 		})
 	})
-}
-
-// readEvent reads the event at a position.
-func (p *partition) readEvent(pos eventlog.Position) (eventlog.Event, bool, error) {
-	before := eventlog.Position{TxID: pos.TxID, Seq: pos.Seq - 1}
-	b, err := p.g.log().ReadBatch(p.work, before, eventlog.Filter{}, 1)
-	if err != nil {
-		return eventlog.Event{}, false, err
-	}
-	if len(b.Events) == 1 && b.Events[0].Position == pos {
-		return b.Events[0], true, nil
-	}
-	return eventlog.Event{}, false, nil
 }
 
 // DeadLetterAdmin is the operators' API to a subscription's dead letters:

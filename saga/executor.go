@@ -1,0 +1,320 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// ExecutorConfig configures an Executor.
+type ExecutorConfig struct {
+	Store Store
+	// Log is read for the events wait steps receive.
+	Log eventlog.Store
+	// Owner names this executor in leases (default host-pid-random).
+	Owner string
+	// Concurrency is how many instances run steps at once (default 16).
+	Concurrency int
+	// PollInterval bounds how late a due instance (a retry, a timeout) is
+	// picked up when nothing woke the executor (default 200 ms).
+	PollInterval time.Duration
+	// LeaseMargin is added to the longest step timeout to make the lease
+	// (default 10 s): a step never outlives its lease, so no other executor
+	// can run the same instance at the same time.
+	LeaseMargin time.Duration
+	// ShutdownTimeout bounds how long steps in flight may finish after the
+	// context ends (default 10 s); unfinished ones run again elsewhere.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	Hooks           Hooks
+}
+
+// Hooks observe the executor (metrics, tests). They must be fast and safe
+// for concurrent use.
+type Hooks struct {
+	// Transition is called after every recorded step outcome.
+	Transition func(before, after Instance, h HistoryEntry)
+	// Step is called after every step attempt.
+	Step func(sagaType, step string, phase Phase, took time.Duration, err error)
+}
+
+// Executor drives saga instances of the given definitions.
+type Executor struct {
+	cfg   ExecutorConfig
+	defs  map[string]Saga
+	steps map[string][]stepInfo
+	types []string
+	lease time.Duration
+	wake  chan struct{}
+}
+
+// NewExecutor validates the definitions. It does no I/O.
+func NewExecutor(cfg ExecutorConfig, defs ...Saga) (*Executor, error) {
+	if cfg.Store == nil || cfg.Log == nil {
+		return nil, errors.New("saga: ExecutorConfig.Store and Log are required")
+	}
+	if len(defs) == 0 {
+		return nil, errors.New("saga: no definitions")
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.LeaseMargin <= 0 {
+		cfg.LeaseMargin = 10 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	x := &Executor{cfg: cfg, defs: map[string]Saga{}, steps: map[string][]stepInfo{}, wake: make(chan struct{}, 1)}
+	var longest time.Duration
+	for _, d := range defs {
+		if err := d.Err(); err != nil {
+			return nil, err
+		}
+		if _, dup := x.defs[d.Name()]; dup {
+			return nil, fmt.Errorf("saga: %s registered twice", d.Name())
+		}
+		x.defs[d.Name()] = d
+		x.steps[d.Name()] = d.steps_()
+		x.types = append(x.types, d.Name())
+		for _, s := range x.steps[d.Name()] {
+			longest = max(longest, s.timeout)
+		}
+	}
+	x.lease = longest + cfg.LeaseMargin
+	return x, nil
+}
+
+// Wake makes the executor look for due instances now (e.g. after a start
+// was committed). It never blocks.
+func (x *Executor) Wake() {
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives instances until ctx ends, then lets steps in flight finish
+// (within ShutdownTimeout) and record.
+func (x *Executor) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, x.cfg.Concurrency)
+		freed = make(chan struct{}, 1)
+	)
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		if free := x.cfg.Concurrency - len(slots); free > 0 {
+			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, free, x.lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					x.cfg.Logger.Warn("causeway: saga claim failed; retrying", "err", err, "retry_in", backoff)
+					sleepCtx(ctx, backoff)
+					backoff = min(backoff*2, 5*time.Second)
+				}
+				continue
+			}
+			backoff = 50 * time.Millisecond
+			for _, inst := range insts {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() {
+						<-slots
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+						wg.Done()
+					}()
+					x.drive(work, inst)
+				}()
+			}
+			if len(insts) == free {
+				continue // there may be more due right now
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-x.wake:
+		case <-freed:
+		case <-time.After(x.cfg.PollInterval):
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(x.cfg.ShutdownTimeout):
+		cancelWork()
+		<-done
+	}
+	return ctx.Err()
+}
+
+// drive runs an instance's steps while it stays runnable, recording each
+// outcome before the next step.
+func (x *Executor) drive(ctx context.Context, inst Instance) {
+	for ctx.Err() == nil {
+		def, steps := x.defs[inst.Type], x.steps[inst.Type]
+		var (
+			r        result
+			emits    []Emit
+			consumed *InboxEntry
+			h        HistoryEntry
+			next     Instance
+		)
+		now := time.Now()
+		switch {
+		case inst.Status == StatusWaiting:
+			entry, event, err := x.receive(ctx, inst, steps[inst.Step].wait)
+			if err != nil {
+				x.cfg.Logger.Warn("causeway: saga inbox read failed", "saga", inst.Type, "id", inst.ID, "err", err)
+				x.release(ctx, inst, now.Add(time.Second))
+				return
+			}
+			switch {
+			case event != nil:
+				consumed = entry
+				r, emits = x.attempt(ctx, def, &inst, steps, false, event)
+			case !now.Before(inst.WaitDeadline):
+				r = result{timedOut: true, err: fmt.Sprintf("no %s event within %v", steps[inst.Step].wait, steps[inst.Step].timeout)}
+			default:
+				// Woken early with nothing for us: sleep until the deadline.
+				x.release(ctx, inst, inst.WaitDeadline)
+				return
+			}
+		default:
+			r, emits = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
+		}
+		next, h = advance(inst, steps, r, time.Now())
+		keep := time.Duration(0)
+		if runnableStatus(next.Status) && !next.NextAttemptAt.After(time.Now()) {
+			keep = x.lease // carry on with the next step under the same lease
+		}
+		rec, err := x.record(ctx, inst, next, h, emits, consumed, keep)
+		if err != nil {
+			return
+		}
+		if hk := x.cfg.Hooks.Transition; hk != nil {
+			hk(inst, rec, h)
+		}
+		if keep == 0 {
+			return
+		}
+		inst = rec
+	}
+}
+
+// attempt runs one attempt of the current step with its timeout, outside
+// any transaction, turning panics into failures.
+func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps []stepInfo, compensate bool, event *eventlog.Event) (result, []Emit) {
+	s := steps[inst.Step]
+	phase := PhaseAction
+	switch {
+	case compensate:
+		phase = PhaseCompensation
+	case event != nil:
+		phase = PhaseWait
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	state, emits, err := func() (state []byte, emits []Emit, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("step panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		return def.run(sctx, inst, inst.Step, compensate, inst.Attempts+1, event)
+	}()
+	if err == nil && sctx.Err() != nil {
+		err = fmt.Errorf("step %s timed out after %v", s.name, s.timeout)
+	}
+	if hk := x.cfg.Hooks.Step; hk != nil {
+		hk(inst.Type, s.name, phase, time.Since(start), err)
+	}
+	if err != nil {
+		return result{err: err.Error(), permanent: worker.IsPermanent(err)}, nil
+	}
+	return result{ok: true, state: state}, emits
+}
+
+// receive returns the oldest filed event the waiting instance can consume.
+func (x *Executor) receive(ctx context.Context, inst Instance, eventType string) (*InboxEntry, *eventlog.Event, error) {
+	entries, err := x.cfg.Store.Inbox(ctx, inst.Type, inst.CorrelationID, eventType)
+	if err != nil || len(entries) == 0 {
+		return nil, nil, err
+	}
+	e, found, err := eventlog.ReadAt(ctx, x.cfg.Log, entries[0].Position)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, fmt.Errorf("filed event %s is no longer in the log", entries[0].EventID)
+	}
+	return &entries[0], &e, nil
+}
+
+// record stores an outcome, retrying while the database is away: the step
+// ran, so its outcome must land (or the lease lapse, and the step run again
+// elsewhere under the same idempotency key).
+func (x *Executor) record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		rec, err := x.cfg.Store.Record(ctx, claimed, next, h, emits, consumed, keep)
+		if err == nil {
+			return rec, nil
+		}
+		if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+			x.cfg.Logger.Warn("causeway: saga outcome not recorded", "saga", claimed.Type, "id", claimed.ID, "step", h.Step, "err", err)
+			return Instance{}, err
+		}
+		if time.Until(claimed.LeaseExpiresAt) < backoff {
+			x.cfg.Logger.Warn("causeway: saga lease ran out before its outcome could be recorded; the step will run again",
+				"saga", claimed.Type, "id", claimed.ID, "step", h.Step, "err", err)
+			return Instance{}, err
+		}
+		x.cfg.Logger.Warn("causeway: recording saga outcome failed; retrying", "saga", claimed.Type, "id", claimed.ID, "err", err)
+		sleepCtx(ctx, backoff)
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// release gives an instance back until at, without a history entry.
+func (x *Executor) release(ctx context.Context, inst Instance, at time.Time) {
+	next := inst
+	next.NextAttemptAt = at
+	_, _ = x.record(ctx, inst, next, HistoryEntry{}, nil, nil, 0)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

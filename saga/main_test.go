@@ -1,0 +1,19 @@
+package saga_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/causewayhq/causeway/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	pgtest.Main(m)
+}
+
+const childEnv = "CAUSEWAY_SAGA_CHILD"
+
+func runChild() int { return 0 }

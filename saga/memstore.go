@@ -1,0 +1,226 @@
+package saga
+
+import (
+	"bytes"
+
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// MemoryStore is an in-memory Store for tests, with the PostgreSQL store's
+// semantics. Emitted events go to the given event store (appended after the
+// state change, under the store's lock).
+type MemoryStore struct {
+	mu      sync.Mutex
+	log     eventlog.Store
+	now     func() time.Time
+	byID    map[uuid.UUID]*Instance
+	byCorr  map[[2]string]uuid.UUID
+	history map[uuid.UUID][]HistoryEntry
+	inbox   map[[2]string][]InboxEntry
+	seq     int64
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemory returns an empty store; log receives emitted events (may be nil
+// if no step emits).
+func NewMemory(log eventlog.Store) *MemoryStore {
+	return &MemoryStore{log: log, now: time.Now, byID: map[uuid.UUID]*Instance{}, byCorr: map[[2]string]uuid.UUID{},
+		history: map[uuid.UUID][]HistoryEntry{}, inbox: map[[2]string][]InboxEntry{}}
+}
+
+func clone(i Instance) Instance {
+	i.State = bytes.Clone(i.State)
+	return i
+}
+
+// Start implements Store.
+func (s *MemoryStore) Start(ctx context.Context, _ pgx.Tx, inst Instance) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := [2]string{inst.Type, inst.CorrelationID}
+	if _, ok := s.byCorr[key]; ok {
+		return false, nil
+	}
+	inst = clone(inst)
+	inst.Version = 1
+	inst.CreatedAt, inst.UpdatedAt = s.now(), s.now()
+	s.byID[inst.ID] = &inst
+	s.byCorr[key] = inst.ID
+	return true, nil
+}
+
+// AddInbox implements Store.
+func (s *MemoryStore) AddInbox(ctx context.Context, _ pgx.Tx, sagaType, corr string, e eventlog.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := [2]string{sagaType, corr}
+	for _, x := range s.inbox[key] {
+		if x.EventID == e.ID {
+			return nil
+		}
+	}
+	s.inbox[key] = append(s.inbox[key], InboxEntry{EventID: e.ID, Type: e.Type, Position: e.Position})
+	if id, ok := s.byCorr[key]; ok {
+		if inst := s.byID[id]; inst.Status == StatusWaiting {
+			inst.NextAttemptAt = s.now()
+		}
+	}
+	return nil
+}
+
+// Inbox implements Store.
+func (s *MemoryStore) Inbox(ctx context.Context, sagaType, corr, eventType string) ([]InboxEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []InboxEntry
+	for _, x := range s.inbox[[2]string{sagaType, corr}] {
+		if x.Type == eventType {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b InboxEntry) int { return a.Position.Compare(b.Position) })
+	return out, nil
+}
+
+func runnableStatus(st Status) bool {
+	return st == StatusRunning || st == StatusWaiting || st == StatusCompensating
+}
+
+// Claim implements Store.
+func (s *MemoryStore) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var due []*Instance
+	for _, inst := range s.byID {
+		if runnableStatus(inst.Status) && slices.Contains(types, inst.Type) && !inst.NextAttemptAt.IsZero() &&
+			!inst.NextAttemptAt.After(now) && (inst.LeaseOwner == "" || inst.LeaseExpiresAt.Before(now)) {
+			due = append(due, inst)
+		}
+	}
+	slices.SortFunc(due, func(a, b *Instance) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	var out []Instance
+	for _, inst := range due[:min(n, len(due))] {
+		inst.LeaseOwner, inst.LeaseExpiresAt = owner, now.Add(lease)
+		inst.Version++
+		out = append(out, clone(*inst))
+	}
+	return out, nil
+}
+
+// Record implements Store.
+func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, ok := s.byID[claimed.ID]
+	if !ok || inst.Version != claimed.Version {
+		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
+	}
+	for _, em := range emits {
+		if s.log == nil {
+			return Instance{}, fmt.Errorf("saga: memory store has no event store for emitted events")
+		}
+		if _, err := s.log.Append(ctx, em.StreamID, em.Expected, em.Events...); err != nil {
+			return Instance{}, wrap("record", err)
+		}
+	}
+	if consumed != nil {
+		key := [2]string{claimed.Type, claimed.CorrelationID}
+		s.inbox[key] = slices.DeleteFunc(s.inbox[key], func(x InboxEntry) bool { return x.EventID == consumed.EventID })
+	}
+	next = clone(next)
+	next.Version = inst.Version + 1
+	next.UpdatedAt = s.now()
+	next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
+	if keep > 0 {
+		next.LeaseOwner, next.LeaseExpiresAt = claimed.LeaseOwner, s.now().Add(keep)
+	}
+	*inst = next
+	if h.Step != "" {
+		s.seq++
+		h.Seq, h.At = s.seq, s.now()
+		s.history[inst.ID] = append(s.history[inst.ID], h)
+	}
+	return clone(next), nil
+}
+
+// NextDue implements Store.
+func (s *MemoryStore) NextDue(ctx context.Context, types []string) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best time.Time
+	for _, inst := range s.byID {
+		if runnableStatus(inst.Status) && slices.Contains(types, inst.Type) && !inst.NextAttemptAt.IsZero() &&
+			(best.IsZero() || inst.NextAttemptAt.Before(best)) {
+			best = inst.NextAttemptAt
+		}
+	}
+	return best, !best.IsZero(), nil
+}
+
+// Get implements Store.
+func (s *MemoryStore) Get(ctx context.Context, id uuid.UUID) (Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, ok := s.byID[id]
+	if !ok {
+		return Instance{}, fmt.Errorf("%w: saga %s", ErrNotFound, id)
+	}
+	return clone(*inst), nil
+}
+
+// History implements Store.
+func (s *MemoryStore) History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.history[id]), nil
+}
+
+// List implements Store.
+func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Instance
+	for _, inst := range s.byID {
+		if (q.Type == "" || inst.Type == q.Type) && (q.Status == "" || inst.Status == q.Status) &&
+			(q.CorrelationID == "" || inst.CorrelationID == q.CorrelationID) &&
+			(q.After == uuid.Nil || bytes.Compare(inst.ID[:], q.After[:]) > 0) {
+			out = append(out, clone(*inst))
+		}
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return out[:min(limit, len(out))], nil
+}
+
+// Count implements Store.
+func (s *MemoryStore) Count(ctx context.Context, sagaType string) (map[Status]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[Status]int{}
+	for _, inst := range s.byID {
+		if inst.Type == sagaType {
+			out[inst.Status]++
+		}
+	}
+	return out, nil
+}
+
+// Update implements Store.
+func (s *MemoryStore) Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error) {
+	read.LeaseOwner = ""
+	return s.Record(ctx, read, next, h, nil, nil, 0)
+}

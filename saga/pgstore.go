@@ -1,0 +1,368 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/eventlog"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/migrations"
+)
+
+// PostgresStore keeps sagas in the Causeway schema. Emitted events are
+// appended through the event store in the same transaction as the state.
+type PostgresStore struct {
+	pool    *pgxpool.Pool
+	log     *pgstore.Store
+	sagas   string
+	history string
+	inbox   string
+}
+
+var _ Store = (*PostgresStore)(nil)
+
+// NewPostgres returns a store on the event store's pool and schema.
+func NewPostgres(log *pgstore.Store) (*PostgresStore, error) {
+	if log == nil {
+		return nil, errors.New("saga: nil event store")
+	}
+	if err := migrations.ValidateSchema(log.Schema()); err != nil {
+		return nil, err
+	}
+	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
+	return &PostgresStore{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox"}, nil
+}
+
+func wrap(op string, err error) error { return fmt.Errorf("saga: %s: %w", op, err) }
+
+const instanceColumns = `id, saga_type, correlation_id, state, status, step, attempts,
+	coalesce(next_attempt_at, 'epoch'), coalesce(wait_deadline, 'epoch'), coalesce(lease_owner, ''),
+	coalesce(lease_expires_at, 'epoch'), version, last_error, coalesce(started_by, '00000000-0000-0000-0000-000000000000'),
+	created_at, updated_at`
+
+func scanInstance(r pgx.CollectableRow) (Instance, error) {
+	var (
+		i      Instance
+		id, by [16]byte
+		status string
+	)
+	err := r.Scan(&id, &i.Type, &i.CorrelationID, &i.State, &status, &i.Step, &i.Attempts, &i.NextAttemptAt,
+		&i.WaitDeadline, &i.LeaseOwner, &i.LeaseExpiresAt, &i.Version, &i.LastError, &by, &i.CreatedAt, &i.UpdatedAt)
+	i.ID, i.StartedBy, i.Status = id, by, Status(status)
+	i.NextAttemptAt, i.WaitDeadline, i.LeaseExpiresAt = unEpoch(i.NextAttemptAt), unEpoch(i.WaitDeadline), unEpoch(i.LeaseExpiresAt)
+	return i, err
+}
+
+func unEpoch(t time.Time) time.Time {
+	if t.Unix() == 0 {
+		return time.Time{}
+	}
+	return t
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Start implements Store.
+func (s *PostgresStore) Start(ctx context.Context, tx pgx.Tx, inst Instance) (bool, error) {
+	var db querier = s.pool
+	if tx != nil {
+		db = tx
+	}
+	rows, err := db.Query(ctx, `INSERT INTO `+s.sagas+` (id, saga_type, correlation_id, state, status, step, next_attempt_at, wait_deadline, started_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (saga_type, correlation_id) DO NOTHING RETURNING 1`,
+		[16]byte(inst.ID), inst.Type, inst.CorrelationID, []byte(inst.State), string(inst.Status), inst.Step,
+		nullTime(inst.NextAttemptAt), nullTime(inst.WaitDeadline), [16]byte(inst.StartedBy))
+	if err != nil {
+		return false, wrap("start", err)
+	}
+	n, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return false, wrap("start", err)
+	}
+	return len(n) == 1, nil
+}
+
+// AddInbox implements Store.
+func (s *PostgresStore) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
+	var db querier = s.pool
+	if tx != nil {
+		db = tx
+	}
+	rows, err := db.Query(ctx, `WITH ins AS (
+			INSERT INTO `+s.inbox+` (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING)
+		UPDATE `+s.sagas+` SET next_attempt_at = now()
+		WHERE saga_type = $1 AND correlation_id = $2 AND status = 'waiting'`,
+		sagaType, corr, [16]byte(e.ID), e.Type, e.Position.TxID, e.Position.Seq)
+	if err != nil {
+		return wrap("file event", err)
+	}
+	rows.Close()
+	return wrap2("file event", rows.Err())
+}
+
+func wrap2(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrap(op, err)
+}
+
+// Inbox implements Store.
+func (s *PostgresStore) Inbox(ctx context.Context, sagaType, corr, eventType string) ([]InboxEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT event_id, event_type, event_tx, event_pos FROM `+s.inbox+`
+		WHERE saga_type = $1 AND correlation_id = $2 AND event_type = $3 ORDER BY event_tx, event_pos`, sagaType, corr, eventType)
+	if err != nil {
+		return nil, wrap("read inbox", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InboxEntry, error) {
+		var e InboxEntry
+		var id [16]byte
+		err := r.Scan(&id, &e.Type, &e.Position.TxID, &e.Position.Seq)
+		e.EventID = id
+		return e, err
+	})
+	if err != nil {
+		return nil, wrap("read inbox", err)
+	}
+	return out, nil
+}
+
+func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
+
+// Claim implements Store.
+func (s *PostgresStore) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE `+s.sagas+` s
+		SET lease_owner = $2, lease_expires_at = now() + $4::interval, version = s.version + 1
+		FROM (SELECT id FROM `+s.sagas+`
+		       WHERE status IN ('running', 'waiting', 'compensating') AND next_attempt_at <= now()
+		         AND saga_type = ANY ($1) AND (lease_expires_at IS NULL OR lease_expires_at < now())
+		       ORDER BY next_attempt_at
+		       LIMIT $3
+		       FOR UPDATE SKIP LOCKED) c
+		WHERE s.id = c.id
+		RETURNING s.`+instanceColumns, types, owner, n, interval(lease))
+	if err != nil {
+		return nil, wrap("claim", err)
+	}
+	out, err := pgx.CollectRows(rows, scanInstance)
+	if err != nil {
+		return nil, wrap("claim", err)
+	}
+	return out, nil
+}
+
+// recordSQL updates the instance at its claimed version and writes its
+// history entry, in one statement.
+func (s *PostgresStore) recordSQL() string {
+	return `WITH u AS (
+		UPDATE ` + s.sagas + ` SET state = $3, status = $4, step = $5, attempts = $6, next_attempt_at = $7,
+			wait_deadline = $8, last_error = $9, version = version + 1, updated_at = now(),
+			lease_owner = $10, lease_expires_at = CASE WHEN $10::text IS NULL THEN NULL ELSE now() + $11::interval END
+		WHERE id = $1 AND version = $2
+		RETURNING id, version, coalesce(lease_expires_at, 'epoch') AS lease_expires_at),
+	h AS (
+		INSERT INTO ` + s.history + ` (saga_id, step, phase, attempt, outcome, error)
+		SELECT id, $12, $13, $14, $15, $16 FROM u WHERE $12 <> '')
+	SELECT version, lease_expires_at FROM u`
+}
+
+// Record implements Store.
+func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+	if len(emits) == 0 && consumed == nil {
+		return s.record(ctx, s.pool, claimed, next, h, keep)
+	}
+	// Events and the consumed inbox entry go in the same transaction. The
+	// appends come first, before the transaction has an id, so the order
+	// guard rarely has to refuse them; when it does, the whole
+	// transaction is retried.
+	for attempt := 1; ; attempt++ {
+		var out Instance
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			for _, em := range emits {
+				if _, err := s.log.AppendTx(ctx, tx, em.StreamID, em.Expected, em.Events...); err != nil {
+					return err
+				}
+			}
+			if consumed != nil {
+				if _, err := tx.Exec(ctx, `DELETE FROM `+s.inbox+` WHERE saga_type = $1 AND correlation_id = $2 AND event_id = $3`,
+					claimed.Type, claimed.CorrelationID, [16]byte(consumed.EventID)); err != nil {
+					return err
+				}
+			}
+			var err error
+			out, err = s.record(ctx, tx, claimed, next, h, keep)
+			return err
+		})
+		if err == nil {
+			if len(emits) > 0 {
+				s.log.Hint()
+			}
+			return out, nil
+		}
+		if eventlog.IsRetryable(err) && attempt < 10 {
+			continue
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return Instance{}, err
+		}
+		return Instance{}, wrap("record", err)
+	}
+}
+
+func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next Instance, h HistoryEntry, keep time.Duration) (Instance, error) {
+	var owner *string
+	if keep > 0 {
+		owner = &claimed.LeaseOwner
+	}
+	var leaseUntil time.Time
+	err := db.QueryRow(ctx, s.recordSQL(), [16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
+		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
+		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error).Scan(&next.Version, &leaseUntil)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
+	}
+	if err != nil {
+		return Instance{}, wrap("record", err)
+	}
+	if owner != nil {
+		next.LeaseOwner, next.LeaseExpiresAt = *owner, unEpoch(leaseUntil)
+	} else {
+		next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
+	}
+	return next, nil
+}
+
+// NextDue implements Store.
+func (s *PostgresStore) NextDue(ctx context.Context, types []string) (time.Time, bool, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM `+s.sagas+`
+		WHERE status IN ('running', 'waiting', 'compensating') AND saga_type = ANY ($1)`, types).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, wrap("next due", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
+}
+
+// Get implements Store.
+func (s *PostgresStore) Get(ctx context.Context, id uuid.UUID) (Instance, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM `+s.sagas+` WHERE id = $1`, [16]byte(id))
+	if err != nil {
+		return Instance{}, wrap("get", err)
+	}
+	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Instance{}, fmt.Errorf("%w: saga %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Instance{}, wrap("get", err)
+	}
+	return inst, nil
+}
+
+// History implements Store.
+func (s *PostgresStore) History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, step, phase, attempt, outcome, error, at FROM `+s.history+` WHERE saga_id = $1 ORDER BY seq`, [16]byte(id))
+	if err != nil {
+		return nil, wrap("history", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
+		var h HistoryEntry
+		var phase, outcome string
+		err := r.Scan(&h.Seq, &h.Step, &phase, &h.Attempt, &outcome, &h.Error, &h.At)
+		h.Phase, h.Outcome = Phase(phase), Outcome(outcome)
+		return h, err
+	})
+	if err != nil {
+		return nil, wrap("history", err)
+	}
+	return out, nil
+}
+
+// List implements Store.
+func (s *PostgresStore) List(ctx context.Context, q Query) ([]Instance, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.Type != "" {
+		add("saga_type = $%d", q.Type)
+	}
+	if q.Status != "" {
+		add("status = $%d", string(q.Status))
+	}
+	if q.CorrelationID != "" {
+		add("correlation_id = $%d", q.CorrelationID)
+	}
+	if q.After != uuid.Nil {
+		add("id > $%d", [16]byte(q.After))
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	sql := `SELECT ` + instanceColumns + ` FROM ` + s.sagas
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap("list", err)
+	}
+	out, err := pgx.CollectRows(rows, scanInstance)
+	if err != nil {
+		return nil, wrap("list", err)
+	}
+	return out, nil
+}
+
+// Count implements Store.
+func (s *PostgresStore) Count(ctx context.Context, sagaType string) (map[Status]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM `+s.sagas+` WHERE saga_type = $1 GROUP BY status`, sagaType)
+	if err != nil {
+		return nil, wrap("count", err)
+	}
+	out := map[Status]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, wrap("count", err)
+		}
+		out[Status(st)] = n
+	}
+	return out, wrap2("count", rows.Err())
+}
+
+// Update implements Store.
+func (s *PostgresStore) Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error) {
+	read.LeaseOwner = ""
+	return s.record(ctx, s.pool, read, next, h, 0)
+}

@@ -1,0 +1,65 @@
+package saga
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/eventlog"
+)
+
+// Store persists saga instances. PostgresStore is the production store;
+// MemoryStore has the same semantics for tests; sagatest.Run checks both.
+type Store interface {
+	// Start creates inst unless its (type, correlation id) exists, and
+	// reports whether it did. With tx (PostgreSQL) it joins that
+	// transaction: the subscription's, whose checkpoint moves with it.
+	Start(ctx context.Context, tx pgx.Tx, inst Instance) (bool, error)
+	// AddInbox files an event for the (type, correlation id) instance and
+	// wakes it if it is waiting. Filing the same event twice is harmless.
+	AddInbox(ctx context.Context, tx pgx.Tx, sagaType, correlationID string, e eventlog.Event) error
+	// Inbox returns the ids and positions of the unconsumed events of a
+	// type filed for an instance, oldest first.
+	Inbox(ctx context.Context, sagaType, correlationID, eventType string) ([]InboxEntry, error)
+
+	// Claim leases up to n runnable instances of the given types (due,
+	// not leased) to owner for lease, incrementing their version.
+	Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error)
+	// Record stores an attempt's outcome if the instance is still at
+	// claimed.Version (else ErrLeaseLost): the next instance state, its
+	// history entry, the emitted events and the consumed inbox entry, all
+	// in one transaction (no history entry when h.Step is empty). With
+	// keep > 0 the lease is kept for that long.
+	// It returns the instance as stored.
+	Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error)
+	// NextDue returns the earliest due time of a runnable instance.
+	NextDue(ctx context.Context, types []string) (time.Time, bool, error)
+
+	// Get, History and List are for operators.
+	Get(ctx context.Context, id uuid.UUID) (Instance, error)
+	History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, error)
+	List(ctx context.Context, q Query) ([]Instance, error)
+	// Count counts instances of a type by status.
+	Count(ctx context.Context, sagaType string) (map[Status]int, error)
+	// Update applies an operator change if the instance is at the version
+	// it was read at (else ErrLeaseLost), with a history entry.
+	Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error)
+}
+
+// InboxEntry is a filed event.
+type InboxEntry struct {
+	EventID  uuid.UUID
+	Type     string
+	Position eventlog.Position
+}
+
+// Query selects instances; zero fields match all.
+type Query struct {
+	Type          string
+	Status        Status
+	CorrelationID string
+	After         uuid.UUID // paging (ids are ordered)
+	Limit         int       // default 100
+}

@@ -1,0 +1,95 @@
+package saga
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// SubscriptionName is the name of a saga type's subscription.
+func SubscriptionName(sagaType string) string { return "saga:" + sagaType }
+
+// namespace for instance ids: an instance's id is a function of its type
+// and correlation id, so a start is idempotent however often it is tried.
+var namespace = uuid.MustParse("6f1c3a52-3c2e-4d8e-9a57-6b9f0c1d2e3f")
+
+// InstanceID is the id of the (type, correlation id) instance.
+func InstanceID(sagaType, correlationID string) uuid.UUID {
+	return uuid.NewSHA1(namespace, []byte(sagaType+"\x00"+correlationID))
+}
+
+// SubscriptionOptions tune a saga's subscription.
+type SubscriptionOptions struct {
+	Partitions int
+	Retry      worker.RetryPolicy
+	// OnStarted is called (inside the subscription's transaction, before it
+	// commits) when an instance is created.
+	OnStarted func(inst Instance)
+}
+
+// Subscription returns the transactional subscription that starts
+// instances of def — exactly once per correlation id, in the transaction
+// that moves the subscription's checkpoint — and files the events its wait
+// steps wait for.
+func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subscription, error) {
+	if err := def.Err(); err != nil {
+		return worker.Subscription{}, err
+	}
+	steps := def.steps_()
+	starts := def.startTypes()
+	types := slices.Clone(starts)
+	waits := map[string][]int{}
+	for i, s := range steps {
+		if s.wait != "" {
+			waits[s.wait] = append(waits[s.wait], i)
+			if !slices.Contains(types, s.wait) {
+				types = append(types, s.wait)
+			}
+		}
+	}
+	slices.Sort(types)
+	handler := func(ctx context.Context, d *worker.Delivery) error {
+		e := d.Event
+		if slices.Contains(starts, e.Type) {
+			corr, state, err := def.start(e)
+			if err != nil {
+				return err
+			}
+			inst := Instance{ID: InstanceID(def.Name(), corr), Type: def.Name(), CorrelationID: corr, State: state, StartedBy: e.ID}
+			inst.enterStep(steps, 0, time.Now())
+			created, err := store.Start(ctx, d.Tx, inst)
+			if err != nil {
+				return err
+			}
+			if created && opts.OnStarted != nil {
+				opts.OnStarted(inst)
+			}
+		}
+		for _, i := range waits[e.Type] {
+			corr, err := def.correlate(i, e)
+			if err != nil {
+				return err
+			}
+			if corr == "" {
+				continue
+			}
+			if err := store.AddInbox(ctx, d.Tx, def.Name(), corr, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return worker.Subscription{
+		Name:       SubscriptionName(def.Name()),
+		Filter:     eventlog.Filter{Types: types},
+		Partitions: opts.Partitions,
+		Handler:    handler,
+		Retry:      opts.Retry,
+		Mode:       worker.Transactional,
+	}, nil
+}
