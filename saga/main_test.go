@@ -13,7 +13,3 @@ func TestMain(m *testing.M) {
 	}
 	pgtest.Main(m)
 }
-
-const childEnv = "CAUSEWAY_SAGA_CHILD"
-
-func runChild() int { return 0 }

@@ -1,0 +1,164 @@
+package saga_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/eventlog"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/saga/sagatest"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// The multi-process tests re-execute the test binary as executor
+// processes: with childEnv set, TestMain runs runChild.
+const childEnv = "CAUSEWAY_SAGA_CHILD"
+
+// effectDefinitions are scripted sagas (see sagatest.Script) of 1–5 steps
+// whose steps have an effect in PostgreSQL, keyed by their idempotency key
+// (applied once however often the step runs), and log every execution. Each
+// step holds an advisory lock on its saga while it runs: failing to get it
+// means two executors run one saga at the same time.
+func effectDefinitions(pool *pgxpool.Pool, schema, owner string, slow time.Duration) []saga.Saga {
+	var defs []saga.Saga
+	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
+	for n := 1; n <= 5; n++ {
+		d := saga.New[sagatest.Script](fmt.Sprintf("effects%d", n))
+		saga.StartOn(d, fmt.Sprintf("Start%d", n), func(e eventlog.Event, s sagatest.Script) (string, sagatest.Script, error) {
+			return e.StreamID, s, nil
+		})
+		for i := 1; i <= n; i++ {
+			effect := func(kind string, fail bool) saga.StepFunc[sagatest.Script] {
+				return func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
+					if fail {
+						return errors.New("scripted failure")
+					}
+					conn, err := pool.Acquire(ctx)
+					if err != nil {
+						return err
+					}
+					defer conn.Release()
+					key := lockKey(sc.SagaID.String())
+					var got bool
+					if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
+						return err
+					}
+					if got {
+						defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+					} else {
+						_, _ = conn.Exec(ctx, `INSERT INTO `+schema+`.overlaps (saga, step) VALUES ($1, $2)`, sc.CorrelationID, sc.Step)
+					}
+					if _, err := conn.Exec(ctx, `INSERT INTO `+schema+`.executions (saga, what, owner) VALUES ($1, $2, $3)`, sc.CorrelationID, kind, owner); err != nil {
+						return err
+					}
+					if slow > 0 {
+						time.Sleep(time.Duration(rand.Int64N(int64(slow))))
+					}
+					_, err = conn.Exec(ctx, `INSERT INTO `+schema+`.effects (key, saga, what) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+						sc.IdempotencyKey, sc.CorrelationID, kind)
+					return err
+				}
+			}
+			i := i
+			d.Step(fmt.Sprintf("T%d", i), func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
+				return effect(fmt.Sprintf("T%d", i), sc.State.FailAt == i)(ctx, sc)
+			}, saga.StepOptions[sagatest.Script]{Retry: fast, Timeout: 5 * time.Second,
+				Compensate: func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
+					return effect(fmt.Sprintf("C%d", i), sc.State.FailComp == i)(ctx, sc)
+				}})
+		}
+		defs = append(defs, d)
+	}
+	return defs
+}
+
+func effectTables(schema string) string {
+	return `CREATE TABLE ` + schema + `.effects (seq bigserial, key text PRIMARY KEY, saga text NOT NULL, what text NOT NULL);
+		CREATE TABLE ` + schema + `.executions (seq bigserial, saga text NOT NULL, what text NOT NULL, owner text NOT NULL);
+		CREATE TABLE ` + schema + `.overlaps (saga text NOT NULL, step text NOT NULL)`
+}
+
+func lockKey(s string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return int64(h.Sum64())
+}
+
+// runChild runs an executor over effectDefinitions until SIGTERM or SIGKILL.
+func runChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	schema := os.Getenv("CW_SCHEMA")
+	slow, _ := time.ParseDuration(os.Getenv("CW_SLOW"))
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	defer pool.Close()
+	log, err := pgstore.New(pool, pgstore.Config{Schema: schema})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	store, err := saga.NewPostgres(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	x, err := saga.NewExecutor(saga.ExecutorConfig{Store: store, Log: log, Owner: os.Getenv("CW_OWNER"),
+		PollInterval: 20 * time.Millisecond, LeaseMargin: time.Second, Concurrency: 8},
+		effectDefinitions(pool, schema, os.Getenv("CW_OWNER"), slow)...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	_ = x.Run(ctx)
+	return 0
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func spawnExecutor(t *testing.T, e *pgEnv, url, owner string, slow time.Duration) *child {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), owner+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+url, "CW_SCHEMA="+e.schema, "CW_OWNER="+owner, "CW_SLOW="+slow.String())
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(c.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("--- %s ---\n%s", owner, b)
+		}
+	})
+	return c
+}
