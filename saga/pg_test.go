@@ -266,7 +266,9 @@ func TestOperatorActions(t *testing.T) {
 	var compFails atomic.Bool
 	compFails.Store(true)
 	d := saga.New[orderState]("ops")
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) { return o.Order, orderState{Order: o.Order}, nil })
+	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) {
+		return o.Order, orderState{Order: o.Order}, nil
+	})
 	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
 	d.Step("reserve", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil },
 		saga.StepOptions[orderState]{Retry: fast, CompensateRetry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[orderState]) error {
