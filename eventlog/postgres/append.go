@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,12 @@ func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected e
 		if events[i].ID != uuid.Nil {
 			callerIDs = true
 			break
+		}
+	}
+	if s.cfg.Enrich != nil {
+		events = slices.Clone(events) // never write into the caller's slice
+		for i := range events {
+			s.cfg.Enrich(ctx, &events[i].Metadata)
 		}
 	}
 	prepared, err := eventlog.Prepare(streamID, events, s.maxPayload, newEventID)

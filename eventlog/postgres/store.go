@@ -36,6 +36,10 @@ type Config struct {
 	ListenURL string
 	// Tailer tunes the process's tailer.
 	Tailer eventlog.TailerOptions
+	// Enrich, if set, may fill in an event's metadata from the append's
+	// context before it is stored (the runtime adds the W3C trace context
+	// so handlers continue the appender's trace).
+	Enrich func(ctx context.Context, m *eventlog.Metadata)
 }
 
 // DefaultNotifyWindow is the default NOTIFY coalescing window.

@@ -1,0 +1,108 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// App is what a program registers: plain values, no global registry.
+type App struct {
+	// Name shows in logs and `version`.
+	Name          string
+	Projections   []*projection.Projection
+	Sagas         []saga.Saga
+	Subscriptions []worker.Subscription
+	// Jobs are cron jobs fired once per cluster by the elected leader.
+	Jobs []Job
+	// Retention policies, applied by the leader on their schedules.
+	Retention []RetentionPolicy
+	// Commands are extra subcommands (the stock runner adds demo and bench).
+	Commands []Command
+}
+
+// Job is a user cron job.
+type Job struct {
+	Name string
+	// Schedule is a cron expression (5 fields, or 6 with seconds first; or
+	// descriptors like "@every 1m", "@hourly").
+	Schedule string
+	Run      func(ctx context.Context) error
+}
+
+// RetentionPolicy deletes old events of one category. Events a subscription
+// has not processed yet (or dead letters and sagas still refer to) are kept
+// unless Force is set.
+type RetentionPolicy struct {
+	Category string
+	MaxAge   time.Duration // delete events older than this (0 = no age limit)
+	MaxCount int64         // keep at most this many newest events (0 = no count limit)
+	Force    bool
+	Schedule string // default "@every 1h"
+}
+
+// Command is an extra subcommand.
+type Command struct {
+	Name    string
+	Summary string
+	// Run gets the arguments after the command name.
+	Run func(ctx context.Context, args []string) error
+}
+
+// ErrUsage marks a command-line mistake: the message is printed with the
+// command's usage and the exit code is 2.
+var ErrUsage = errors.New("usage")
+
+func (a App) validate() error {
+	var errs []error
+	names := map[string]string{}
+	claim := func(name, what string) {
+		if prev, dup := names[name]; dup {
+			errs = append(errs, fmt.Errorf("%s %q has the same subscription name as %s", what, name, prev))
+		}
+		names[name] = what
+	}
+	for _, p := range a.Projections {
+		if err := p.Err(); err != nil {
+			errs = append(errs, err)
+		}
+		claim(p.Name(), "projection")
+	}
+	for _, s := range a.Sagas {
+		if err := s.Err(); err != nil {
+			errs = append(errs, err)
+		}
+		claim(saga.SubscriptionName(s.Name()), "saga")
+	}
+	for _, s := range a.Subscriptions {
+		claim(s.Name, "subscription")
+	}
+	jobs := map[string]bool{}
+	for _, j := range a.Jobs {
+		if j.Name == "" || j.Run == nil || jobs[j.Name] {
+			errs = append(errs, fmt.Errorf("job %q: needs a unique name and a Run function", j.Name))
+		}
+		jobs[j.Name] = true
+	}
+	for _, r := range a.Retention {
+		if r.Category == "" || r.MaxAge <= 0 && r.MaxCount <= 0 {
+			errs = append(errs, fmt.Errorf("retention policy for %q: needs a category and MaxAge or MaxCount", r.Category))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// projection returns the registered projection called name.
+func (a App) projection(name string) *projection.Projection {
+	for _, p := range a.Projections {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}

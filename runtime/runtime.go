@@ -1,0 +1,238 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// Runtime is an App connected to its database.
+type Runtime struct {
+	cfg    Config
+	app    App
+	logger *slog.Logger
+	pool   *pgxpool.Pool
+	tel    *telemetry
+
+	// Log, Checkpoints and Sagas are the stores, for programs that append
+	// events or inspect state themselves.
+	Log         *pgstore.Store
+	Checkpoints *checkpoint.PostgresStore
+	Sagas       *saga.PostgresStore
+}
+
+// Open connects to the database and builds the stores. It does not
+// migrate (see Migrate) and starts nothing (see Run).
+func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
+	if err := app.validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	logger, err := cfg.logger()
+	if err != nil {
+		return nil, err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if poolCfg.MaxConns < 16 {
+		// Partitions hold a connection per batch; the reader, the tailer,
+		// the saga executor and the API need their own.
+		poolCfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	r := &Runtime{cfg: cfg, app: app, logger: logger, pool: pool}
+	if r.tel, err = newTelemetry(app.Name); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	r.Log, err = pgstore.New(pool, pgstore.Config{Schema: cfg.Schema, DisableNotify: cfg.DisableNotify,
+		ListenURL: cfg.ListenURL, Enrich: r.tel.enrich, Tailer: pgTailerOptions(logger)})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if r.Checkpoints, err = checkpoint.NewPostgres(pool, cfg.Schema); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.Sagas, err = saga.NewPostgres(r.Log); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the connections.
+func (r *Runtime) Close() {
+	if r.Log != nil {
+		r.Log.Close()
+	}
+	r.pool.Close()
+}
+
+// Pool is the runtime's connection pool.
+func (r *Runtime) Pool() *pgxpool.Pool { return r.pool }
+
+// Logger is the runtime's logger.
+func (r *Runtime) Logger() *slog.Logger { return r.logger }
+
+// Migrate applies Causeway's migrations and the projections' set-up.
+func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
+	applied, err := migrations.Apply(ctx, r.pool, r.cfg.Schema)
+	if err != nil {
+		return applied, err
+	}
+	return applied, projection.Setup(ctx, r.pool, r.cfg.Schema, r.app.Projections...)
+}
+
+// subscriptions builds every worker subscription of the app, wrapped with
+// tracing and metrics, and the saga executor.
+func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error) {
+	var subs []worker.Subscription
+	for _, p := range r.app.Projections {
+		s, err := p.Subscription()
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	for _, d := range r.app.Sagas {
+		s, err := saga.Subscription(r.Sagas, d, saga.SubscriptionOptions{})
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	subs = append(subs, r.app.Subscriptions...)
+	for i := range subs {
+		subs[i].Handler = r.tel.wrapHandler(subs[i].Name, subs[i].Handler)
+	}
+	return subs, nil
+}
+
+// Run migrates, then runs every subscription, the saga executor, the
+// scheduler and the HTTP API until ctx ends, and stops gracefully.
+func (r *Runtime) Run(ctx context.Context) error {
+	if err := r.cfg.checkHTTP(); err != nil {
+		return err
+	}
+	if _, err := r.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var x *saga.Executor
+	if len(r.app.Sagas) > 0 {
+		var err error
+		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.Log, Owner: r.cfg.MemberID,
+			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.sagaHooks()}, r.app.Sagas...)
+		if err != nil {
+			return err
+		}
+	}
+	subs, err := r.subscriptions(x)
+	if err != nil {
+		return err
+	}
+	hooks := r.tel.workerHooks()
+	if x != nil {
+		committed := hooks.Committed
+		hooks.Committed = func(sub string, part int, pos eventlog.Position, n int) {
+			if committed != nil {
+				committed(sub, part, pos, n)
+			}
+			if n > 0 {
+				x.Wake() // a saga may have started: look now, not at the next poll
+			}
+		}
+	}
+	var w *worker.Worker
+	if len(subs) > 0 {
+		w, err = worker.New(worker.Config{Log: r.Log, Checkpoints: r.Checkpoints, MemberID: r.cfg.MemberID,
+			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks}, subs...)
+		if err != nil {
+			return err
+		}
+	}
+	sched, err := r.scheduler()
+	if err != nil {
+		return err
+	}
+
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, 4)
+	)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	if w != nil {
+		start("worker", w.Run)
+	}
+	if x != nil {
+		start("saga executor", x.Run)
+	}
+	if sched != nil {
+		start("scheduler", sched.Run)
+	}
+	start("metrics", func(ctx context.Context) error { return r.tel.collect(ctx, r.ops(), r.logger) })
+	var srv *http.Server
+	if !r.cfg.httpDisabled() {
+		srv = &http.Server{Addr: r.cfg.HTTPAddr, Handler: r.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("http: %w", err)
+			}
+		}()
+		r.logger.Info("causeway: management API listening", "addr", r.cfg.HTTPAddr, "auth", r.cfg.APIToken != "")
+	}
+	r.logger.Info("causeway: running", "app", r.app.Name, "projections", len(r.app.Projections),
+		"sagas", len(r.app.Sagas), "subscriptions", len(subs), "member", r.cfg.MemberID)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	r.logger.Info("causeway: stopping")
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	return runErr
+}
+
+// ops returns the operations facade over this runtime.
+func (r *Runtime) ops() *Ops {
+	return &Ops{app: r.app, cfg: r.cfg, log: r.Log, cps: r.Checkpoints, sagas: r.Sagas, logger: r.logger}
+}
+
+// Ops returns the operations facade (the CLI and the HTTP API use it).
+func (r *Runtime) Ops() *Ops { return r.ops() }
