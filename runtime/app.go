@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
@@ -24,6 +26,13 @@ type App struct {
 	Retention []RetentionPolicy
 	// Commands are extra subcommands (the stock runner adds demo and bench).
 	Commands []Command
+	// Setup runs with `migrate` and at start, after Causeway's migrations
+	// and before the projections' set-up, for the app's own schemas and
+	// tables; it must be idempotent.
+	Setup func(ctx context.Context, tx pgx.Tx) error
+	// OnOpen is called once the runtime is connected, before any command
+	// runs: the place to hand the pool to the app's own services.
+	OnOpen func(r *Runtime) error
 }
 
 // Job is a user cron job.

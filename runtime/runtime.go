@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/checkpoint"
@@ -66,6 +67,7 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		pool.Close()
 		return nil, err
 	}
+	r.tel.tracerProvider = cfg.TracerProvider
 	r.Log, err = pgstore.New(pool, pgstore.Config{Schema: cfg.Schema, DisableNotify: cfg.DisableNotify,
 		ListenURL: cfg.ListenURL, Enrich: r.tel.enrich, Tailer: pgTailerOptions(logger)})
 	if err != nil {
@@ -79,6 +81,12 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	if r.Sagas, err = saga.NewPostgres(r.Log); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if app.OnOpen != nil {
+		if err := app.OnOpen(r); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -102,6 +110,11 @@ func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
 	applied, err := migrations.Apply(ctx, r.pool, r.cfg.Schema)
 	if err != nil {
 		return applied, err
+	}
+	if r.app.Setup != nil {
+		if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return r.app.Setup(ctx, tx) }); err != nil {
+			return applied, fmt.Errorf("app set-up: %w", err)
+		}
 	}
 	return applied, projection.Setup(ctx, r.pool, r.cfg.Schema, r.app.Projections...)
 }

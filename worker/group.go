@@ -21,6 +21,7 @@ type group struct {
 	mu      sync.Mutex
 	parts   map[int]*partition
 	changed chan struct{} // wakes the reader when parts change
+	kick    chan struct{} // wakes the membership loop early (a partition was fenced)
 
 	deadLetters atomic.Int64 // last known count, for the cap
 }
@@ -33,6 +34,7 @@ func newGroup(w *Worker, s Subscription) *group {
 		member:  checkpoint.Member{ID: w.cfg.MemberID, Host: host, PID: processID},
 		parts:   make(map[int]*partition),
 		changed: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 	}
 }
 
@@ -127,11 +129,17 @@ func (g *group) register(ctx context.Context) bool {
 // membershipLoop heartbeats, renews, rebalances, and refreshes the
 // dead-letter count, every TTL/3, until ctx ends.
 func (g *group) membershipLoop(ctx context.Context) {
-	tick := g.ttl() / 3
+	tick := time.NewTicker(g.ttl() / 3)
+	defer tick.Stop()
 	for {
 		g.membershipRound(ctx)
-		if !sleep(ctx, tick) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-tick.C:
+		case <-g.kick:
+			// A partition was fenced (say, by a replay's reset): re-claim
+			// now rather than at the next tick.
 		}
 	}
 }
@@ -245,6 +253,12 @@ func (g *group) removePartition(p *partition, reason string) {
 	delete(g.parts, p.lease.Partition)
 	g.mu.Unlock()
 	g.logf("causeway: partition given up", "partition", p.lease.Partition, "epoch", p.lease.Epoch, "reason", reason)
+	if reason == "fenced" {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
 	if h := g.w.cfg.Hooks.LeaseChanged; h != nil {
 		h(g.sub.Name, p.lease.Partition, false, reason)
 	}

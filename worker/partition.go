@@ -53,7 +53,6 @@ func newPartition(g *group, l checkpoint.Lease) *partition {
 		done:       make(chan struct{}),
 		committed:  l.Checkpoint,
 		pending:    l.Checkpoint,
-		lastFlush:  time.Now(),
 	}
 	p.state.Store(stateStarting)
 	return p

@@ -1,0 +1,64 @@
+package orders
+
+// Event types, stored on the order's stream ("order-<id>").
+const (
+	TypeOrderPlaced     = "OrderPlaced"
+	TypeStockReserved   = "StockReserved"
+	TypeStockReleased   = "StockReleased"
+	TypePaymentCharged  = "PaymentCharged"
+	TypePaymentRefunded = "PaymentRefunded"
+	TypeOrderShipped    = "OrderShipped"
+	TypeOrderCancelled  = "OrderCancelled"
+)
+
+// DeclinedCard is the test card the simulated payment provider declines.
+const DeclinedCard = "4000-0000-0000-0002"
+
+// OrderPlaced starts an order.
+type OrderPlaced struct {
+	OrderID  string  `json:"order_id"`
+	Customer string  `json:"customer"`
+	SKU      string  `json:"sku"`
+	Quantity int     `json:"quantity"`
+	Total    float64 `json:"total"`
+	Card     string  `json:"card"`
+}
+
+// StockReserved, StockReleased, PaymentCharged, PaymentRefunded,
+// OrderShipped and OrderCancelled record the saga's progress.
+type (
+	StockReserved struct {
+		OrderID  string `json:"order_id"`
+		Customer string `json:"customer"`
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	}
+	StockReleased struct {
+		OrderID  string `json:"order_id"`
+		Customer string `json:"customer"`
+	}
+	PaymentCharged struct {
+		OrderID  string  `json:"order_id"`
+		Customer string  `json:"customer"`
+		Amount   float64 `json:"amount"`
+		ChargeID string  `json:"charge_id"`
+	}
+	PaymentRefunded struct {
+		OrderID  string  `json:"order_id"`
+		Customer string  `json:"customer"`
+		Amount   float64 `json:"amount"`
+	}
+	OrderShipped struct {
+		OrderID  string `json:"order_id"`
+		Customer string `json:"customer"`
+		Tracking string `json:"tracking"`
+	}
+	OrderCancelled struct {
+		OrderID  string `json:"order_id"`
+		Customer string `json:"customer"`
+		Reason   string `json:"reason"`
+	}
+)
+
+// Stream is an order's stream id.
+func Stream(orderID string) string { return "order-" + orderID }

@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Main runs the command line for app and exits: `run`, `migrate`,
+// `status`, `replay`, `dlq`, `sagas`, `version`, and the app's own
+// commands. Errors print as one line on stderr with a non-zero exit code
+// (2 for usage mistakes).
+func Main(app App) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := Execute(ctx, app, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli is one invocation.
+type cli struct {
+	app    App
+	prog   string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, ctx context.Context, args []string) error
+}
+
+func (c *cli) commands() []command {
+	cmds := []command{
+		{"run", "run the app's projections, sagas and subscriptions until SIGINT/SIGTERM", (*cli).cmdRun},
+		{"migrate", "apply Causeway's migrations and the projections' set-up", (*cli).cmdMigrate},
+		{"status", "show subscriptions (partitions, owners, lag, state, dead letters) and the log horizon", (*cli).cmdStatus},
+		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
+		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
+		{"sagas", "saga instances: sagas list|show|retry|resume|cancel", (*cli).cmdSagas},
+		{"version", "print the version", (*cli).cmdVersion},
+	}
+	for _, extra := range c.app.Commands {
+		run := extra.Run
+		cmds = append(cmds, command{extra.Name, extra.Summary, func(_ *cli, ctx context.Context, args []string) error {
+			return run(ctx, args)
+		}})
+	}
+	return cmds
+}
+
+// Execute runs one command line and returns the exit code.
+func Execute(ctx context.Context, app App, args []string, stdout, stderr io.Writer) int {
+	prog := app.Name
+	if prog == "" {
+		prog = "causeway"
+	}
+	c := &cli{app: app, prog: prog, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		c.usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	i := slices.IndexFunc(c.commands(), func(cmd command) bool { return cmd.name == args[0] })
+	if i < 0 {
+		fmt.Fprintf(stderr, "%s: unknown command %q (run '%s help' for the list)\n", prog, args[0], prog)
+		return 2
+	}
+	err := c.commands()[i].run(c, ctx, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "%s %s: %v\n", prog, args[0], strings.TrimPrefix(err.Error(), "usage: "))
+		return 2
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return 130
+	default:
+		fmt.Fprintf(stderr, "%s %s: %s\n", prog, args[0], oneLine(err))
+		return 1
+	}
+}
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s <command> [flags] [arguments]\n\nCommands:\n", c.prog)
+	for _, cmd := range c.commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s <command> --help' for a command's flags. Configuration comes from flags and the environment\n", c.prog)
+	fmt.Fprintln(w, "(DATABASE_URL, CAUSEWAY_SCHEMA, CAUSEWAY_HTTP_ADDR, CAUSEWAY_API_TOKEN, ...).")
+}
+
+// flags returns a flag set for a command, with the shared connection flags
+// bound to cfg, printing its usage on --help.
+func (c *cli) flags(name, argsUsage, summary string, cfg *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.prog+" "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	if cfg != nil {
+		cfg.bindFlags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(c.stdout, "Usage: %s %s [flags] %s\n\n%s\n\nFlags:\n", c.prog, name, argsUsage, summary)
+		fs.SetOutput(c.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(c.stderr)
+	}
+	return fs
+}
+
+// parse parses flags; errors other than --help are usage errors. Flags may
+// come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+}
+
+// open connects with cfg.
+func (c *cli) open(ctx context.Context, cfg Config) (*Runtime, error) {
+	return Open(ctx, c.app, cfg)
+}

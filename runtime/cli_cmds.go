@@ -1,0 +1,401 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/saga"
+)
+
+func (c *cli) cmdRun(ctx context.Context, args []string) error {
+	cfg := ConfigFromEnv()
+	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", &cfg)
+	cfg.bindRunFlags(fs)
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Run(ctx)
+}
+
+func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
+	cfg := ConfigFromEnv()
+	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", &cfg)
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	applied, err := r.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(c.stdout, "schema %s is up to date\n", cfg.Schema)
+	} else {
+		fmt.Fprintf(c.stdout, "schema %s: applied migrations %v\n", cfg.Schema, applied)
+	}
+	return nil
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *cli) cmdStatus(ctx context.Context, args []string) error {
+	cfg := ConfigFromEnv()
+	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", &cfg)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	st, err := r.Ops().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(st)
+	}
+	fmt.Fprintf(c.stdout, "log head %s\n", st.Head)
+	if st.Horizon.Held {
+		fmt.Fprintf(c.stdout, "horizon held by pid %d (xid %d, %s, %s) for %s: %s\n", st.Horizon.PID, st.Horizon.XID,
+			st.Horizon.State, st.Horizon.Application, st.Horizon.Age.Round(time.Millisecond), st.Horizon.Query)
+	} else {
+		fmt.Fprintln(c.stdout, "horizon not held (no open write transaction)")
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSUBSCRIPTION\tSTATE\tLAG EVENTS\tLAG SECONDS\tDEAD LETTERS\tMEMBERS")
+	for _, s := range st.Subscriptions {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%d\n", s.Name, s.State, s.LagEvents, s.LagSeconds, s.DeadLetters, len(s.Members))
+	}
+	fmt.Fprintln(tw, "\nSUBSCRIPTION\tPARTITION\tOWNER\tEPOCH\tCHECKPOINT\tLAG EVENTS\tSTATE")
+	for _, s := range st.Subscriptions {
+		for _, p := range s.Partitions {
+			owner := p.Owner
+			if owner == "" {
+				owner = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%s\n", s.Name, p.Partition, owner, p.Epoch, p.Checkpoint, p.LagEvents, p.State)
+		}
+	}
+	if len(st.Sagas) > 0 {
+		fmt.Fprintln(tw, "\nSAGA\tRUNNING\tWAITING\tCOMPENSATING\tCOMPLETED\tCOMPENSATED\tFAILED\tCANCELLED")
+		for name, n := range st.Sagas {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, n[saga.StatusRunning], n[saga.StatusWaiting], n[saga.StatusCompensating],
+				n[saga.StatusCompleted], n[saga.StatusCompensated], n[saga.StatusFailed], n[saga.StatusCancelled])
+		}
+	}
+	return tw.Flush()
+}
+
+func (c *cli) cmdReplay(ctx context.Context, args []string) error {
+	cfg := ConfigFromEnv()
+	fs := c.flags("replay", "NAME", "Rebuild one projection: reset its read model and checkpoints in one transaction\n(fencing running workers of it), then catch up from the start here, with progress.\nOther subscriptions are untouched.", &cfg)
+	noCatchUp := fs.Bool("no-catch-up", false, "only reset; let running runners rebuild it")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usageErr("want exactly one projection name (registered: %s)", strings.Join(c.projectionNames(), ", "))
+	}
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.Migrate(ctx); err != nil {
+		return err
+	}
+	res, err := r.Ops().Replay(ctx, rest[0], !*noCatchUp, c.stderr)
+	if err != nil {
+		return err
+	}
+	if *noCatchUp {
+		fmt.Fprintf(c.stdout, "projection %s reset; %d events to replay by the running runners\n", rest[0], res.Events)
+		return nil
+	}
+	rate := 0.0
+	if s := res.Duration.Seconds(); s > 0 {
+		rate = float64(res.Events) / s
+	}
+	fmt.Fprintf(c.stdout, "projection %s replayed: %d events in %s (%.0f events/s)\n", rest[0], res.Events, res.Duration.Round(time.Millisecond), rate)
+	return nil
+}
+
+func (c *cli) projectionNames() []string {
+	var out []string
+	for _, p := range c.app.Projections {
+		out = append(out, p.Name())
+	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	return out
+}
+
+func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
+	sub, rest := "", args
+	if len(args) > 0 {
+		sub, rest = args[0], args[1:]
+	}
+	cfg := ConfigFromEnv()
+	switch sub {
+	case "list":
+		fs := c.flags("dlq list", "", "List dead letters, oldest first.", &cfg)
+		q := checkpoint.DeadLetterQuery{}
+		fs.StringVar(&q.Subscription, "subscription", "", "only this subscription")
+		part := fs.Int("partition", -1, "only this partition")
+		fs.StringVar(&q.Key, "key", "", "only this key")
+		fs.Int64Var(&q.AfterID, "after", 0, "page: ids after this one")
+		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if pos, err := parse(fs, rest); err != nil {
+			return err
+		} else if len(pos) > 0 {
+			return usageErr("unexpected arguments %q", pos)
+		}
+		if *part >= 0 {
+			q.Partition = part
+		}
+		return c.withOps(ctx, cfg, func(o *Ops) error {
+			dls, err := o.DeadLetters(ctx, q)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return c.printJSON(dls)
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tBLOCKED\tATTEMPTS\tLAST FAILURE\tERROR")
+			for _, d := range dls {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.Subscription, d.Partition, d.Key, d.EventID, d.Type,
+					d.Blocked, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60))
+			}
+			return tw.Flush()
+		})
+	case "show", "retry", "discard":
+		fs := c.flags("dlq "+sub, "SUBSCRIPTION ID", map[string]string{
+			"show":    "Show a dead letter with its event and full error.",
+			"retry":   "Ask the partition's owner to re-deliver the dead letter's key, all of its dead letters in order.",
+			"discard": "Drop a dead letter without handling it; its key resumes once it has none left.",
+		}[sub], &cfg)
+		pos, err := parse(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 2 {
+			return usageErr("want SUBSCRIPTION ID")
+		}
+		id, err := strconv.ParseInt(pos[1], 10, 64)
+		if err != nil || id <= 0 {
+			return usageErr("dead letter id %q is not a positive number", pos[1])
+		}
+		return c.withOps(ctx, cfg, func(o *Ops) error {
+			switch sub {
+			case "retry":
+				if err := o.RetryDeadLetter(ctx, pos[0], id); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "retry requested for dead letter %d of %s (its key is re-delivered in order)\n", id, pos[0])
+				return nil
+			case "discard":
+				if err := o.DiscardDeadLetter(ctx, pos[0], id); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "dead letter %d of %s discarded\n", id, pos[0])
+				return nil
+			}
+			dl, ev, err := o.DeadLetter(ctx, pos[0], id)
+			if err != nil {
+				return err
+			}
+			return c.printJSON(map[string]any{"dead_letter": dl, "event": ev})
+		})
+	case "-h", "--help", "help":
+		fmt.Fprintf(c.stdout, "Usage: %s dlq list|show|retry|discard [flags]\n\nRun '%s dlq <sub-command> --help' for flags.\n", c.prog, c.prog)
+		return nil
+	}
+	return usageErr("want a sub-command: list, show, retry or discard")
+}
+
+func (c *cli) cmdSagas(ctx context.Context, args []string) error {
+	sub, rest := "", args
+	if len(args) > 0 {
+		sub, rest = args[0], args[1:]
+	}
+	cfg := ConfigFromEnv()
+	switch sub {
+	case "list":
+		fs := c.flags("sagas list", "", "List saga instances.", &cfg)
+		var q saga.Query
+		fs.StringVar(&q.Type, "type", "", "only this saga type")
+		status := fs.String("status", "", "only this status (running, waiting, compensating, completed, compensated, failed, cancelled)")
+		fs.StringVar(&q.CorrelationID, "correlation-id", "", "only this correlation id")
+		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
+		after := fs.String("after", "", "page: ids after this one")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if pos, err := parse(fs, rest); err != nil {
+			return err
+		} else if len(pos) > 0 {
+			return usageErr("unexpected arguments %q", pos)
+		}
+		q.Status = saga.Status(*status)
+		if *status != "" && !validStatus(q.Status) {
+			return usageErr("unknown status %q", *status)
+		}
+		if *after != "" {
+			id, err := uuid.Parse(*after)
+			if err != nil {
+				return usageErr("--after %q is not a saga id", *after)
+			}
+			q.After = id
+		}
+		return c.withOps(ctx, cfg, func(o *Ops) error {
+			list, err := o.Sagas(ctx, q)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return c.printJSON(list)
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Type, s.CorrelationID, s.Status, s.Step, s.Attempts,
+					s.UpdatedAt.Format(time.RFC3339), firstLine(s.LastError, 60))
+			}
+			return tw.Flush()
+		})
+	case "show", "retry", "resume", "cancel":
+		fs := c.flags("sagas "+sub, "ID", map[string]string{
+			"show":   "Show a saga with its state and the history of every step attempt.",
+			"retry":  "Run the saga's current step again now (a failed compensation gets fresh attempts).",
+			"resume": "Continue compensating a failed saga past the compensation that failed (done by hand).",
+			"cancel": "Compensate a running or waiting saga; give up a failed one (cancelled).",
+		}[sub], &cfg)
+		pos, err := parse(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageErr("want a saga ID")
+		}
+		id, err := uuid.Parse(pos[0])
+		if err != nil {
+			return usageErr("%q is not a saga id", pos[0])
+		}
+		return c.withOps(ctx, cfg, func(o *Ops) error {
+			var inst saga.Instance
+			var err error
+			switch sub {
+			case "show":
+				d, err := o.Saga(ctx, id)
+				if err != nil {
+					return err
+				}
+				return c.printJSON(d)
+			case "retry":
+				inst, err = o.RetrySaga(ctx, id)
+			case "resume":
+				inst, err = o.ResumeSaga(ctx, id)
+			case "cancel":
+				inst, err = o.CancelSaga(ctx, id)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "saga %s is now %s\n", id, inst.Status)
+			return nil
+		})
+	case "-h", "--help", "help":
+		fmt.Fprintf(c.stdout, "Usage: %s sagas list|show|retry|resume|cancel [flags]\n\nRun '%s sagas <sub-command> --help' for flags.\n", c.prog, c.prog)
+		return nil
+	}
+	return usageErr("want a sub-command: list, show, retry, resume or cancel")
+}
+
+func validStatus(s saga.Status) bool {
+	switch s {
+	case saga.StatusRunning, saga.StatusWaiting, saga.StatusCompensating, saga.StatusCompleted,
+		saga.StatusCompensated, saga.StatusFailed, saga.StatusCancelled:
+		return true
+	}
+	return false
+}
+
+func (c *cli) withOps(ctx context.Context, cfg Config, fn func(*Ops) error) error {
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r.Ops())
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func (c *cli) cmdVersion(ctx context.Context, args []string) error {
+	fs := c.flags("version", "", "Print the version.", nil)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s (causeway %s, %s)\n", c.prog, Version(), goruntime.Version())
+	return nil
+}
+
+// Version is Causeway's module version, or "devel" in a development build.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == "github.com/causewayhq/causeway" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/causewayhq/causeway" {
+				return d.Version
+			}
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "devel-" + s.Value[:12]
+			}
+		}
+	}
+	return "devel"
+}
