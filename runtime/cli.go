@@ -26,10 +26,11 @@ func Main(app App) {
 
 // cli is one invocation.
 type cli struct {
-	app    App
-	prog   string
-	stdout io.Writer
-	stderr io.Writer
+	app     App
+	prog    string
+	stdout  io.Writer
+	stderr  io.Writer
+	usageOf map[*flag.FlagSet]func() // --help text of each command's flags
 }
 
 type command struct {
@@ -63,7 +64,7 @@ func Execute(ctx context.Context, app App, args []string, stdout, stderr io.Writ
 	if prog == "" {
 		prog = "causeway"
 	}
-	c := &cli{app: app, prog: prog, stdout: stdout, stderr: stderr}
+	c := &cli{app: app, prog: prog, stdout: stdout, stderr: stderr, usageOf: map[*flag.FlagSet]func(){}}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		c.usage(stdout)
 		if len(args) == 0 {
@@ -108,26 +109,30 @@ func (c *cli) usage(w io.Writer) {
 // bound to cfg, printing its usage on --help.
 func (c *cli) flags(name, argsUsage, summary string, cfg *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.prog+" "+name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	// The flag package would print parse errors and the usage itself; we
+	// print one line for errors, and the usage only for --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if cfg != nil {
 		cfg.bindFlags(fs)
 	}
-	fs.Usage = func() {
+	c.usageOf[fs] = func() {
 		fmt.Fprintf(c.stdout, "Usage: %s %s [flags] %s\n\n%s\n\nFlags:\n", c.prog, name, argsUsage, summary)
 		fs.SetOutput(c.stdout)
 		fs.PrintDefaults()
-		fs.SetOutput(c.stderr)
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
 
 // parse parses flags; errors other than --help are usage errors. Flags may
 // come before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				c.usageOf[fs]()
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w: %v", ErrUsage, err)

@@ -21,7 +21,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", &cfg)
 	cfg.bindRunFlags(fs)
-	if rest, err := parse(fs, args); err != nil {
+	if rest, err := c.parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return usageErr("unexpected arguments %q", rest)
@@ -37,7 +37,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", &cfg)
-	if rest, err := parse(fs, args); err != nil {
+	if rest, err := c.parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return usageErr("unexpected arguments %q", rest)
@@ -69,7 +69,7 @@ func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", &cfg)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if rest, err := parse(fs, args); err != nil {
+	if rest, err := c.parse(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return usageErr("unexpected arguments %q", rest)
@@ -122,7 +122,7 @@ func (c *cli) cmdReplay(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("replay", "NAME", "Rebuild one projection: reset its read model and checkpoints in one transaction\n(fencing running workers of it), then catch up from the start here, with progress.\nOther subscriptions are untouched.", &cfg)
 	noCatchUp := fs.Bool("no-catch-up", false, "only reset; let running runners rebuild it")
-	rest, err := parse(fs, args)
+	rest, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		fs.Int64Var(&q.AfterID, "after", 0, "page: ids after this one")
 		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if pos, err := parse(fs, rest); err != nil {
+		if pos, err := c.parse(fs, rest); err != nil {
 			return err
 		} else if len(pos) > 0 {
 			return usageErr("unexpected arguments %q", pos)
@@ -210,7 +210,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			"retry":   "Ask the partition's owner to re-deliver the dead letter's key, all of its dead letters in order.",
 			"discard": "Drop a dead letter without handling it; its key resumes once it has none left.",
 		}[sub], &cfg)
-		pos, err := parse(fs, rest)
+		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
 		after := fs.String("after", "", "page: ids after this one")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if pos, err := parse(fs, rest); err != nil {
+		if pos, err := c.parse(fs, rest); err != nil {
 			return err
 		} else if len(pos) > 0 {
 			return usageErr("unexpected arguments %q", pos)
@@ -304,7 +304,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			"resume": "Continue compensating a failed saga past the compensation that failed (done by hand).",
 			"cancel": "Compensate a running or waiting saga; give up a failed one (cancelled).",
 		}[sub], &cfg)
-		pos, err := parse(fs, rest)
+		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
 		}
@@ -373,7 +373,7 @@ func firstLine(s string, n int) string {
 
 func (c *cli) cmdVersion(ctx context.Context, args []string) error {
 	fs := c.flags("version", "", "Print the version.", nil)
-	if _, err := parse(fs, args); err != nil {
+	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "%s (causeway %s, %s)\n", c.prog, Version(), goruntime.Version())

@@ -34,7 +34,8 @@ func DemoCommand() runtime.Command {
 		Name:    "demo",
 		Summary: "run the orders example end to end (embedded PostgreSQL unless DATABASE_URL is set)",
 		Run: func(ctx context.Context, args []string) error {
-			fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+			fs := flag.NewFlagSet("runner demo", flag.ContinueOnError)
+			fs.SetOutput(os.Stdout) // --help prints the flags
 			opts := DemoOptions{DatabaseURL: os.Getenv("DATABASE_URL"), Out: os.Stdout, Progress: os.Stderr}
 			fs.IntVar(&opts.Orders, "orders", 24, "orders to place")
 			fs.IntVar(&opts.DeclinedEvery, "declined-every", 4, "every n-th order's card is declined (its saga compensates)")

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,6 +38,7 @@ func placeOrderCommand() runtime.Command {
 		Summary: "append an OrderPlaced event (starts the fulfilment saga)",
 		Run: func(ctx context.Context, args []string) error {
 			fs := flag.NewFlagSet("orders place-order", flag.ContinueOnError)
+			fs.SetOutput(os.Stdout) // --help prints the flags
 			var o OrderPlaced
 			fs.StringVar(&o.OrderID, "id", "", "order id (default: random)")
 			fs.StringVar(&o.Customer, "customer", "", "customer name")
@@ -45,6 +47,9 @@ func placeOrderCommand() runtime.Command {
 			fs.Float64Var(&o.Total, "total", 0, "order total")
 			fs.StringVar(&o.Card, "card", "4242-4242-4242-4242", "card number ("+DeclinedCard+" is declined)")
 			if err := fs.Parse(args); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					return err
+				}
 				return fmt.Errorf("%w: %v", runtime.ErrUsage, err)
 			}
 			r, err := runtime.Open(ctx, App(), runtime.ConfigFromEnv())

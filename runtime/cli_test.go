@@ -1,0 +1,211 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtest"
+	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker"
+)
+
+func execute(t *testing.T, app runtime.App, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := runtime.Execute(ctx, app, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+type cliOrder struct {
+	ID     string  `json:"id"`
+	Amount float64 `json:"amount"`
+}
+
+// cliApp has a projection that dead-letters negative amounts and a saga
+// whose only compensation always fails.
+func cliApp(schema string) runtime.App {
+	p := projection.New("cli_orders", projection.Options{Categories: []string{"order"}, Retry: worker.RetryPolicy{MaxAttempts: 1}})
+	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.cli_orders (id text PRIMARY KEY, amount numeric)`)
+		return err
+	})
+	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `TRUNCATE `+schema+`.cli_orders`)
+		return err
+	})
+	projection.Handle(p, "Placed", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, o cliOrder) error {
+		if o.Amount < 0 {
+			return errors.New("negative amount")
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.cli_orders VALUES ($1, $2)`, o.ID, o.Amount)
+		return err
+	})
+	d := saga.New[cliOrder]("cli_saga")
+	saga.StartOn(d, "Placed", func(e eventlog.Event, o cliOrder) (string, cliOrder, error) { return o.ID, o, nil })
+	fast := worker.RetryPolicy{MaxAttempts: 1}
+	d.Step("hold", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error { return nil },
+		saga.StepOptions[cliOrder]{Retry: fast, CompensateRetry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
+			return errors.New("cannot release")
+		}})
+	d.Step("charge", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
+		return worker.Permanent(errors.New("declined"))
+	}, saga.StepOptions[cliOrder]{Retry: fast})
+	return runtime.App{Name: "cliapp", Projections: []*projection.Projection{p}, Sagas: []saga.Saga{d}}
+}
+
+func TestCLIUsageAndErrors(t *testing.T) {
+	app := cliApp("public")
+	if code, out, _ := execute(t, app); code != 2 || !strings.Contains(out, "Usage: cliapp <command>") {
+		t.Fatalf("no args: %d %q", code, out)
+	}
+	if code, out, _ := execute(t, app, "help"); code != 0 || !strings.Contains(out, "replay") || !strings.Contains(out, "sagas") {
+		t.Fatalf("help: %d %q", code, out)
+	}
+	for _, cmd := range [][]string{{"run"}, {"migrate"}, {"status"}, {"replay"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"},
+		{"dlq", "discard"}, {"sagas", "list"}, {"sagas", "show"}, {"sagas", "retry"}, {"sagas", "resume"}, {"sagas", "cancel"}, {"version"}} {
+		code, out, errOut := execute(t, app, append(cmd, "--help")...)
+		if code != 0 || !strings.Contains(out, "Usage: cliapp "+strings.Join(cmd, " ")) {
+			t.Errorf("%v --help: %d %q %q", cmd, code, out, errOut)
+		}
+	}
+	usage := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"status", "--nope"}, "flag provided but not defined"},
+		{[]string{"dlq"}, "want a sub-command"},
+		{[]string{"dlq", "show", "sub"}, "want SUBSCRIPTION ID"},
+		{[]string{"dlq", "retry", "sub", "x"}, `"x" is not a positive number`},
+		{[]string{"sagas", "show", "not-a-uuid"}, "is not a saga id"},
+		{[]string{"sagas", "list", "--status", "sleeping"}, `unknown status "sleeping"`},
+		{[]string{"replay"}, "want exactly one projection name (registered: cli_orders)"},
+		{[]string{"migrate", "extra"}, "unexpected arguments"},
+	}
+	for _, u := range usage {
+		code, _, errOut := execute(t, app, u.args...)
+		if code != 2 || !strings.Contains(errOut, u.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", u.args, code, errOut, u.want)
+		}
+	}
+	if code, out, _ := execute(t, app, "version"); code != 0 || !strings.HasPrefix(out, "cliapp (causeway ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	t.Setenv("DATABASE_URL", "")
+	if code, _, errOut := execute(t, app, "status"); code != 1 || !strings.Contains(errOut, "no database: set DATABASE_URL") {
+		t.Fatalf("no database: %d %q", code, errOut)
+	}
+}
+
+func TestCLICommandsOnARunningApp(t *testing.T) {
+	schema, pool := pgtest.NewSchema(t)
+	app := cliApp(schema)
+	s := "--schema=" + schema
+	if code, out, errOut := execute(t, app, "migrate", s); code != 0 || !strings.Contains(out, "applied migrations") {
+		t.Fatalf("migrate: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := execute(t, app, "migrate", s); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate again: %d %q", code, out)
+	}
+
+	// Run the app in this process and give it work.
+	cfg := runtime.ConfigFromEnv()
+	cfg.Schema, cfg.HTTPAddr, cfg.LogLevel, cfg.LeaseTTL = schema, "off", "error", 2*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := runtime.Open(ctx, app, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	for i, amount := range []float64{10, -5, 20} {
+		ev, _ := eventlog.NewEvent("Placed", cliOrder{ID: fmt.Sprint(i), Amount: amount})
+		if _, err := r.Log.Append(ctx, fmt.Sprintf("order-%d", i), eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var rows, dls, failed int
+		_ = pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+schema+`.cli_orders), (SELECT count(*) FROM `+schema+`.dead_letters),
+			(SELECT count(*) FROM `+schema+`.sagas WHERE status = 'failed')`).Scan(&rows, &dls, &failed)
+		if rows == 2 && dls == 1 && failed == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app did not settle: %d rows, %d dead letters, %d failed sagas", rows, dls, failed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	code, out, errOut := execute(t, app, "status", s)
+	if code != 0 || !strings.Contains(out, "cli_orders") || !strings.Contains(out, "dead-letters") || !strings.Contains(out, "saga:cli_saga") ||
+		!strings.Contains(out, "PARTITION") || !strings.Contains(out, "horizon") {
+		t.Fatalf("status: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := execute(t, app, "status", s, "--json"); code != 0 || !strings.Contains(out, `"Subscriptions"`) {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+	code, out, _ = execute(t, app, "dlq", "list", s, "--subscription", "cli_orders")
+	if code != 0 || !strings.Contains(out, "negative amount") {
+		t.Fatalf("dlq list: %d %q", code, out)
+	}
+	var id int64
+	if err := pool.QueryRow(ctx, `SELECT id FROM `+schema+`.dead_letters`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	sid := fmt.Sprint(id)
+	if code, out, _ := execute(t, app, "dlq", "show", "cli_orders", sid, s); code != 0 || !strings.Contains(out, `"Error": "negative amount"`) || !strings.Contains(out, `"event"`) {
+		t.Fatalf("dlq show: %d %q", code, out)
+	}
+	if code, _, errOut := execute(t, app, "dlq", "show", "cli_orders", "99999", s); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("dlq show missing: %d %q", code, errOut)
+	}
+	if code, out, _ := execute(t, app, "dlq", "retry", "cli_orders", sid, s); code != 0 || !strings.Contains(out, "retry requested") {
+		t.Fatalf("dlq retry: %d %q", code, out)
+	}
+	time.Sleep(1500 * time.Millisecond) // the owner retries (and fails again) within its poll interval
+	if code, out, _ := execute(t, app, "dlq", "discard", "cli_orders", sid, s); code != 0 || !strings.Contains(out, "discarded") {
+		t.Fatalf("dlq discard: %d %q", code, out)
+	}
+
+	code, out, _ = execute(t, app, "sagas", "list", s, "--status", "failed")
+	if code != 0 || strings.Count(out, "cli_saga") != 3 || !strings.Contains(out, "cannot release") {
+		t.Fatalf("sagas list: %d %q", code, out)
+	}
+	sagaID := saga.InstanceID("cli_saga", "0").String()
+	if code, out, _ := execute(t, app, "sagas", "show", sagaID, s); code != 0 || !strings.Contains(out, `"History"`) || !strings.Contains(out, "declined") {
+		t.Fatalf("sagas show: %d %q", code, out)
+	}
+	if code, out, _ := execute(t, app, "sagas", "cancel", sagaID, s); code != 0 || !strings.Contains(out, "is now cancelled") {
+		t.Fatalf("sagas cancel: %d %q", code, out)
+	}
+	if code, _, errOut := execute(t, app, "sagas", "resume", sagaID, s); code != 1 || !strings.Contains(errOut, "does not apply") {
+		t.Fatalf("sagas resume of cancelled: %d %q", code, errOut)
+	}
+	if code, out, _ := execute(t, app, "sagas", "resume", saga.InstanceID("cli_saga", "1").String(), s); code != 0 || !strings.Contains(out, "is now compensated") {
+		t.Fatalf("sagas resume: %d %q", code, out)
+	}
+	if code, out, errOut := execute(t, app, "replay", "cli_orders", s); code != 0 || !strings.Contains(out, "projection cli_orders replayed: 3 events") {
+		t.Fatalf("replay: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := execute(t, app, "replay", "nope", s); code != 1 || !strings.Contains(errOut, "not registered") {
+		t.Fatalf("replay unknown: %d %q", code, errOut)
+	}
+}
