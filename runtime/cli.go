@@ -47,6 +47,7 @@ func (c *cli) commands() []command {
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
 		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
 		{"sagas", "saga instances: sagas list|show|retry|resume|cancel", (*cli).cmdSagas},
+		{"restamp", "re-stamp stored transaction ids after a pg_dump restore or a move to another cluster", (*cli).cmdRestamp},
 		{"version", "print the version", (*cli).cmdVersion},
 	}
 	for _, extra := range c.app.Commands {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -369,6 +370,36 @@ func firstLine(s string, n int) string {
 		return s[:n-1] + "…"
 	}
 	return s
+}
+
+func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
+	cfg := ConfigFromEnv()
+	fs := c.flags("restamp", "", "After restoring a pg_dump or moving the database to another cluster (logical\n"+
+		"replication), the stored transaction ids mean nothing there and readers may see\nno events. Restamp renumbers every event in its current global order below all\n"+
+		"new transaction ids and maps every stored checkpoint to the same events.\nStop all runners first: it locks the events table.", &cfg)
+	yes := fs.Bool("yes", false, "confirm: no runner is running")
+	if rest, err := c.parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	if !*yes {
+		return usageErr("stop every runner, then run again with --yes")
+	}
+	r, err := c.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	res, err := r.Log.Restamp(ctx, pgstore.PositionColumns{Table: "partitions", TxID: "tx_id", Seq: "position"},
+		pgstore.PositionColumns{Table: "subscriptions", TxID: "start_tx", Seq: "start_pos"},
+		pgstore.PositionColumns{Table: "dead_letters", TxID: "event_tx", Seq: "event_pos"},
+		pgstore.PositionColumns{Table: "saga_inbox", TxID: "event_tx", Seq: "event_pos"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "re-stamped %d events and %d stored positions\n", res.Events, res.Positions)
+	return nil
 }
 
 func (c *cli) cmdVersion(ctx context.Context, args []string) error {

@@ -74,7 +74,7 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		t.Fatalf("help: %d %q", code, out)
 	}
 	for _, cmd := range [][]string{{"run"}, {"migrate"}, {"status"}, {"replay"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "retry"},
-		{"dlq", "discard"}, {"sagas", "list"}, {"sagas", "show"}, {"sagas", "retry"}, {"sagas", "resume"}, {"sagas", "cancel"}, {"version"}} {
+		{"dlq", "discard"}, {"sagas", "list"}, {"sagas", "show"}, {"sagas", "retry"}, {"sagas", "resume"}, {"sagas", "cancel"}, {"restamp"}, {"version"}} {
 		code, out, errOut := execute(t, app, append(cmd, "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage: cliapp "+strings.Join(cmd, " ")) {
 			t.Errorf("%v --help: %d %q %q", cmd, code, out, errOut)
@@ -93,6 +93,7 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{[]string{"sagas", "list", "--status", "sleeping"}, `unknown status "sleeping"`},
 		{[]string{"replay"}, "want exactly one projection name (registered: cli_orders)"},
 		{[]string{"migrate", "extra"}, "unexpected arguments"},
+		{[]string{"restamp"}, "stop every runner, then run again with --yes"},
 	}
 	for _, u := range usage {
 		code, _, errOut := execute(t, app, u.args...)
@@ -207,5 +208,14 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 	}
 	if code, _, errOut := execute(t, app, "replay", "nope", s); code != 1 || !strings.Contains(errOut, "not registered") {
 		t.Fatalf("replay unknown: %d %q", code, errOut)
+	}
+	stop()
+	<-done
+	done <- nil
+	if code, out, errOut := execute(t, app, "restamp", "--yes", s); code != 0 || !strings.Contains(out, "re-stamped 3 events") {
+		t.Fatalf("restamp: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := execute(t, app, "status", s); code != 0 || !strings.Contains(out, "log head 1/3") {
+		t.Fatalf("status after restamp: %d %q", code, out)
 	}
 }

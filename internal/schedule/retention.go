@@ -1,0 +1,230 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/internal/migrations"
+)
+
+// RetentionResult reports one application of a retention policy.
+type RetentionResult struct {
+	// Deleted is how many events were deleted.
+	Deleted int64
+	// Batches is how many delete transactions ran (each at most BatchSize
+	// rows).
+	Batches int
+}
+
+// position is a place in the global log, (tx_id, position).
+type position struct {
+	tx  uint64
+	pos int64
+}
+
+// ApplyRetention deletes the events of p.Category that are older than
+// p.MaxAge or older than the newest p.MaxCount events of the category.
+// Unless p.Force is set it keeps every event that some subscription
+// partition has not processed yet (after the minimum checkpoint over all
+// partitions) and every event a dead letter or a saga inbox refers to.
+//
+// Candidates are found with plain reads, which hold no transaction id, and
+// deleted by primary key in transactions of at most p.BatchSize rows, each
+// one statement that re-checks the guards. So no transaction that holds the
+// log's horizon back runs long, however much there is to delete. On error
+// (or when ctx ends) it returns what it deleted so far.
+//
+// The reads walk the primary key (tx_id, position) from the start of the
+// log up to the slowest checkpoint (to the end when forced), filtering by
+// category: the events table has no category index, which would tax every
+// append. So a run costs one read of that part of the log, whatever it
+// deletes.
+func ApplyRetention(ctx context.Context, pool *pgxpool.Pool, schema string, p RetentionPolicy) (RetentionResult, error) {
+	var res RetentionResult
+	if err := p.validate(); err != nil {
+		return res, fmt.Errorf("schedule: retention policy for %q: %w", p.Category, err)
+	}
+	if err := migrations.ValidateSchema(schema); err != nil {
+		return res, fmt.Errorf("schedule: %w", err)
+	}
+	if p.BatchSize == 0 {
+		p.BatchSize = DefaultRetentionBatch
+	}
+	r := retention{pool: pool, q: pgx.Identifier{schema}.Sanitize(), p: p}
+	find, del, args, err := r.plan(ctx)
+	if err != nil || find == "" {
+		return res, err
+	}
+	var cursor position
+	for {
+		keys, err := r.candidates(ctx, find, args, cursor)
+		if err != nil {
+			return res, err
+		}
+		if len(keys) == 0 {
+			return res, nil
+		}
+		n, err := r.delete(ctx, del, keys)
+		if err != nil {
+			return res, err
+		}
+		res.Deleted += n
+		res.Batches++
+		if len(keys) < p.BatchSize {
+			return res, nil
+		}
+		cursor = keys[len(keys)-1]
+	}
+}
+
+type retention struct {
+	pool *pgxpool.Pool
+	q    string // quoted schema
+	p    RetentionPolicy
+}
+
+func (r retention) wrap(op string, err error) error {
+	return fmt.Errorf("schedule: retention of %s: %s: %w", r.p.Category, op, err)
+}
+
+// plan reads the bounds of this run and renders its two statements. The
+// candidate query takes the category, the cursor ($2, $3) and the batch
+// size ($4), then the bounds in args. find is empty when nothing can be
+// deleted.
+func (r retention) plan(ctx context.Context) (find, del string, args []any, err error) {
+	where := []string{"e.category = $1", "(e.tx_id, e.position) > ($2::xid8, $3::bigint)"}
+	arg := func(v any, cast string) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d::%s", 4+len(args), cast)
+	}
+	if !r.p.Force {
+		guard, ok, err := r.minCheckpoint(ctx)
+		if err != nil {
+			return "", "", nil, err
+		}
+		if ok {
+			// Everything after the slowest partition's checkpoint is still
+			// to be processed by someone.
+			where = append(where, "(e.tx_id, e.position) <= ("+arg(guard.tx, "xid8")+", "+arg(guard.pos, "bigint")+")")
+		}
+	}
+	var limits []string
+	if r.p.MaxAge > 0 {
+		limits = append(limits, "e.recorded_at < now() - "+arg(r.p.MaxAge.Microseconds(), "bigint")+" * interval '1 microsecond'")
+	}
+	if r.p.MaxCount > 0 {
+		cut, ok, err := r.countCutoff(ctx)
+		if err != nil {
+			return "", "", nil, err
+		}
+		if ok {
+			limits = append(limits, "(e.tx_id, e.position) <= ("+arg(cut.tx, "xid8")+", "+arg(cut.pos, "bigint")+")")
+		}
+	}
+	if len(limits) == 0 {
+		return "", "", nil, nil // fewer events than MaxCount and no age limit
+	}
+	where = append(where, "("+strings.Join(limits, " OR ")+")")
+	refs := ""
+	if !r.p.Force {
+		refs = `
+			AND NOT EXISTS (SELECT 1 FROM ` + r.q + `.dead_letters d WHERE d.event_id = e.event_id)
+			AND NOT EXISTS (SELECT 1 FROM ` + r.q + `.saga_inbox i WHERE i.event_id = e.event_id)`
+	}
+	find = `SELECT e.tx_id, e.position FROM ` + r.q + `.events e
+		WHERE ` + strings.Join(where, " AND ") + refs + `
+		ORDER BY e.tx_id, e.position
+		LIMIT $4`
+	del = `DELETE FROM ` + r.q + `.events e
+		USING unnest($1::xid8[], $2::bigint[]) AS k(tx_id, position)
+		WHERE e.tx_id = k.tx_id AND e.position = k.position`
+	if !r.p.Force {
+		// Re-check the guards as of this statement: a checkpoint may have
+		// been reset, or a dead letter written, since the candidates were read.
+		del = `WITH g AS MATERIALIZED (
+			SELECT p.tx_id, p.position FROM ` + r.q + `.partitions p ORDER BY p.tx_id, p.position LIMIT 1)
+		` + del + `
+			AND NOT EXISTS (SELECT 1 FROM g WHERE (g.tx_id, g.position) < (e.tx_id, e.position))` + refs
+	}
+	return find, del, args, nil
+}
+
+// minCheckpoint is the lowest checkpoint over all partitions of all
+// subscriptions; ok is false when there are none.
+func (r retention) minCheckpoint(ctx context.Context) (position, bool, error) {
+	var g position
+	err := r.pool.QueryRow(ctx, `SELECT tx_id, position FROM `+r.q+`.partitions ORDER BY tx_id, position LIMIT 1`).Scan(&g.tx, &g.pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, false, nil
+	}
+	if err != nil {
+		return g, false, r.wrap("read minimum checkpoint", err)
+	}
+	return g, true, nil
+}
+
+// countCutoff is the newest event of the category beyond the newest
+// MaxCount; ok is false when the category has no more than MaxCount events.
+func (r retention) countCutoff(ctx context.Context) (position, bool, error) {
+	var c position
+	err := r.pool.QueryRow(ctx, `SELECT e.tx_id, e.position FROM `+r.q+`.events e
+		WHERE e.category = $1 ORDER BY e.tx_id DESC, e.position DESC OFFSET $2 LIMIT 1`, r.p.Category, r.p.MaxCount).Scan(&c.tx, &c.pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, r.wrap("find count cutoff", err)
+	}
+	return c, true, nil
+}
+
+// candidates reads the next batch of deletable keys after cursor. It is a
+// plain read: it takes no transaction id, so it holds nobody back.
+func (r retention) candidates(ctx context.Context, find string, bounds []any, cursor position) ([]position, error) {
+	args := append([]any{r.p.Category, cursor.tx, cursor.pos, r.p.BatchSize}, bounds...)
+	rows, err := r.pool.Query(ctx, find, args...)
+	if err != nil {
+		return nil, r.wrap("find candidates", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (position, error) {
+		var k position
+		err := row.Scan(&k.tx, &k.pos)
+		return k, err
+	})
+	if err != nil {
+		return nil, r.wrap("find candidates", err)
+	}
+	return keys, nil
+}
+
+// delete removes one batch in one short transaction (one statement).
+func (r retention) delete(ctx context.Context, del string, keys []position) (int64, error) {
+	txs := make([]uint64, len(keys))
+	poss := make([]int64, len(keys))
+	for i, k := range keys {
+		txs[i], poss[i] = k.tx, k.pos
+	}
+	tag, err := r.pool.Exec(ctx, del, txs, poss)
+	if err != nil {
+		return 0, r.wrap("delete batch", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// retentionJob is the built-in job that applies p on its schedule.
+func (s *Scheduler) retentionJob(p RetentionPolicy) func(context.Context) error {
+	return func(ctx context.Context) error {
+		start := time.Now()
+		res, err := ApplyRetention(ctx, s.cfg.Pool, s.cfg.Schema, p)
+		SetResult(ctx, fmt.Sprintf("deleted %d events in %d batches", res.Deleted, res.Batches))
+		s.cfg.Logger.Info("schedule: retention", "category", p.Category, "deleted", res.Deleted,
+			"batches", res.Batches, "force", p.Force, "took", time.Since(start), "err", err)
+		return err
+	}
+}
