@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/causewayhq/causeway/internal/migrations"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 	ReadyMaxHorizon time.Duration // CAUSEWAY_READY_MAX_HORIZON age (default 1m)
 	// Concurrency of the saga executor.
 	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default 16)
+	// TracerProvider receives the handlers' spans (default: the global
+	// otel.GetTracerProvider()).
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultHTTPAddr is where the management API listens by default.

@@ -188,7 +188,7 @@ func (o *Ops) Ready(ctx context.Context) Readiness {
 	}
 	if h.Held && h.Age > o.cfg.ReadyMaxHorizon {
 		reasons = append(reasons, fmt.Sprintf("log horizon held for %v by pid %d (%s): readers are stalled",
-			h.Age.Round(time.Second), h.PID, h.State))
+			h.Age.Round(time.Millisecond), h.PID, h.State))
 	}
 	for _, name := range o.registered() {
 		st, err := o.Subscription(ctx, name)

@@ -1,0 +1,240 @@
+package runtime
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// The management API's JSON shapes: snake_case names, positions in their
+// String form ("txid/seq"), times in RFC 3339 (UTC; omitted when unset) and
+// durations in seconds. They are built from the internal types explicitly,
+// so a change there never changes the API by accident.
+
+// timestamp renders t in RFC 3339, or "" for the zero time.
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// rawJSON passes stored JSON through, or quotes it when it is not JSON.
+func rawJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	q, _ := json.Marshal(string(b))
+	return q
+}
+
+type statusView struct {
+	Head          string                         `json:"head"`
+	Horizon       horizonView                    `json:"horizon"`
+	Subscriptions []subscriptionView             `json:"subscriptions"`
+	Sagas         map[string]map[saga.Status]int `json:"sagas"`
+}
+
+type horizonView struct {
+	Held        bool    `json:"held"`
+	Xmin        uint64  `json:"xmin"`
+	PID         int     `json:"pid,omitempty"`
+	XID         uint64  `json:"xid,omitempty"`
+	Since       string  `json:"since,omitempty"`
+	AgeSeconds  float64 `json:"age_seconds"`
+	State       string  `json:"state,omitempty"`
+	Query       string  `json:"query,omitempty"`
+	Database    string  `json:"database,omitempty"`
+	Application string  `json:"application,omitempty"`
+}
+
+func newHorizonView(h pgstore.HorizonInfo) horizonView {
+	return horizonView{Held: h.Held, Xmin: h.Xmin, PID: h.PID, XID: h.XID, Since: timestamp(h.Since),
+		AgeSeconds: h.Age.Seconds(), State: h.State, Query: h.Query, Database: h.Database, Application: h.Application}
+}
+
+type subscriptionView struct {
+	Name string `json:"name"`
+	// Registered: this program runs it (others may be another binary's).
+	Registered  bool            `json:"registered"`
+	State       string          `json:"state"`
+	Head        string          `json:"head"`
+	LagEvents   int64           `json:"lag_events"`
+	LagSeconds  float64         `json:"lag_seconds"`
+	DeadLetters int             `json:"dead_letters"`
+	Members     []memberView    `json:"members"`
+	Partitions  []partitionView `json:"partitions"`
+}
+
+type memberView struct {
+	ID   string `json:"id"`
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+}
+
+type partitionView struct {
+	Partition      int     `json:"partition"`
+	Owner          string  `json:"owner,omitempty"`
+	Epoch          int64   `json:"epoch"`
+	LeaseExpiresAt string  `json:"lease_expires_at,omitempty"`
+	Checkpoint     string  `json:"checkpoint"`
+	CommittedAt    string  `json:"committed_at,omitempty"`
+	LagEvents      int64   `json:"lag_events"`
+	LagSeconds     float64 `json:"lag_seconds"`
+	State          string  `json:"state"`
+}
+
+func newSubscriptionView(s worker.SubscriptionStatus, registered bool) subscriptionView {
+	v := subscriptionView{Name: s.Name, Registered: registered, State: s.State, Head: s.Head.String(),
+		LagEvents: s.LagEvents, LagSeconds: s.LagSeconds, DeadLetters: s.DeadLetters,
+		Members: make([]memberView, 0, len(s.Members)), Partitions: make([]partitionView, 0, len(s.Partitions))}
+	for _, m := range s.Members {
+		v.Members = append(v.Members, memberView{ID: m.ID, Host: m.Host, PID: m.PID})
+	}
+	for _, p := range s.Partitions {
+		v.Partitions = append(v.Partitions, partitionView{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch,
+			LeaseExpiresAt: timestamp(p.LeaseExpiresAt), Checkpoint: p.Checkpoint.String(),
+			CommittedAt: timestamp(p.CommittedAt), LagEvents: p.LagEvents, LagSeconds: p.LagSeconds, State: p.State})
+	}
+	return v
+}
+
+type replayView struct {
+	Projection      string  `json:"projection"`
+	Events          int64   `json:"events"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Status          string  `json:"status"`
+}
+
+func newReplayView(name string, r projection.ReplayResult) replayView {
+	return replayView{Projection: name, Events: r.Events, DurationSeconds: r.Duration.Seconds(),
+		Status: "reset: running runners rebuild it from the start"}
+}
+
+type deadLetterView struct {
+	ID             int64      `json:"id"`
+	Subscription   string     `json:"subscription"`
+	Partition      int        `json:"partition"`
+	Key            string     `json:"key"`
+	EventID        string     `json:"event_id"`
+	Position       string     `json:"position"`
+	StreamID       string     `json:"stream_id"`
+	Version        int64      `json:"version"`
+	Type           string     `json:"type"`
+	Blocked        bool       `json:"blocked"`
+	Error          string     `json:"error"`
+	Attempts       int        `json:"attempts"`
+	FirstFailedAt  string     `json:"first_failed_at,omitempty"`
+	LastFailedAt   string     `json:"last_failed_at,omitempty"`
+	RetryRequested bool       `json:"retry_requested"`
+	Event          *eventView `json:"event,omitempty"`
+}
+
+func newDeadLetterView(d checkpoint.DeadLetter) deadLetterView {
+	return deadLetterView{ID: d.ID, Subscription: d.Subscription, Partition: d.Partition, Key: d.Key,
+		EventID: d.EventID.String(), Position: d.Position.String(), StreamID: d.StreamID, Version: d.Version,
+		Type: d.Type, Blocked: d.Blocked, Error: d.Error, Attempts: d.Attempts,
+		FirstFailedAt: timestamp(d.FirstFailedAt), LastFailedAt: timestamp(d.LastFailedAt), RetryRequested: d.RetryRequested}
+}
+
+type deadLetterListView struct {
+	DeadLetters []deadLetterView `json:"dead_letters"`
+	// NextAfter is the after= of the next page, when there may be one.
+	NextAfter *int64 `json:"next_after,omitempty"`
+}
+
+type deadLetterActionView struct {
+	Subscription string `json:"subscription"`
+	ID           int64  `json:"id"`
+	Action       string `json:"action"`
+	Status       string `json:"status"`
+}
+
+type eventView struct {
+	ID         string          `json:"id"`
+	StreamID   string          `json:"stream_id"`
+	Version    int64           `json:"version"`
+	Type       string          `json:"type"`
+	Position   string          `json:"position"`
+	RecordedAt string          `json:"recorded_at,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+	Metadata   metadataView    `json:"metadata"`
+}
+
+type metadataView struct {
+	CorrelationID string            `json:"correlation_id,omitempty"`
+	CausationID   string            `json:"causation_id,omitempty"`
+	TraceParent   string            `json:"traceparent,omitempty"`
+	TraceState    string            `json:"tracestate,omitempty"`
+	Headers       map[string]string `json:"headers,omitempty"`
+}
+
+func newEventView(e eventlog.Event) *eventView {
+	return &eventView{ID: e.ID.String(), StreamID: e.StreamID, Version: e.Version, Type: e.Type,
+		Position: e.Position.String(), RecordedAt: timestamp(e.RecordedAt), Data: rawJSON(e.Data),
+		Metadata: metadataView{CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
+			TraceParent: e.Metadata.TraceParent, TraceState: e.Metadata.TraceState, Headers: e.Metadata.Headers}}
+}
+
+type sagaView struct {
+	ID             string          `json:"id"`
+	Type           string          `json:"type"`
+	CorrelationID  string          `json:"correlation_id"`
+	Status         saga.Status     `json:"status"`
+	Step           int             `json:"step"`
+	Attempts       int             `json:"attempts"`
+	State          json.RawMessage `json:"state,omitempty"`
+	NextAttemptAt  string          `json:"next_attempt_at,omitempty"`
+	WaitDeadline   string          `json:"wait_deadline,omitempty"`
+	LeaseOwner     string          `json:"lease_owner,omitempty"`
+	LeaseExpiresAt string          `json:"lease_expires_at,omitempty"`
+	Version        int64           `json:"version"`
+	LastError      string          `json:"last_error,omitempty"`
+	StartedBy      string          `json:"started_by"`
+	CreatedAt      string          `json:"created_at,omitempty"`
+	UpdatedAt      string          `json:"updated_at,omitempty"`
+	History        []historyView   `json:"history,omitempty"`
+}
+
+type historyView struct {
+	Seq     int64        `json:"seq"`
+	Step    string       `json:"step"`
+	Phase   saga.Phase   `json:"phase"`
+	Attempt int          `json:"attempt"`
+	Outcome saga.Outcome `json:"outcome"`
+	Error   string       `json:"error,omitempty"`
+	At      string       `json:"at"`
+}
+
+func newSagaView(i saga.Instance) sagaView {
+	return sagaView{ID: i.ID.String(), Type: i.Type, CorrelationID: i.CorrelationID, Status: i.Status,
+		Step: i.Step, Attempts: i.Attempts, State: rawJSON(i.State), NextAttemptAt: timestamp(i.NextAttemptAt),
+		WaitDeadline: timestamp(i.WaitDeadline), LeaseOwner: i.LeaseOwner, LeaseExpiresAt: timestamp(i.LeaseExpiresAt),
+		Version: i.Version, LastError: i.LastError, StartedBy: i.StartedBy.String(),
+		CreatedAt: timestamp(i.CreatedAt), UpdatedAt: timestamp(i.UpdatedAt)}
+}
+
+func newSagaDetailsView(d saga.Details) sagaView {
+	v := newSagaView(d.Instance)
+	v.History = make([]historyView, 0, len(d.History))
+	for _, h := range d.History {
+		v.History = append(v.History, historyView{Seq: h.Seq, Step: h.Step, Phase: h.Phase, Attempt: h.Attempt,
+			Outcome: h.Outcome, Error: h.Error, At: timestamp(h.At)})
+	}
+	return v
+}
+
+type sagaListView struct {
+	Sagas []sagaView `json:"sagas"`
+	// NextAfter is the after= of the next page, when there may be one.
+	NextAfter string `json:"next_after,omitempty"`
+}
