@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -273,7 +272,6 @@ func caughtUp(t testing.TB, log eventlog.Store, cps checkpoint.Store, sub string
 	return true
 }
 
-var _ sync.Locker
 
 func dlQuery(sub string) checkpoint.DeadLetterQuery {
 	return checkpoint.DeadLetterQuery{Subscription: sub}
