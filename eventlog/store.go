@@ -99,3 +99,28 @@ func ReadAt(ctx context.Context, s Store, pos Position) (e Event, found bool, er
 	}
 	return Event{}, false, nil
 }
+
+// ReadAllBatches turns a batch reader into ReadAll: it yields every event
+// after a position that matches the filter, batch by batch, until a batch
+// reports it caught up with the head.
+func ReadAllBatches(ctx context.Context, read func(ctx context.Context, after Position, f Filter, limit int) (Batch, error),
+	after Position, filter Filter) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			b, err := read(ctx, after, filter, DefaultBatchSize)
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, e := range b.Events {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if b.CaughtUp {
+				return
+			}
+			after = b.Next
+		}
+	}
+}

@@ -254,24 +254,7 @@ func (s *Store) ReadBatch(ctx context.Context, after eventlog.Position, filter e
 
 // ReadAll implements eventlog.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, filter eventlog.Filter) iter.Seq2[eventlog.Event, error] {
-	return func(yield func(eventlog.Event, error) bool) {
-		for {
-			b, err := s.ReadBatch(ctx, after, filter, eventlog.DefaultBatchSize)
-			if err != nil {
-				yield(eventlog.Event{}, err)
-				return
-			}
-			for _, e := range b.Events {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if b.CaughtUp {
-				return
-			}
-			after = b.Next
-		}
-	}
+	return eventlog.ReadAllBatches(ctx, s.ReadBatch, after, filter)
 }
 
 // Head implements eventlog.Store.

@@ -127,26 +127,9 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	return batch, nil
 }
 
-// ReadAll yields visible events after a position until caught up.
+// ReadAll implements eventlog.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, filter eventlog.Filter) iter.Seq2[eventlog.Event, error] {
-	return func(yield func(eventlog.Event, error) bool) {
-		for {
-			b, err := s.ReadBatch(ctx, after, filter, eventlog.DefaultBatchSize)
-			if err != nil {
-				yield(eventlog.Event{}, err)
-				return
-			}
-			for _, e := range b.Events {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if b.CaughtUp {
-				return
-			}
-			after = b.Next
-		}
-	}
+	return eventlog.ReadAllBatches(ctx, s.ReadBatch, after, filter)
 }
 
 // Head returns the position of the last visible event, or Start.
