@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewayhq/causeway/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	MaybeRunChild()
+	pgtest.Main(m)
+}
+
+func TestOrderJSON(t *testing.T) {
+	for _, size := range []int{0, 100, 240, 1000} {
+		b := OrderJSON(42, 1234567890, size)
+		if !json.Valid(b) {
+			t.Fatalf("size %d: invalid JSON %s", size, b)
+		}
+		if size >= 260 && len(b) != size || len(b) < size {
+			t.Errorf("size %d: got %d bytes", size, len(b))
+		}
+		n, sent, ok := sentAt(b)
+		if !ok || n != 42 || sent != 1234567890 {
+			t.Errorf("sentAt = %d, %d, %v", n, sent, ok)
+		}
+	}
+	data, meta := EventSize(240)
+	if data != 240 || meta < 50 {
+		t.Errorf("EventSize = %d, %d", data, meta)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 99: 99 * time.Millisecond, 100: 100 * time.Millisecond, 1: time.Millisecond} {
+		if got := Percentile(ds, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
+	}
+	if Percentile(nil, 50) != 0 {
+		t.Error("empty percentile not 0")
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	r := withBaseline(Result{Scenario: "x", Events: 10, Seconds: 1, EventsPerS: 10}, Result{Scenario: "x/plain-pgx", Events: 10, Seconds: 0.5, EventsPerS: 20}, 0.7)
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"scenario", "events", "seconds", "events_per_s", "baseline", "ratio", "notes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("missing %q in %s", k, b)
+		}
+	}
+	for _, k := range []string{"p50_ms", "p99_ms"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("%q present in a throughput result: %s", k, b)
+		}
+	}
+	if r.Ratio != 0.5 || !strings.Contains(r.Notes, "MISSED") {
+		t.Errorf("ratio %v, notes %q", r.Ratio, r.Notes)
+	}
+}
+
+// TestScenariosSmoke runs every scenario at a tiny size: it checks that
+// they work, not how fast.
+func TestScenariosSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := NewEnv(ctx, pgtest.URL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	env.QuietWait = -1
+	small := Options{Events: 300, Warmup: 100, Repetitions: 2, Concurrency: 4, Streams: 40, BatchSize: 50}
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			opts := small
+			if name == ScenarioLatency {
+				opts = Options{Events: 40, Warmup: 20, Rate: 400, Streams: 5}
+			}
+			res, err := Run(ctx, env, name, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if name == ScenarioLatency {
+				want = 2
+			}
+			if len(res) != want {
+				t.Fatalf("%d results, want %d", len(res), want)
+			}
+			for _, r := range res {
+				t.Log(r.String())
+				if r.Baseline == nil || r.Events <= 0 || r.EventsPerS <= 0 || r.Baseline.EventsPerS <= 0 {
+					t.Errorf("incomplete result %+v", r)
+				}
+				if name == ScenarioLatency && (r.P50Ms <= 0 || r.P99Ms < r.P50Ms) {
+					t.Errorf("latency percentiles %v, %v", r.P50Ms, r.P99Ms)
+				}
+				if name != ScenarioLatency && r.Ratio <= 0 {
+					t.Errorf("no ratio in %+v", r)
+				}
+			}
+		})
+	}
+	// No schema is left behind.
+	var n int
+	if err := env.Pool.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench\\_%'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d bench schemas left", n)
+	}
+}
+
+func TestCommandJSON(t *testing.T) {
+	var out, errb strings.Builder
+	t.Setenv("DATABASE_URL", pgtest.URL(t))
+	err := Command(context.Background(), []string{"-json", "-quiet-wait", "0", "-events", "200", "-warmup", "-1", "-reps", "1", "import"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Scenario != ScenarioImport || rep.Server.Version == "" || rep.Machine.Cores == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if err := Command(context.Background(), []string{"nosuch"}, &out, &errb); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+}

@@ -1,0 +1,64 @@
+// Package bench measures Causeway's event log beside plain pgx doing the same
+// I/O against the same server in the same run — the "ceiling" a thin layer
+// over PostgreSQL could reach. `runner bench SCENARIO --json` (through
+// Command) and the go test -bench wrappers in eventlog/postgres share these
+// workloads.
+//
+// # Scenarios
+//
+//   - append: single-event Store.Append (one event, its own transaction) from
+//     16 goroutines over 10,000 streams partitioned among the goroutines, vs
+//     single-row autocommit INSERTs from as many goroutines into the baseline
+//     table. Goal: ours >= 70% of the baseline's events/s.
+//   - append-batch: 100-event appends, each to a new stream, from 4
+//     goroutines, vs the same rows in one commit three plain ways (one
+//     INSERT … SELECT FROM unnest, a pgx.Batch of INSERTs, CopyFrom); the
+//     fastest is the ceiling. Goal >= 60%.
+//   - import: Store.Import (COPY in one transaction) vs pgx CopyFrom of the
+//     same rows into the baseline table. No goal.
+//   - catchup: reading a preloaded log (1,000,000 events by default) from the
+//     start with Store.ReadBatch in batches of 1000 vs a plain keyset scan
+//     over the same table on (tx_id, position). Goal >= 50%.
+//   - latency: append-to-reader latency across processes. A child process
+//     (this binary re-executed; see MaybeRunChild) follows the log with its
+//     own pool, Store.Tailer and ReadBatch while this process appends 2,000
+//     events at 200/s. Each event carries its send time; the child measures
+//     against the same machine clock. Measured with notifications (latency)
+//     and polling only (latency-poll); the ceiling is a child polling the
+//     baseline table with a keyset query on position, sleeping 1 ms after
+//     an empty poll. Goal: p50 < 10 ms and p99 < 50 ms.
+//
+// Events are realistic order JSON of about 240 bytes (Options.DataSize) with
+// a correlation id in metadata (about 55 bytes). The baseline table
+// (PlainTableDDL) has the store's columns minus tx_id and the generated
+// category, a bigint identity primary key and the same two unique keys,
+// (stream_id, version) and event_id. Plain pgx gets its input pre-encoded
+// (metadata already JSON); validation and encoding are part of ours.
+//
+// # Method
+//
+// Both sides run against the same server with the same settings, in one
+// fresh schema per scenario, through pools of the same size. Each side is
+// warmed up first (Options.Warmup events; catchup reads the whole log once)
+// and then measured Options.Repetitions times (3 by default), the sides
+// alternating (ours first in the 1st, 3rd, … repetitions, plain-pgx first
+// in the others; with more sides the order rotates); the median repetition by
+// events/s is reported and every repetition's rate is listed in the notes.
+// Inputs are generated before the clock starts.
+//
+// The benchmark process, PostgreSQL and anything else on the machine share
+// its cores, so each repetition also records CPU time (Linux): this
+// process's (getrusage), the server's (its processes in /proc, when it runs
+// on this machine) and the machine's (/proc/stat). CPU microseconds per
+// event are a steadier measure of cost than events/s, and the CPU used by
+// other processes shows whether a repetition was disturbed: before each
+// repetition the runner waits (up to Env.QuietWait) for other processes to
+// go idle, and a repetition during which they still used more than 20% of
+// a core is run again, up to three attempts, keeping the least disturbed.
+// The latency scenario runs each mode once (with the same re-run rule).
+//
+// Nothing here mocks PostgreSQL: Env points at a real server, by default
+// (Command without -url) a throwaway embedded cluster, fast (fsync,
+// synchronous_commit and full_page_writes off, like the tests') or -durable
+// (PostgreSQL's defaults).
+package bench

@@ -1,0 +1,116 @@
+package bench
+
+import "time"
+
+// Scenario names.
+const (
+	ScenarioAppend      = "append"
+	ScenarioAppendBatch = "append-batch"
+	ScenarioImport      = "import"
+	ScenarioCatchUp     = "catchup"
+	ScenarioLatency     = "latency"
+)
+
+// Options tunes a scenario. Zero fields take the scenario's default (see
+// Defaults).
+type Options struct {
+	// Events is the number of events measured per repetition (per side).
+	// For catchup it is the size of the preloaded log that is read.
+	Events int
+	// Concurrency is the number of appending goroutines (append,
+	// append-batch).
+	Concurrency int
+	// BatchSize is the events per append (append-batch) or per read
+	// (catchup).
+	BatchSize int
+	// Streams is the number of distinct streams single-event appends go to
+	// (append, latency).
+	Streams int
+	// DataSize is the approximate size in bytes of each event's data JSON.
+	// Metadata (a correlation id) comes on top.
+	DataSize int
+	// Rate is the steady append rate of the latency scenario, in events/s.
+	Rate float64
+	// Warmup is the number of events each side writes or reads before the
+	// measured repetitions (latency: events sent before measuring starts;
+	// catchup: any value >= 0 means one full plain pass). Zero takes the
+	// default; a negative value disables the warm-up.
+	Warmup int
+	// Repetitions is how many measured runs each side gets; the median is
+	// reported.
+	Repetitions int
+	// PlainPollInterval is how long the plain-pgx latency child sleeps after
+	// a poll that found nothing.
+	PlainPollInterval time.Duration
+	// DisableNotify turns the store's post-commit NOTIFY hint off in the
+	// append, append-batch and import scenarios (to measure its cost; the
+	// latency scenario measures both ways regardless).
+	DisableNotify bool
+	// ChildCommand is the executable the latency scenario re-executes as
+	// its reader; default os.Executable(). It must call MaybeRunChild first
+	// thing.
+	ChildCommand string
+}
+
+// Defaults returns the default options of a scenario (the `runner bench`
+// defaults; go test -bench wrappers use smaller logs).
+func Defaults(scenario string) Options {
+	o := Options{
+		DataSize:          240,
+		Repetitions:       3,
+		PlainPollInterval: time.Millisecond,
+	}
+	switch scenario {
+	case ScenarioAppend:
+		o.Events, o.Concurrency, o.Streams, o.Warmup = 20_000, 16, 10_000, 5_000
+	case ScenarioAppendBatch:
+		o.Events, o.Concurrency, o.BatchSize, o.Warmup = 100_000, 4, 100, 10_000
+	case ScenarioImport:
+		o.Events, o.Warmup = 200_000, 20_000
+	case ScenarioCatchUp:
+		o.Events, o.BatchSize = 1_000_000, 1000
+	case ScenarioLatency:
+		o.Events, o.Rate, o.Streams, o.Warmup, o.Repetitions = 2_000, 200, 100, 200, 1
+	}
+	return o
+}
+
+// withDefaults fills zero fields from Defaults(scenario).
+func (o Options) withDefaults(scenario string) Options {
+	d := Defaults(scenario)
+	if o.Events <= 0 {
+		o.Events = d.Events
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = max(d.Concurrency, 1)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = d.BatchSize
+	}
+	if o.Streams <= 0 {
+		o.Streams = d.Streams
+	}
+	if o.DataSize <= 0 {
+		o.DataSize = d.DataSize
+	}
+	if o.Rate <= 0 {
+		o.Rate = d.Rate
+	}
+	if o.Warmup == 0 {
+		o.Warmup = d.Warmup
+	}
+	if o.Repetitions <= 0 {
+		o.Repetitions = d.Repetitions
+	}
+	if o.PlainPollInterval <= 0 {
+		o.PlainPollInterval = d.PlainPollInterval
+	}
+	return o
+}
+
+func notifyNote(o Options) string {
+	if o.DisableNotify {
+		return " (NOTIFY hint disabled)"
+	}
+	return " (NOTIFY hint on, default 2 ms window)"
+}
