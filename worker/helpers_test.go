@@ -272,7 +272,6 @@ func caughtUp(t testing.TB, log eventlog.Store, cps checkpoint.Store, sub string
 	return true
 }
 
-
 func dlQuery(sub string) checkpoint.DeadLetterQuery {
 	return checkpoint.DeadLetterQuery{Subscription: sub}
 }
