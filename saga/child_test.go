@@ -7,9 +7,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/saga/sagatest"
 	"github.com/causewayhq/causeway/worker"
@@ -130,35 +129,7 @@ func runChild() int {
 	return 0
 }
 
-type child struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func spawnExecutor(t *testing.T, e *pgEnv, url, owner string, slow time.Duration) *child {
+func spawnExecutor(t *testing.T, e *pgEnv, url, owner string, slow time.Duration) *pgtest.Child {
 	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), owner+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+url, "CW_SCHEMA="+e.schema, "CW_OWNER="+owner, "CW_SLOW="+slow.String())
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(c.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			t.Logf("--- %s ---\n%s", owner, b)
-		}
-	})
-	return c
+	return pgtest.SpawnSelf(t, owner, childEnv+"=1", "DATABASE_URL="+url, "CW_SCHEMA="+e.schema, "CW_OWNER="+owner, "CW_SLOW="+slow.String())
 }

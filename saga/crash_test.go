@@ -101,10 +101,10 @@ func TestExecutorSIGKILL(t *testing.T) {
 	for round := 0; round < 12; round++ {
 		c := spawnExecutor(t, e, url, fmt.Sprintf("x%d", round), 15*time.Millisecond)
 		time.Sleep(time.Duration(150+rng.IntN(500)) * time.Millisecond)
-		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-c.done
+		<-c.Done
 		kills++
 	}
 	spawnExecutor(t, e, url, "final", 15*time.Millisecond)

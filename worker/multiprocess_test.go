@@ -2,54 +2,19 @@ package worker_test
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-func spawnWorker(t *testing.T, e *env, name string, ttl time.Duration) *child {
+func spawnWorker(t *testing.T, e *env, name string, ttl time.Duration) *pgtest.Child {
 	t.Helper()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+e.url, "CW_SCHEMA="+e.schema,
+	return pgtest.SpawnSelf(t, name, childEnv+"=1", "DATABASE_URL="+e.url, "CW_SCHEMA="+e.schema,
 		"CW_MEMBER="+name, fmt.Sprintf("CW_TTL_MS=%d", ttl.Milliseconds()))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logFile.Close(); close(c.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(string(b), 60000))
-		}
-	})
-	return c
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // TestMultiProcessKillAndJoin: three worker processes share a subscription
@@ -65,7 +30,7 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 		ttl   = 3 * time.Second
 	)
 	ctx := testCtx(t, 5*time.Minute)
-	workers := []*child{spawnWorker(t, e, "w1", ttl), spawnWorker(t, e, "w2", ttl), spawnWorker(t, e, "w3", ttl)}
+	workers := []*pgtest.Child{spawnWorker(t, e, "w1", ttl), spawnWorker(t, e, "w2", ttl), spawnWorker(t, e, "w3", ttl)}
 
 	var appended atomic.Int64
 	appendDone := make(chan error, 1)
@@ -94,10 +59,10 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 	// w1 must own something to make the kill meaningful.
 	waitFor(t, 30*time.Second, "w1 owns partitions", func() bool { return e.owned(t, "w1") > 0 })
 	killedAt := time.Now()
-	if err := workers[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := workers[0].Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-workers[0].done
+	<-workers[0].Done
 	// Failover: every partition leased by a live member again.
 	waitFor(t, 4*ttl, "failover", func() bool { return e.owned(t, "w1") == 0 && e.leasedBy(t, "w2", "w3") == 8 })
 	failover := time.Since(killedAt)
@@ -129,13 +94,13 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 		return n >= total
 	})
 	for _, w := range workers[1:] {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		_ = w.Cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, w := range workers[1:] {
 		select {
-		case <-w.done:
+		case <-w.Done:
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s did not stop on SIGTERM", w.name)
+			t.Fatalf("%s did not stop on SIGTERM", w.Name)
 		}
 	}
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{}))
@@ -151,7 +116,7 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 
 // diagnose dumps what a stalled run looks like: sessions, partitions, and
 // the workers' goroutines (SIGQUIT makes a Go process print them and exit).
-func (e *env) diagnose(t *testing.T, workers []*child) {
+func (e *env) diagnose(t *testing.T, workers []*pgtest.Child) {
 	ctx := testCtx(t, time.Minute)
 	rows, _ := e.pool.Query(ctx, `SELECT pid, state, coalesce(backend_xid::text, ''), coalesce(now() - xact_start, '0'), wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity WHERE datname IS NOT NULL`)
 	for rows.Next() {
@@ -169,7 +134,7 @@ func (e *env) diagnose(t *testing.T, workers []*child) {
 		t.Logf("partition %+v", p)
 	}
 	for _, w := range workers {
-		_ = w.cmd.Process.Signal(syscall.SIGQUIT)
+		_ = w.Cmd.Process.Signal(syscall.SIGQUIT)
 	}
 	time.Sleep(2 * time.Second)
 	t.FailNow()

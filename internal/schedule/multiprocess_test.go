@@ -2,9 +2,6 @@ package schedule
 
 import (
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,39 +12,9 @@ import (
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-func spawn(t *testing.T, e *env, name string) *child {
+func spawn(t *testing.T, e *env, name string) *pgtest.Child {
 	t.Helper()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+pgtest.URL(t), "CW_SCHEMA="+e.schema, "CW_MEMBER="+name)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logFile.Close(); close(c.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			s := string(b)
-			if len(s) > 30000 {
-				s = s[len(s)-30000:]
-			}
-			t.Logf("--- %s log (tail) ---\n%s", name, s)
-		}
-	})
-	return c
+	return pgtest.SpawnSelf(t, name, childEnv+"=1", "DATABASE_URL="+pgtest.URL(t), "CW_SCHEMA="+e.schema, "CW_MEMBER="+name)
 }
 
 // leader returns the member whose session holds the leader lock ("" when
@@ -78,7 +45,7 @@ func (e *env) leader(t testing.TB) string {
 func TestTwoProcessesFireOnceAndFailOver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	procs := map[string]*child{"p1": spawn(t, e, "p1"), "p2": spawn(t, e, "p2")}
+	procs := map[string]*pgtest.Child{"p1": spawn(t, e, "p1"), "p2": spawn(t, e, "p2")}
 
 	waitFor(t, 30*time.Second, "three fires", func() bool { return len(e.fires(t, "tick")) >= 3 })
 	first := e.leader(t)
@@ -88,10 +55,10 @@ func TestTwoProcessesFireOnceAndFailOver(t *testing.T) {
 	survivor := map[string]string{"p1": "p2", "p2": "p1"}[first]
 	time.Sleep(400 * time.Millisecond) // kill mid-period, not right after a fire
 	killedAt := time.Now()
-	if err := procs[first].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := procs[first].Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-procs[first].done
+	<-procs[first].Done
 	waitFor(t, 10*time.Second, "the survivor to take the lock", func() bool { return e.leader(t) == survivor })
 	lockTakeover := time.Since(killedAt)
 	waitFor(t, 15*time.Second, "three fires by the survivor", func() bool {
@@ -103,15 +70,15 @@ func TestTwoProcessesFireOnceAndFailOver(t *testing.T) {
 		}
 		return n >= 3
 	})
-	if err := procs[survivor].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := procs[survivor].Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-procs[survivor].done:
+	case <-procs[survivor].Done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("survivor did not stop on SIGTERM")
 	}
-	if code := procs[survivor].cmd.ProcessState.ExitCode(); code != 0 {
+	if code := procs[survivor].Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("survivor exited with %d", code)
 	}
 
