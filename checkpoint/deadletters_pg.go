@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/internal/sqlwhere"
 )
 
 const dlColumns = `id, subscription, partition, key, event_id, event_tx, event_pos, stream_id, version,
@@ -23,36 +24,25 @@ func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
 
 // DeadLetters implements Store.
 func (s *PostgresStore) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w sqlwhere.Builder
 	if q.Subscription != "" {
-		add("subscription = $%d", q.Subscription)
+		w.Add("subscription = $%d", q.Subscription)
 	}
 	if q.Partition != nil {
-		add("partition = $%d", *q.Partition)
+		w.Add("partition = $%d", *q.Partition)
 	}
 	if q.Key != "" {
-		add("key = $%d", q.Key)
+		w.Add("key = $%d", q.Key)
 	}
 	if q.AfterID > 0 {
-		add("id > $%d", q.AfterID)
+		w.Add("id > $%d", q.AfterID)
 	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	sql := `SELECT ` + dlColumns + ` FROM ` + s.t.dls
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	sql += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	sql := `SELECT ` + dlColumns + ` FROM ` + s.t.dls + w.SQL() + fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	rows, err := s.pool.Query(ctx, sql, w.Args()...)
 	if err != nil {
 		return nil, wrap("list dead letters", err)
 	}

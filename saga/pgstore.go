@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +13,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/sqlwhere"
 )
 
 // PostgresStore keeps sagas in the Causeway schema. Emitted events are
@@ -302,36 +302,25 @@ func (s *PostgresStore) History(ctx context.Context, id uuid.UUID) ([]HistoryEnt
 
 // List implements Store.
 func (s *PostgresStore) List(ctx context.Context, q Query) ([]Instance, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w sqlwhere.Builder
 	if q.Type != "" {
-		add("saga_type = $%d", q.Type)
+		w.Add("saga_type = $%d", q.Type)
 	}
 	if q.Status != "" {
-		add("status = $%d", string(q.Status))
+		w.Add("status = $%d", string(q.Status))
 	}
 	if q.CorrelationID != "" {
-		add("correlation_id = $%d", q.CorrelationID)
+		w.Add("correlation_id = $%d", q.CorrelationID)
 	}
 	if q.After != uuid.Nil {
-		add("id > $%d", [16]byte(q.After))
+		w.Add("id > $%d", [16]byte(q.After))
 	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	sql := `SELECT ` + instanceColumns + ` FROM ` + s.sagas
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	sql += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	sql := `SELECT ` + instanceColumns + ` FROM ` + s.sagas + w.SQL() + fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	rows, err := s.pool.Query(ctx, sql, w.Args()...)
 	if err != nil {
 		return nil, wrap("list", err)
 	}
