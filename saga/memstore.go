@@ -64,6 +64,9 @@ func (s *MemoryStore) AddInbox(ctx context.Context, _ pgx.Tx, sagaType, corr str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := [2]string{sagaType, corr}
+	if id, ok := s.byCorr[key]; ok && s.byID[id].Status.Terminal() {
+		return nil // finished: nothing will consume it
+	}
 	for _, x := range s.inbox[key] {
 		if x.EventID == e.ID {
 			return nil
@@ -146,6 +149,9 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 		next.LeaseOwner, next.LeaseExpiresAt = claimed.LeaseOwner, s.now().Add(keep)
 	}
 	*inst = next
+	if next.Status.Terminal() {
+		delete(s.inbox, [2]string{claimed.Type, claimed.CorrelationID})
+	}
 	if h.Step != "" {
 		s.seq++
 		h.Seq, h.At = s.seq, s.now()

@@ -108,7 +108,10 @@ func (s *PostgresStore) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr 
 	}
 	rows, err := db.Query(ctx, `WITH ins AS (
 			INSERT INTO `+s.inbox+` (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING)
+			SELECT $1, $2, $3, $4, $5, $6
+			 WHERE NOT EXISTS (SELECT 1 FROM `+s.sagas+` WHERE saga_type = $1 AND correlation_id = $2
+			                    AND status IN ('completed', 'compensated', 'cancelled'))
+			ON CONFLICT DO NOTHING)
 		UPDATE `+s.sagas+` SET next_attempt_at = now()
 		WHERE saga_type = $1 AND correlation_id = $2 AND status = 'waiting'`,
 		sagaType, corr, [16]byte(e.ID), e.Type, e.Position.TxID, e.Position.Seq)
@@ -181,7 +184,11 @@ func (s *PostgresStore) recordSQL() string {
 		RETURNING id, version, coalesce(lease_expires_at, 'epoch') AS lease_expires_at),
 	h AS (
 		INSERT INTO ` + s.history + ` (saga_id, step, phase, attempt, outcome, error)
-		SELECT id, $12, $13, $14, $15, $16 FROM u WHERE $12 <> '')
+		SELECT id, $12, $13, $14, $15, $16 FROM u WHERE $12 <> ''),
+	-- A finished instance needs its filed events no more.
+	i AS (
+		DELETE FROM ` + s.inbox + ` WHERE $4 IN ('completed', 'compensated', 'cancelled')
+		   AND saga_type = $17 AND correlation_id = $18 AND EXISTS (SELECT 1 FROM u))
 	SELECT version, lease_expires_at FROM u`
 }
 
@@ -236,7 +243,8 @@ func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next In
 	var leaseUntil time.Time
 	err := db.QueryRow(ctx, s.recordSQL(), [16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
 		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
-		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error).Scan(&next.Version, &leaseUntil)
+		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error,
+		claimed.Type, claimed.CorrelationID).Scan(&next.Version, &leaseUntil)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
 	}

@@ -175,6 +175,15 @@ func testInbox(t *testing.T, e Env) {
 	if entries, _ = e.Store.Inbox(ctx, "w", "k1", "Paid"); len(entries) != 0 {
 		t.Fatalf("consumed entry still there: %+v", entries)
 	}
+	// The finished instance's other filed events are gone, and new ones are
+	// not filed.
+	if left, _ := e.Store.Inbox(ctx, "w", "k1", "Other"); len(left) != 0 {
+		t.Fatalf("a finished instance kept inbox entries: %+v", left)
+	}
+	_ = e.Store.AddInbox(ctx, nil, "w", "k1", eventlog.Event{ID: uuid.New(), Type: "Paid", Position: eventlog.Position{TxID: 9, Seq: 6}})
+	if late, _ := e.Store.Inbox(ctx, "w", "k1", "Paid"); len(late) != 0 {
+		t.Fatalf("an event for a finished instance was filed: %+v", late)
+	}
 }
 
 func testListCount(t *testing.T, e Env) {
