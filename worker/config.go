@@ -78,7 +78,7 @@ type Subscription struct {
 // Subscription defaults.
 const (
 	DefaultPartitions       = 8
-	DefaultBatchSize        = 100
+	DefaultBatchSize        = 500
 	DefaultBatchMaxDuration = 250 * time.Millisecond
 	DefaultFlushEvents      = 100
 	DefaultFlushInterval    = time.Second

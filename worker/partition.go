@@ -16,6 +16,9 @@ type partition struct {
 	g     *group
 	lease checkpoint.Lease
 	in    chan message
+	// carry is the rest of a message that did not fit in the last batch;
+	// only the partition's goroutine touches it.
+	carry *message
 
 	// dispatched is the reader's own bookkeeping: the last position handed
 	// over (only the reader goroutine touches it).
@@ -115,39 +118,38 @@ func (p *partition) run() {
 	defer flush.Stop()
 	for {
 		var msg message
-		select {
-		case <-p.stopping:
-			p.finish()
-			return
-		case <-p.work.Done():
-			return
-		case <-retryPoll.C:
-			if len(p.blocked) > 0 && p.retryDeadLetters() != nil {
+		if p.carry != nil {
+			select {
+			case <-p.stopping:
 				p.finish()
 				return
-			}
-			continue
-		case <-flush.C:
-			if sub.Mode == AtLeastOnce && p.flushDue(true) && p.flush() != nil {
+			case <-p.work.Done():
 				return
-			}
-			continue
-		case msg = <-p.in:
-		}
-		// Take what else is waiting, up to a batch, for bigger transactions.
-		batch, mark := msg.events, msg.mark
-	gather:
-		for len(batch) < sub.BatchSize {
-			select {
-			case m := <-p.in:
-				batch = append(batch, m.events...)
-				if mark.Before(m.mark) {
-					mark = m.mark
-				}
 			default:
-				break gather
+			}
+			msg, p.carry = *p.carry, nil
+		} else {
+			select {
+			case <-p.stopping:
+				p.finish()
+				return
+			case <-p.work.Done():
+				return
+			case <-retryPoll.C:
+				if len(p.blocked) > 0 && p.retryDeadLetters() != nil {
+					p.finish()
+					return
+				}
+				continue
+			case <-flush.C:
+				if sub.Mode == AtLeastOnce && p.flushDue(true) && p.flush() != nil {
+					return
+				}
+				continue
+			case msg = <-p.in:
 			}
 		}
+		batch, mark := p.gather(msg)
 		var err error
 		if sub.Mode == Transactional {
 			err = p.handleTransactional(batch, mark)
@@ -160,6 +162,84 @@ func (p *partition) run() {
 		}
 	}
 }
+
+// gather builds a batch of at most BatchSize events from first and what
+// else is waiting, for bigger transactions; what does not fit is carried
+// over to the next batch. While the reader is catching up (message.more),
+// it also waits for the messages that follow, as long as each comes within
+// lingerGap and the whole wait stays under a fifth of BatchMaxDuration:
+// with many partitions each read hands every partition only a slice of a
+// read batch, and a transaction per slice would cost more than the
+// handlers. Nothing is held while waiting (no transaction is open yet), and
+// a caught-up reader's events go straight through.
+func (p *partition) gather(first message) (batch []delivery, mark eventlog.Position) {
+	limit := p.g.sub.BatchSize
+	more := false
+	// add takes m into the batch and reports whether the batch is full. A
+	// message's mark counts only once all its events are in.
+	add := func(m message) bool {
+		if room := limit - len(batch); len(m.events) > room {
+			batch = append(batch, m.events[:room]...)
+			rest := m
+			rest.events = m.events[room:]
+			p.carry = &rest
+			return true
+		}
+		batch = append(batch, m.events...)
+		if mark.Before(m.mark) {
+			mark = m.mark
+		}
+		more = m.more
+		return len(batch) >= limit
+	}
+	if add(first) {
+		return batch, mark
+	}
+	var (
+		gap      *time.Timer
+		deadline <-chan time.Time
+	)
+	defer func() {
+		if gap != nil {
+			gap.Stop()
+		}
+	}()
+	for {
+		var m message
+		if !more {
+			select {
+			case m = <-p.in:
+			default:
+				return batch, mark
+			}
+		} else {
+			if gap == nil {
+				gap = time.NewTimer(lingerGap)
+				deadline = time.After(p.g.sub.BatchMaxDuration / 5)
+			} else {
+				gap.Reset(lingerGap)
+			}
+			select {
+			case m = <-p.in:
+			case <-gap.C:
+				return batch, mark
+			case <-deadline:
+				return batch, mark
+			case <-p.stopping:
+				return batch, mark
+			case <-p.work.Done():
+				return batch, mark
+			}
+		}
+		if add(m) {
+			return batch, mark
+		}
+	}
+}
+
+// lingerGap is how long a partition gathering a batch during catch-up
+// waits for the reader's next message.
+const lingerGap = 5 * time.Millisecond
 
 // finish flushes what at-least-once handled before a graceful stop.
 func (p *partition) finish() {

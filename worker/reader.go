@@ -19,6 +19,9 @@ type delivery struct {
 type message struct {
 	events []delivery
 	mark   eventlog.Position
+	// more: the reader had not caught up, so another message follows
+	// at once; the partition may wait for it to fill a bigger batch.
+	more bool
 }
 
 // readLoop is the process's single reader for the subscription.
@@ -72,23 +75,35 @@ func (g *group) readLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		g.dispatch(ctx, parts, batch)
+		markDropped := g.dispatch(ctx, parts, batch)
 		cursor = batch.Next
 		if !batch.CaughtUp {
 			continue
+		}
+		wait := idleWait
+		if markDropped {
+			// A busy partition had no room for its mark: read again soon
+			// (the next read sends the mark again) rather than leave its
+			// checkpoint behind the head for the whole idle wait.
+			wait = markRetryWait
 		}
 		select {
 		case <-ctx.Done():
 		case <-tail.C:
 		case <-g.changed:
-		case <-time.After(idleWait):
+		case <-time.After(wait):
 		}
 	}
 }
 
+// markRetryWait is how soon a caught-up reader reads again when a mark could
+// not be handed to a busy partition.
+const markRetryWait = 25 * time.Millisecond
+
 // dispatch hands a batch to the owned partitions, blocking on full ones
-// (back-pressure) unless they stop.
-func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog.Batch) {
+// (back-pressure) unless they stop. It reports whether a mark alone was
+// not handed over because a partition's buffer was full.
+func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog.Batch) (markDropped bool) {
 	byPart := make(map[int]*partition, len(parts))
 	for _, p := range parts {
 		byPart[p.lease.Partition] = p
@@ -104,7 +119,7 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 		out[p] = append(out[p], delivery{event: *e, key: key})
 	}
 	for _, p := range parts {
-		msg := message{events: out[p]}
+		msg := message{events: out[p], more: !batch.CaughtUp}
 		if batch.CaughtUp || len(msg.events) == 0 {
 			// Everything up to the batch's end has been seen: let the
 			// partition's checkpoint follow even without events.
@@ -115,6 +130,9 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 		}
 		// Marks alone are an optimisation: never wait for room for one.
 		if !p.send(ctx, msg, len(msg.events) > 0) {
+			if len(msg.events) == 0 {
+				markDropped = true
+			}
 			continue
 		}
 		if n := len(msg.events); n > 0 {
@@ -124,4 +142,5 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 			p.dispatched = msg.mark
 		}
 	}
+	return markDropped
 }

@@ -68,7 +68,7 @@ func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool
 	var parked []delivery
 	i := 0
 	for ; i < len(events); i++ {
-		if i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
+		if i >= p.g.sub.BatchSize || i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
 			last = false
 			break
 		}
