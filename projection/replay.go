@@ -137,7 +137,10 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var lastCount time.Time
+	var (
+		lastCheck time.Time
+		lastSeen  int64 = -1
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,10 +156,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 		}
 		d := done.Load()
 		caughtUp := !slowest.Before(target)
-		// Counting is a scan: do it when this process's own count says it
-		// should be over, or every 2 s (other runners may share the work).
-		if !caughtUp && (d >= total || time.Since(lastCount) >= 2*time.Second) {
-			lastCount = time.Now()
+		// Counting is a scan of the rest of the log: do it when this
+		// process's own count says it should be over, or when that count has
+		// not moved for 2 s (other runners may share the work, or an idle
+		// partition's checkpoint may lag behind the target). While this
+		// process makes progress, its own count is the progress shown.
+		count := d >= total
+		if !caughtUp && !count && time.Since(lastCheck) >= 2*time.Second {
+			count = d == lastSeen
+			lastCheck, lastSeen = time.Now(), d
+		}
+		if !caughtUp && count {
 			behind, err := cfg.Log.CountBetween(ctx, slowest, target, sub.Filter)
 			if err == nil {
 				caughtUp = behind == 0

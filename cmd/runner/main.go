@@ -1,20 +1,38 @@
 // Command runner is Causeway's stock binary: the operations commands
 // (migrate, status, replay, dlq, sagas) for any Causeway database, `demo`
 // (the orders example end to end, on a throwaway embedded PostgreSQL when
-// DATABASE_URL is unset) and `bench`.
+// DATABASE_URL is unset) and `bench` (the benchmarks of internal/bench,
+// beside plain pgx; see docs/benchmarks.md).
 //
 // Programs with their own projections and sagas build their own binary with
 // runtime.Main, which gives them the same commands plus `run`.
 package main
 
 import (
+	"context"
+	"os"
+
 	"github.com/causewayhq/causeway/examples/orders"
+	"github.com/causewayhq/causeway/internal/bench"
 	"github.com/causewayhq/causeway/runtime"
 )
 
 func main() {
+	// The latency scenarios re-execute this binary as their reader: such a
+	// process reads, reports and exits here, before any command line.
+	bench.MaybeRunChild()
 	runtime.Main(runtime.App{
 		Name:     "runner",
-		Commands: []runtime.Command{orders.DemoCommand()},
+		Commands: []runtime.Command{orders.DemoCommand(), benchCommand()},
 	})
+}
+
+func benchCommand() runtime.Command {
+	return runtime.Command{
+		Name:    "bench",
+		Summary: "measure Causeway beside plain pgx: bench SCENARIO... [--json] (bench --help lists them)",
+		Run: func(ctx context.Context, args []string) error {
+			return bench.Command(ctx, args, os.Stdout, os.Stderr)
+		},
+	}
 }

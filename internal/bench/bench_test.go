@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -90,24 +91,46 @@ func TestScenariosSmoke(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
 			opts := small
-			if name == ScenarioLatency {
+			want := 1
+			switch name {
+			case ScenarioLatency:
 				opts = Options{Events: 40, Warmup: 20, Rate: 400, Streams: 5}
+				want = 2
+			case ScenarioWorkerCatchUp:
+				opts.Events, opts.BatchSize = 3000, 0
+				want = 2
+			case ScenarioWorkerUpsert, ScenarioReplay:
+				opts.Events, opts.BatchSize = 2000, 0
+			case ScenarioSaga:
+				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2}
+				want = 2
 			}
 			res, err := Run(ctx, env, name, opts)
 			if err != nil {
 				t.Fatal(err)
-			}
-			want := 1
-			if name == ScenarioLatency {
-				want = 2
 			}
 			if len(res) != want {
 				t.Fatalf("%d results, want %d", len(res), want)
 			}
 			for _, r := range res {
 				t.Log(r.String())
-				if r.Baseline == nil || r.Events <= 0 || r.EventsPerS <= 0 || r.Baseline.EventsPerS <= 0 {
+				t.Log(r.Notes)
+				if r.Events <= 0 || r.EventsPerS <= 0 {
 					t.Errorf("incomplete result %+v", r)
+				}
+				switch name {
+				case ScenarioSaga:
+					if r.Baseline != nil || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Extra["step_p99_ms"] <= 0 {
+						t.Errorf("saga result %+v", r)
+					}
+					continue
+				case ScenarioReplay:
+					if r.Extra["heap_peak_mib"] <= 0 {
+						t.Errorf("no memory figures in %+v", r)
+					}
+				}
+				if r.Baseline == nil || r.Baseline.EventsPerS <= 0 {
+					t.Errorf("no baseline in %+v", r)
 				}
 				if name == ScenarioLatency && (r.P50Ms <= 0 || r.P99Ms < r.P50Ms) {
 					t.Errorf("latency percentiles %v, %v", r.P50Ms, r.P99Ms)
@@ -131,18 +154,51 @@ func TestScenariosSmoke(t *testing.T) {
 func TestCommandJSON(t *testing.T) {
 	var out, errb strings.Builder
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
-	err := Command(context.Background(), []string{"-json", "-quiet-wait", "0", "-events", "200", "-warmup", "-1", "-reps", "1", "import"}, &out, &errb)
+	// Flags after the scenario name, as in `runner bench import --json`.
+	err := Command(context.Background(), []string{"-quiet-wait", "0", "import", "--json", "-events", "200", "-warmup", "-1", "-reps", "1"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	var rep Report
-	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want an environment line and one result:\n%s", len(lines), out.String())
 	}
-	if len(rep.Results) != 1 || rep.Results[0].Scenario != ScenarioImport || rep.Server.Version == "" || rep.Machine.Cores == 0 {
-		t.Errorf("report %+v", rep)
+	var head EnvironmentLine
+	if err := json.Unmarshal([]byte(lines[0]), &head); err != nil {
+		t.Fatalf("%v\n%s", err, lines[0])
+	}
+	if head.Type != "environment" || head.Scenario != "environment" || head.Server.Version == "" || head.Machine.Cores == 0 {
+		t.Errorf("environment line %+v", head)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &m); err != nil {
+		t.Fatalf("%v\n%s", err, lines[1])
+	}
+	for _, k := range []string{"type", "scenario", "events", "seconds", "events_per_s", "baseline", "ratio", "notes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("missing %q in %s", k, lines[1])
+		}
+	}
+	if m["scenario"] != ScenarioImport || m["type"] != "result" {
+		t.Errorf("result line %s", lines[1])
 	}
 	if err := Command(context.Background(), []string{"nosuch"}, &out, &errb); err == nil {
 		t.Error("unknown scenario accepted")
+	}
+	if err := Command(context.Background(), []string{"import", "-nosuchflag"}, &out, &errb); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	j := fs.Bool("json", false, "")
+	n := fs.Int("events", 0, "")
+	pos, err := parseInterleaved(fs, []string{"append", "--json", "catchup", "-events", "5", "--", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*j || *n != 5 || strings.Join(pos, ",") != "append,catchup,-x" {
+		t.Errorf("json %v events %d positional %q", *j, *n, pos)
 	}
 }

@@ -9,50 +9,75 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
-// Report is what Command prints with -json.
-type Report struct {
-	Machine Machine  `json:"machine"`
-	Server  Server   `json:"server"`
-	Durable *bool    `json:"durable,omitempty"` // set when Command started an embedded cluster
-	Results []Result `json:"results"`
+// EnvironmentLine is the first line Command prints with -json: the machine
+// and the server the results that follow were measured on. Its scenario is
+// "environment" and its type "environment", so that every line of the
+// output is a JSON object with a scenario.
+type EnvironmentLine struct {
+	Type     string  `json:"type"`     // "environment"
+	Scenario string  `json:"scenario"` // "environment"
+	Machine  Machine `json:"machine"`
+	Server   Server  `json:"server"`
+	Durable  *bool   `json:"durable,omitempty"` // set when Command started an embedded cluster
 }
 
-// Command implements `bench [flags] SCENARIO...` ("all" runs every
-// scenario) for a CLI such as `runner bench`: it parses args, runs the
-// scenarios against -url (default $DATABASE_URL) or, when neither is set, a
-// throwaway embedded cluster, and prints a table or, with -json, a Report.
-// The binary must call MaybeRunChild first thing in main (the latency
-// scenario re-executes it).
+// ResultLine is one measured result as Command prints it with -json: the
+// Result's fields (baseline nested) and "type": "result".
+type ResultLine struct {
+	Type string `json:"type"` // "result"
+	Result
+}
+
+// Command implements `bench [flags] SCENARIO... [flags]` ("all" runs every
+// scenario) for a CLI such as `runner bench`: it parses args (flags may
+// come before, between or after the scenario names), runs the scenarios
+// against -url (default $DATABASE_URL) or, when neither is set, a
+// throwaway embedded cluster, and prints a table or, with -json, JSON
+// Lines: an EnvironmentLine, then one ResultLine per result as each
+// scenario finishes. The binary must call MaybeRunChild first thing in
+// main (the latency scenario re-executes it).
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		asJSON      = fs.Bool("json", false, "print a JSON report")
+		asJSON      = fs.Bool("json", false, "print JSON Lines: an environment line, then one line per result")
 		url         = fs.String("url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL; empty starts an embedded cluster)")
 		durable     = fs.Bool("durable", false, "embedded cluster: keep fsync, synchronous_commit and full_page_writes on")
-		events      = fs.Int("events", 0, "events per repetition (catchup: preloaded log size); 0 = scenario default")
-		concurrency = fs.Int("concurrency", 0, "appending goroutines; 0 = scenario default")
-		batch       = fs.Int("batch", 0, "events per append (append-batch) or per read (catchup); 0 = default")
+		events      = fs.Int("events", 0, "events per repetition (catchup, worker-*, replay: preloaded log size; saga: sagas); 0 = scenario default")
+		concurrency = fs.Int("concurrency", 0, "appending goroutines, or the saga executor's concurrency; 0 = scenario default")
+		batch       = fs.Int("batch", 0, "events per append (append-batch), per read (catchup) or per subscription batch (worker-*, replay, saga); 0 = default")
+		readBatch   = fs.Int("read-batch", 0, "worker-catchup, worker-upsert, replay: the worker's ReadBatchSize and the plain reader's batch; 0 = worker default (500)")
+		partitions  = fs.Int("partitions", 0, "subscription partitions (worker-catchup: only this count instead of 1 and 8; worker-upsert, replay, saga); 0 = default")
 		streams     = fs.Int("streams", 0, "distinct streams for single-event appends; 0 = default")
 		dataSize    = fs.Int("data-size", 0, "approximate bytes of event data JSON; 0 = default")
-		rate        = fs.Float64("rate", 0, "latency: appends per second; 0 = default")
+		rate        = fs.Float64("rate", 0, "latency, saga-latency: appends per second; 0 = default")
 		warmup      = fs.Int("warmup", 0, "warm-up events; 0 = default, negative = none")
 		reps        = fs.Int("reps", 0, "measured repetitions per side; 0 = default")
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
 		quietWait   = fs.Duration("quiet-wait", 30*time.Second, "before each repetition, wait up to this long for other processes to go idle (0: do not wait)")
 		verbose     = fs.Bool("v", false, "log progress to stderr")
+		settings    = map[string]string{}
 	)
+	fs.Func("pg-set", "embedded cluster: an extra server setting name=value, repeatable (e.g. shared_preload_libraries=pg_stat_statements for diagnostics)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want name=value, got %q", v)
+		}
+		settings[k] = val
+		return nil
+	})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bench [flags] SCENARIO... (scenarios: %v, or all)\n", Names())
+		fmt.Fprintf(stderr, "usage: bench SCENARIO... [flags] (scenarios: %v, or all)\n", Names())
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	names, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	names := fs.Args()
 	if len(names) == 0 {
 		fs.Usage()
 		return fmt.Errorf("bench: no scenario given")
@@ -70,22 +95,21 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	opts := Options{
-		Events: *events, Concurrency: *concurrency, BatchSize: *batch, Streams: *streams,
+		Events: *events, Concurrency: *concurrency, BatchSize: *batch, ReadBatchSize: *readBatch, Partitions: *partitions, Streams: *streams,
 		DataSize: *dataSize, Rate: *rate, Warmup: *warmup, Repetitions: *reps, DisableNotify: *noNotify,
 	}
 
-	var rep Report
-	rep.Machine = ThisMachine()
+	head := EnvironmentLine{Type: "environment", Scenario: "environment", Machine: ThisMachine()}
 	if *url == "" {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		c, err := StartEmbedded(sctx, *durable, logger)
+		c, err := StartEmbedded(sctx, *durable, settings, logger)
 		cancel()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		*url = c.URL("")
-		rep.Durable = durable
+		head.Durable = durable
 	}
 	env, err := NewEnv(ctx, *url, logger)
 	if err != nil {
@@ -93,33 +117,58 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer env.Close()
 	env.QuietWait = *quietWait
-	if rep.Server, err = env.Server(ctx); err != nil {
+	if head.Server, err = env.Server(ctx); err != nil {
 		return fmt.Errorf("bench: server info: %w", err)
 	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "machine: %s, %d cores, %d MB; %s\n", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.MemoryMB, rep.Machine.Go)
-		fmt.Fprintf(stdout, "server: PostgreSQL %s; %v\n", rep.Server.Version, rep.Server.Settings)
+	enc := json.NewEncoder(stdout) // one object per line
+	if *asJSON {
+		if err := enc.Encode(head); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "machine: %s, %d cores, %d MB; %s\n", head.Machine.CPU, head.Machine.Cores, head.Machine.MemoryMB, head.Machine.Go)
+		fmt.Fprintf(stdout, "server: PostgreSQL %s; %v\n", head.Server.Version, head.Server.Settings)
 	}
 	for _, n := range names {
 		res, err := Run(ctx, env, n, opts)
 		if err != nil {
 			return err
 		}
-		rep.Results = append(rep.Results, res...)
-		if !*asJSON {
-			for _, r := range res {
-				fmt.Fprintln(stdout, r.String())
-				fmt.Fprintf(stdout, "    ours:      %s\n", r.Notes)
-				if r.Baseline != nil {
-					fmt.Fprintf(stdout, "    plain-pgx: %s\n", r.Baseline.Notes)
+		for _, r := range res {
+			if *asJSON {
+				if err := enc.Encode(ResultLine{Type: "result", Result: r}); err != nil {
+					return err
 				}
+				continue
+			}
+			fmt.Fprintln(stdout, r.String())
+			fmt.Fprintf(stdout, "    ours:      %s\n", r.Notes)
+			if r.Baseline != nil {
+				fmt.Fprintf(stdout, "    plain-pgx: %s\n", r.Baseline.Notes)
 			}
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
 	return nil
+}
+
+// parseInterleaved parses flags that may come before, between and after
+// the positional arguments (the flag package alone stops at the first
+// positional argument) and returns the positional ones. A lone "--" ends
+// flag parsing.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }

@@ -1,7 +1,8 @@
-// Package bench measures Causeway's event log beside plain pgx doing the same
-// I/O against the same server in the same run — the "ceiling" a thin layer
-// over PostgreSQL could reach. `runner bench SCENARIO --json` (through
-// Command) and the go test -bench wrappers in eventlog/postgres share these
+// Package bench measures Causeway — its event log, worker, projections and
+// sagas — beside plain pgx doing the same I/O against the same server in the
+// same run: the "ceiling" a thin layer over PostgreSQL could reach.
+// `runner bench SCENARIO --json` (through Command) and the go test -bench
+// wrappers in eventlog/postgres, worker, projection and saga share these
 // workloads.
 //
 // # Scenarios
@@ -27,6 +28,32 @@
 //     and polling only (latency-poll); the ceiling is a child polling the
 //     baseline table with a keyset query on position, sleeping 1 ms after
 //     an empty poll. Goal: p50 < 10 ms and p99 < 50 ms.
+//   - worker-catchup: a worker subscription with a no-op handler in
+//     transactional mode (checkpoint.NewPostgres) catching up with a
+//     preloaded log (1,000,000 events), at 1 and 8 partitions
+//     (worker-catchup-p1, -p8), timed from worker start until every
+//     partition's checkpoint reached the head (worker.Hooks.Committed), a
+//     fresh subscription per repetition, vs the catchup scenario's plain
+//     keyset scan of the same rows. Goal >= 50%.
+//   - worker-upsert: the same at 8 partitions with a handler that upserts
+//     each event into a read model keyed by stream (a counter and a sum;
+//     INSERT … ON CONFLICT DO UPDATE through Delivery.Tx), over a log of
+//     200,000 events, vs plain pgx reading the same rows with the keyset
+//     scan, handing them to 8 goroutines by worker.PartitionOf and upserting
+//     them, one statement per row and one transaction per batch gathered
+//     like the worker's. Goal >= 80%.
+//   - replay: projection.Replay (CatchUp) of the same read model defined
+//     with projection.New, Handle, OnSetup and OnReset over 1,000,000
+//     events, vs the same plain reader and upserter; it also reports the
+//     Go heap and the process's peak RSS during the replay (Result.Extra).
+//     Goal >= 80%, memory under 100 MiB.
+//   - saga: a 3-step saga with no-op steps (SagaDefinition) driven end to
+//     end by saga.Subscription in a worker and a saga.Executor: a backlog
+//     of 5,000 start events completed as fast as possible (events are
+//     sagas; p50/p99 are the step durations from saga.Hooks.Step), and
+//     saga-latency, start events appended at 200/s while the saga runs
+//     (p50/p99 from append to completion). No plain-pgx baseline. Goal
+//     >= 1,000 sagas/s and step p99 < 50 ms.
 //
 // Events are realistic order JSON of about 240 bytes (Options.DataSize) with
 // a correlation id in metadata (about 55 bytes). The baseline table
@@ -44,7 +71,8 @@
 // alternating (ours first in the 1st, 3rd, … repetitions, plain-pgx first
 // in the others; with more sides the order rotates); the median repetition by
 // events/s is reported and every repetition's rate is listed in the notes.
-// Inputs are generated before the clock starts.
+// Inputs are generated before the clock starts; the worker scenarios stop
+// their worker after the clock.
 //
 // The benchmark process, PostgreSQL and anything else on the machine share
 // its cores, so each repetition also records CPU time (Linux): this
@@ -55,7 +83,7 @@
 // repetition the runner waits (up to Env.QuietWait) for other processes to
 // go idle, and a repetition during which they still used more than 20% of
 // a core is run again, up to three attempts, keeping the least disturbed.
-// The latency scenario runs each mode once (with the same re-run rule).
+// The latency scenarios run each mode once (with the same re-run rule).
 //
 // Nothing here mocks PostgreSQL: Env points at a real server, by default
 // (Command without -url) a throwaway embedded cluster, fast (fsync,

@@ -77,8 +77,9 @@ type Embedded struct {
 // binaries. durable keeps PostgreSQL's crash-safety defaults (fsync,
 // synchronous_commit and full_page_writes on); otherwise the cluster runs
 // with pgembed's fast test settings (all three off), like pgtest's.
-func StartEmbedded(ctx context.Context, durable bool, logger *slog.Logger) (*Embedded, error) {
-	c, err := pgembed.Start(ctx, pgembed.Options{Durable: durable, Logger: logger})
+// settings (may be nil) are extra server parameters.
+func StartEmbedded(ctx context.Context, durable bool, settings map[string]string, logger *slog.Logger) (*Embedded, error) {
+	c, err := pgembed.Start(ctx, pgembed.Options{Durable: durable, Settings: settings, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

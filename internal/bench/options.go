@@ -1,6 +1,10 @@
 package bench
 
-import "time"
+import (
+	"time"
+
+	"github.com/causewayhq/causeway/worker"
+)
 
 // Scenario names.
 const (
@@ -9,6 +13,14 @@ const (
 	ScenarioImport      = "import"
 	ScenarioCatchUp     = "catchup"
 	ScenarioLatency     = "latency"
+	// ScenarioWorkerCatchUp reports worker-catchup-p1 and worker-catchup-p8
+	// (or worker-catchup-pN with Options.Partitions).
+	ScenarioWorkerCatchUp = "worker-catchup"
+	ScenarioWorkerUpsert  = "worker-upsert"
+	ScenarioReplay        = "replay"
+	// ScenarioSaga reports saga (a backlog of starts) and saga-latency
+	// (starts appended at a steady rate).
+	ScenarioSaga = "saga"
 )
 
 // Options tunes a scenario. Zero fields take the scenario's default (see
@@ -18,18 +30,28 @@ type Options struct {
 	// For catchup it is the size of the preloaded log that is read.
 	Events int
 	// Concurrency is the number of appending goroutines (append,
-	// append-batch).
+	// append-batch), or the saga executor's Concurrency (saga).
 	Concurrency int
-	// BatchSize is the events per append (append-batch) or per read
-	// (catchup).
+	// BatchSize is the events per append (append-batch), per read
+	// (catchup), or the subscription's BatchSize (worker-catchup,
+	// worker-upsert, replay, saga: the most events the worker gathers into
+	// one transaction; the plain-pgx baselines gather the same way).
 	BatchSize int
+	// ReadBatchSize is the worker's Config.ReadBatchSize and the plain
+	// readers' batch in the worker scenarios (worker-catchup,
+	// worker-upsert, replay); 0 = worker.DefaultReadBatchSize.
+	ReadBatchSize int
+	// Partitions is the subscription's partition count (worker-upsert,
+	// replay, saga; worker-catchup runs 1 and 8 unless it is set).
+	Partitions int
 	// Streams is the number of distinct streams single-event appends go to
 	// (append, latency).
 	Streams int
 	// DataSize is the approximate size in bytes of each event's data JSON.
 	// Metadata (a correlation id) comes on top.
 	DataSize int
-	// Rate is the steady append rate of the latency scenario, in events/s.
+	// Rate is the steady append rate of the latency scenario, in events/s
+	// (saga: of the start events of its end-to-end latency run).
 	Rate float64
 	// Warmup is the number of events each side writes or reads before the
 	// measured repetitions (latency: events sent before measuring starts;
@@ -71,6 +93,14 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize = 1_000_000, 1000
 	case ScenarioLatency:
 		o.Events, o.Rate, o.Streams, o.Warmup, o.Repetitions = 2_000, 200, 100, 200, 1
+	case ScenarioWorkerCatchUp:
+		o.Events, o.BatchSize = 1_000_000, worker.DefaultBatchSize
+	case ScenarioWorkerUpsert:
+		o.Events, o.BatchSize, o.Partitions = 200_000, worker.DefaultBatchSize, 8
+	case ScenarioReplay:
+		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
+	case ScenarioSaga:
+		o.Events, o.BatchSize, o.Partitions, o.Concurrency, o.Rate, o.Warmup = 5_000, worker.DefaultBatchSize, worker.DefaultPartitions, 16, 200, 500
 	}
 	return o
 }
@@ -86,6 +116,12 @@ func (o Options) withDefaults(scenario string) Options {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = d.BatchSize
+	}
+	if o.ReadBatchSize <= 0 {
+		o.ReadBatchSize = worker.DefaultReadBatchSize
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = d.Partitions
 	}
 	if o.Streams <= 0 {
 		o.Streams = d.Streams

@@ -21,7 +21,10 @@ type Result struct {
 	P99Ms      float64 `json:"p99_ms,omitempty"`
 	Baseline   *Result `json:"baseline,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
-	Notes      string  `json:"notes"`
+	// Extra holds scenario-specific figures (replay: memory; saga: other
+	// latencies), named with their unit.
+	Extra map[string]float64 `json:"extra,omitempty"`
+	Notes string             `json:"notes"`
 }
 
 // String renders a one-line summary.

@@ -17,6 +17,11 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioImport:      one(Import),
 	ScenarioCatchUp:     one(CatchUp),
 	ScenarioLatency:     Latency,
+
+	ScenarioWorkerCatchUp: WorkerCatchUp,
+	ScenarioWorkerUpsert:  one(WorkerUpsert),
+	ScenarioReplay:        one(Replay),
+	ScenarioSaga:          Saga,
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -31,7 +36,8 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
-	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency}
+	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga}
 }
 
 // Run runs the named scenario.
@@ -49,11 +55,13 @@ func Run(ctx context.Context, env *Env, name string, opts Options) ([]Result, er
 
 // side is one contender of a comparison: run performs the measured work of
 // one repetition and returns how many events it handled; prep, if set, is
-// called (untimed) before every attempt at a repetition.
+// called (untimed) before every attempt at a repetition, and post, if set,
+// after it (untimed: stopping a worker, say), with the attempt's error.
 type side struct {
 	name string
 	run  func(ctx context.Context, rep int) (int64, error)
 	prep func(rep int)
+	post func(rep int) error
 }
 
 // disturbed is the CPU share of other processes (in cores) above which a
@@ -87,6 +95,11 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, sides .
 				n, err := s.run(ctx, rep)
 				r := run{events: n, dur: time.Since(begin), waited: waited, attempts: attempt}
 				r.cpu = sampleCPU(env.Postmaster).sub(c0)
+				if s.post != nil {
+					if perr := s.post(rep); err == nil {
+						err = perr
+					}
+				}
 				if err != nil {
 					return nil, fmt.Errorf("bench: %s (%s, repetition %d): %w", scenario, s.name, rep+1, err)
 				}

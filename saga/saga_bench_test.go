@@ -1,0 +1,58 @@
+package saga_test
+
+import (
+	"context"
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/causewayhq/causeway/internal/bench"
+	"github.com/causewayhq/causeway/internal/pgtest"
+)
+
+// BenchmarkSaga: a 3-step saga with no-op steps (bench.SagaDefinition)
+// driven end to end — saga.Subscription in a worker and a saga.Executor —
+// over a backlog of start events imported before the clock
+// (-bench.sagas, default 1,000; the bench command uses 5,000). One op is
+// one backlog, on a fresh schema, run until every instance completed; it
+// reports sagas/s and the step duration percentiles from saga.Hooks.Step.
+// There is no plain-pgx sub-benchmark: no plain program does this work
+// without re-implementing the saga store (see docs/benchmarks.md, which
+// also has measured numbers, taken with `runner bench saga`). Run with
+//
+//	go test -run '^$' -bench Saga ./saga/
+var benchSagas = flag.Int("bench.sagas", 1_000, "BenchmarkSaga: start events per op")
+
+func BenchmarkSaga(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	b.Cleanup(cancel)
+	env, err := bench.NewEnv(ctx, pgtest.URL(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(env.Close)
+	var (
+		sagas int64
+		steps []time.Duration
+	)
+	for b.Loop() {
+		b.StopTimer()
+		backlog, err := bench.NewSagaBacklog(ctx, env, bench.Options{Events: *benchSagas})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		n, err := backlog.Run(ctx)
+		b.StopTimer()
+		steps = append(steps, backlog.StepDurations()...)
+		backlog.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sagas += n
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(sagas)/b.Elapsed().Seconds(), "sagas/s")
+	b.ReportMetric(float64(bench.Percentile(steps, 50))/float64(time.Millisecond), "step-p50-ms")
+	b.ReportMetric(float64(bench.Percentile(steps, 99))/float64(time.Millisecond), "step-p99-ms")
+}
