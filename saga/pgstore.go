@@ -24,6 +24,7 @@ type PostgresStore struct {
 	sagas   string
 	history string
 	inbox   string
+	claim   string
 }
 
 var _ Store = (*PostgresStore)(nil)
@@ -37,7 +38,7 @@ func NewPostgres(log *pgstore.Store) (*PostgresStore, error) {
 		return nil, err
 	}
 	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
-	return &PostgresStore{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox"}, nil
+	return &PostgresStore{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
 }
 
 func wrap(op string, err error) error { return fmt.Errorf("saga: %s: %w", op, err) }
@@ -153,16 +154,10 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.
 
 // Claim implements Store.
 func (s *PostgresStore) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE `+s.sagas+` s
-		SET lease_owner = $2, lease_expires_at = now() + $4::interval, version = s.version + 1
-		FROM (SELECT id FROM `+s.sagas+`
-		       WHERE status IN ('running', 'waiting', 'compensating') AND next_attempt_at <= now()
-		         AND saga_type = ANY ($1) AND (lease_expires_at IS NULL OR lease_expires_at < now())
-		       ORDER BY next_attempt_at
-		       LIMIT $3
-		       FOR UPDATE SKIP LOCKED) c
-		WHERE s.id = c.id
-		RETURNING s.`+instanceColumns, types, owner, n, interval(lease))
+	// claim_sagas (migration 0005) walks the due index in order whatever
+	// the table's statistics say; see its comment.
+	rows, err := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM `+s.claim+`($1, $2, $3, $4::interval)`,
+		types, owner, n, interval(lease))
 	if err != nil {
 		return nil, wrap("claim", err)
 	}

@@ -92,7 +92,13 @@ func (inst *Instance) enterStep(steps []stepInfo, i int, now time.Time) {
 		inst.WaitDeadline = now.Add(steps[i].timeout)
 		inst.NextAttemptAt = now // look for an event that arrived early
 	default:
-		inst.Status, inst.NextAttemptAt = StatusRunning, now
+		inst.Status = StatusRunning
+		// An instance already due stays due since when it was: its row's
+		// indexed columns do not change from step to step, so PostgreSQL
+		// can update it in place (HOT; the table leaves room for that).
+		if inst.NextAttemptAt.IsZero() || inst.NextAttemptAt.After(now) {
+			inst.NextAttemptAt = now
+		}
 	}
 }
 

@@ -1,0 +1,41 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/worker"
+)
+
+type fuzzOrder struct {
+	ID    string            `json:"id"`
+	Cents int64             `json:"cents"`
+	Lines []map[string]int  `json:"lines"`
+	Tags  map[string]string `json:"tags"`
+}
+
+// FuzzTyped: whatever bytes an event carries, a Typed handler either gets
+// a decoded value or fails permanently (so the event is dead-lettered, not
+// retried); it never panics.
+func FuzzTyped(f *testing.F) {
+	for _, s := range []string{`{"id":"o-1","cents":1250,"lines":[{"sku":2}]}`, `{}`, `null`, `[]`, `{"cents":"x"}`, `{"cents":1e400}`, `{"id":`, "\xff", ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		called := false
+		h := worker.Typed(func(ctx context.Context, d *worker.Delivery, v fuzzOrder) error {
+			called = true
+			return nil
+		})
+		err := h(context.Background(), &worker.Delivery{Event: eventlog.Event{Type: "OrderPlaced", Data: data}})
+		switch {
+		case err == nil && !called:
+			t.Fatal("no error, but the handler was not called")
+		case err != nil && called:
+			t.Fatalf("handler called, yet %v", err)
+		case err != nil && !worker.IsPermanent(err):
+			t.Fatalf("decode failure is not permanent: %v", err)
+		}
+	})
+}
