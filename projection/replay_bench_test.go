@@ -25,13 +25,7 @@ import (
 var benchReplayEvents = flag.Int("bench.replay-events", 20_000, "BenchmarkReplay: size of the preloaded log")
 
 func BenchmarkReplay(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	b.Cleanup(cancel)
-	env, err := bench.NewEnv(ctx, pgtest.URL(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(env.Close)
+	ctx, env := bench.ForBenchmark(b, pgtest.URL(b), 30*time.Minute)
 	w, err := bench.NewReplayWorkload(ctx, env, bench.Options{Events: *benchReplayEvents})
 	if err != nil {
 		b.Fatal(err)

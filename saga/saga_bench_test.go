@@ -1,7 +1,6 @@
 package saga_test
 
 import (
-	"context"
 	"flag"
 	"testing"
 	"time"
@@ -24,13 +23,7 @@ import (
 var benchSagas = flag.Int("bench.sagas", 1_000, "BenchmarkSaga: start events per op")
 
 func BenchmarkSaga(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	b.Cleanup(cancel)
-	env, err := bench.NewEnv(ctx, pgtest.URL(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(env.Close)
+	ctx, env := bench.ForBenchmark(b, pgtest.URL(b), 30*time.Minute)
 	var (
 		sagas int64
 		steps []time.Duration

@@ -30,11 +30,7 @@ var benchWorkerEvents = flag.Int("bench.worker-events", 20_000, "worker benchmar
 // benchEnv connects the bench package to the test server.
 func benchEnv(b *testing.B) *bench.Env {
 	b.Helper()
-	env, err := bench.NewEnv(testCtx(b, time.Minute), pgtest.URL(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(env.Close)
+	_, env := bench.ForBenchmark(b, pgtest.URL(b), time.Minute)
 	return env
 }
 

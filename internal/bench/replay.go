@@ -103,16 +103,7 @@ func (w *ReplayWorkload) ResetPlain(ctx context.Context) error {
 
 // Check verifies that both read models hold every event once.
 func (w *ReplayWorkload) Check(ctx context.Context) error {
-	for _, t := range []string{w.table, w.plainTable} {
-		var n int64
-		if err := w.wf.fx.Pool.QueryRow(ctx, "SELECT coalesce(sum(events), 0) FROM "+t).Scan(&n); err != nil {
-			return err
-		}
-		if n != w.Loaded() {
-			return fmt.Errorf("bench: read model %s holds %d events, want %d", t, n, w.Loaded())
-		}
-	}
-	return nil
+	return checkReadModels(ctx, w.wf.fx, w.Loaded(), w.table, w.plainTable)
 }
 
 // MemorySample is the memory a piece of work used.
@@ -233,13 +224,7 @@ func Replay(ctx context.Context, env *Env, opts Options) (Result, error) {
 	}
 	defer w.Close()
 	if opts.Warmup >= 0 {
-		if _, err := w.Ours(ctx); err != nil {
-			return Result{}, fmt.Errorf("bench: replay warm-up: %w", err)
-		}
-		if _, err := w.Plain(ctx); err != nil {
-			return Result{}, fmt.Errorf("bench: replay warm-up: %w", err)
-		}
-		if err := w.Check(ctx); err != nil {
+		if err := warmBoth(ctx, ScenarioReplay, w.Ours, w.Plain, w.Check); err != nil {
 			return Result{}, err
 		}
 	}

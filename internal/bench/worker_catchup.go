@@ -100,32 +100,9 @@ func WorkerCatchUp(ctx context.Context, env *Env, opts Options) ([]Result, error
 	var out []Result
 	for _, parts := range counts {
 		name := fmt.Sprintf("%s-p%d", ScenarioWorkerCatchUp, parts)
-		var (
-			running *CatchUpRun
-			perTx   []string
-			tails   []string
-		)
+		ours := &workerSide{start: func(ctx context.Context) (*CatchUpRun, error) { return w.Start(ctx, parts) }}
 		runs, err := alternate(ctx, env, name, opts.Repetitions,
-			side{
-				name: "ours",
-				run: func(ctx context.Context, _ int) (int64, error) {
-					r, err := w.Start(ctx, parts)
-					if err != nil {
-						return 0, err
-					}
-					running = r
-					return r.Events, nil
-				},
-				post: func(int) error {
-					if running != nil {
-						perTx = append(perTx, fmt.Sprintf("%.0f", running.EventsPerCommit))
-						tails = append(tails, fmt.Sprintf("%.0f", ms(running.Tail)))
-						running.Stop()
-						running = nil
-					}
-					return nil
-				},
-			},
+			ours.side(),
 			side{name: "plain-pgx", run: func(ctx context.Context, _ int) (int64, error) { return w.Plain(ctx) }})
 		if err != nil {
 			return nil, err
@@ -136,7 +113,7 @@ func WorkerCatchUp(ctx context.Context, env *Env, opts Options) ([]Result, error
 				"timed from worker start until every partition's checkpoint reached the head (Hooks.Committed); "+
 				"a fresh subscription per repetition; events per checkpoint transaction by attempt: %v; "+
 				"ms from the last event's commit until the last partition's checkpoint reached the head by attempt: %v; %s",
-			parts, opts.BatchSize, opts.ReadBatchSize, perTx, tails, shape))
+			parts, opts.BatchSize, opts.ReadBatchSize, ours.perTx, ours.tails, shape))
 		b := summarize(name+"/plain-pgx", runs[1], fmt.Sprintf(
 			"keyset scan WHERE (tx_id, position) > ($1,$2) ORDER BY tx_id, position LIMIT %d on the store's table, no horizon, no transactions; %s",
 			opts.ReadBatchSize, shape))

@@ -276,16 +276,7 @@ func (w *WorkerUpsertWorkload) Plain(ctx context.Context) (int64, error) {
 // Check verifies that both read models hold every event once (after a
 // repetition of each side).
 func (w *WorkerUpsertWorkload) Check(ctx context.Context) error {
-	for _, t := range []string{w.ours, w.plainTable} {
-		var n int64
-		if err := w.wf.fx.Pool.QueryRow(ctx, "SELECT coalesce(sum(events), 0) FROM "+t).Scan(&n); err != nil {
-			return err
-		}
-		if n != w.Loaded() {
-			return fmt.Errorf("bench: read model %s holds %d events, want %d", t, n, w.Loaded())
-		}
-	}
-	return nil
+	return checkReadModels(ctx, w.wf.fx, w.Loaded(), w.ours, w.plainTable)
 }
 
 // WorkerUpsert measures a worker subscription that upserts every event into
@@ -302,48 +293,25 @@ func WorkerUpsert(ctx context.Context, env *Env, opts Options) (Result, error) {
 	defer w.Close()
 	if opts.Warmup >= 0 {
 		// Both sides once, which also checks that both fold every event.
-		if _, err := w.Ours(ctx); err != nil {
-			return Result{}, fmt.Errorf("bench: worker-upsert warm-up: %w", err)
-		}
-		if _, err := w.Plain(ctx); err != nil {
-			return Result{}, fmt.Errorf("bench: worker-upsert warm-up: %w", err)
-		}
-		if err := w.Check(ctx); err != nil {
+		if err := warmBoth(ctx, ScenarioWorkerUpsert, w.Ours, w.Plain, w.Check); err != nil {
 			return Result{}, err
 		}
 	}
 	var (
-		running       *CatchUpRun
-		ourTx, herTx  []string
-		tails         []string
+		herTx         []string
 		resetErr      error
 		resetBeforeIt = func(int) { resetErr = w.Reset(ctx) }
+		ours          = &workerSide{start: func(ctx context.Context) (*CatchUpRun, error) {
+			if resetErr != nil {
+				return nil, resetErr
+			}
+			return w.Start(ctx)
+		}}
 	)
+	oursSide := ours.side()
+	oursSide.prep = resetBeforeIt
 	runs, err := alternate(ctx, env, ScenarioWorkerUpsert, opts.Repetitions,
-		side{
-			name: "ours",
-			prep: resetBeforeIt,
-			run: func(ctx context.Context, _ int) (int64, error) {
-				if resetErr != nil {
-					return 0, resetErr
-				}
-				r, err := w.Start(ctx)
-				if err != nil {
-					return 0, err
-				}
-				running = r
-				return r.Events, nil
-			},
-			post: func(int) error {
-				if running != nil {
-					ourTx = append(ourTx, fmt.Sprintf("%.0f", running.EventsPerCommit))
-					tails = append(tails, fmt.Sprintf("%.0f", ms(running.Tail)))
-					running.Stop()
-					running = nil
-				}
-				return nil
-			},
-		},
+		oursSide,
 		side{
 			name: "plain-pgx",
 			prep: resetBeforeIt,
@@ -366,7 +334,7 @@ func WorkerUpsert(ctx context.Context, env *Env, opts Options) (Result, error) {
 	o := summarize(ScenarioWorkerUpsert, runs[0], fmt.Sprintf(
 		"worker subscription, Transactional with checkpoint.NewPostgres, handler worker.Typed + INSERT … ON CONFLICT DO UPDATE through Delivery.Tx; "+
 			"timed from worker start until every partition's checkpoint reached the head; events per transaction by attempt: %v; "+
-			"ms from the last event's commit until the last partition's checkpoint reached the head by attempt: %v; %s", ourTx, tails, shape))
+			"ms from the last event's commit until the last partition's checkpoint reached the head by attempt: %v; %s", ours.perTx, ours.tails, shape))
 	b := summarize(ScenarioWorkerUpsert+"/plain-pgx", runs[1], fmt.Sprintf(
 		"one reader (keyset scan) feeding %d goroutines by PartitionOf(stream); each gathers up to BatchSize events, json.Unmarshal + the same upsert per row, one transaction per batch, no checkpoint; events per transaction by attempt: %v; %s",
 		opts.Partitions, herTx, shape))

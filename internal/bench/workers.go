@@ -236,6 +236,67 @@ func (r *CatchUpRun) Stop() {
 	}
 }
 
+// workerSide is the "ours" side of a worker scenario: its run starts a
+// worker and returns once it caught up (the time measured); post notes the
+// run's batching and stops the worker, off the clock.
+type workerSide struct {
+	start   func(ctx context.Context) (*CatchUpRun, error)
+	running *CatchUpRun
+	// perTx and tails hold, per attempt, the events per checkpoint
+	// transaction and the ms from the last event's commit until the last
+	// partition's checkpoint reached the head.
+	perTx, tails []string
+}
+
+func (s *workerSide) side() side {
+	return side{name: "ours", run: s.run, post: s.post}
+}
+
+func (s *workerSide) run(ctx context.Context, _ int) (int64, error) {
+	r, err := s.start(ctx)
+	if err != nil {
+		return 0, err
+	}
+	s.running = r
+	return r.Events, nil
+}
+
+func (s *workerSide) post(int) error {
+	if s.running != nil {
+		s.perTx = append(s.perTx, fmt.Sprintf("%.0f", s.running.EventsPerCommit))
+		s.tails = append(s.tails, fmt.Sprintf("%.0f", ms(s.running.Tail)))
+		s.running.Stop()
+		s.running = nil
+	}
+	return nil
+}
+
+// checkReadModels verifies that each upsert read model (ReadModelDDL) holds
+// every one of want events once.
+func checkReadModels(ctx context.Context, fx *Fixture, want int64, tables ...string) error {
+	for _, t := range tables {
+		var n int64
+		if err := fx.Pool.QueryRow(ctx, "SELECT coalesce(sum(events), 0) FROM "+t).Scan(&n); err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("bench: read model %s holds %d events, want %d", t, n, want)
+		}
+	}
+	return nil
+}
+
+// warmBoth runs each side once before the measured repetitions, then check
+// (both sides must have folded every event).
+func warmBoth(ctx context.Context, scenario string, ours, plain func(context.Context) (int64, error), check func(context.Context) error) error {
+	for _, run := range []func(context.Context) (int64, error){ours, plain} {
+		if _, err := run(ctx); err != nil {
+			return fmt.Errorf("bench: %s warm-up: %w", scenario, err)
+		}
+	}
+	return check(ctx)
+}
+
 // catchUp runs sub (its Name made unique by the caller) in a new worker
 // from the start of the log until every partition's checkpoint reaches the
 // head, and returns the still running worker, which the caller stops after
