@@ -118,9 +118,15 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 		wcfg.Logger = cfg.Logger
 	}
 	committed := wcfg.Hooks.Committed
+	// finished wakes the loop below as soon as this process has handled as
+	// many events as there were, rather than at its next tick.
+	finished := make(chan struct{}, 1)
 	wcfg.Hooks.Committed = func(s string, part int, pos eventlog.Position, n int) {
-		if s == p.name {
-			done.Add(int64(n))
+		if s == p.name && done.Add(int64(n)) >= total {
+			select {
+			case finished <- struct{}{}:
+			default:
+			}
 		}
 		if committed != nil {
 			committed(s, part, pos, n)
@@ -149,6 +155,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 			runErr <- err
 			return res, fmt.Errorf("projection %s: replay worker stopped: %w", p.name, err)
 		case <-tick.C:
+		case <-finished:
 		}
 		slowest, err := slowestCheckpoint(ctx, cfg.Checkpoints, p.name)
 		if err != nil {
