@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/causewayhq/causeway/examples/orders"
@@ -32,7 +34,11 @@ func benchCommand() runtime.Command {
 		Name:    "bench",
 		Summary: "measure Causeway beside plain pgx: bench SCENARIO... [--json] (bench --help lists them)",
 		Run: func(ctx context.Context, args []string) error {
-			return bench.Command(ctx, args, os.Stdout, os.Stderr)
+			err := bench.Command(ctx, args, os.Stdout, os.Stderr)
+			if ue, ok := errors.AsType[*bench.UsageError](err); ok {
+				return fmt.Errorf("%w: %s", runtime.ErrUsage, ue.Msg)
+			}
+			return err
 		},
 	}
 }

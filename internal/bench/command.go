@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		partitions  = fs.Int("partitions", 0, "subscription partitions (worker-catchup: only this count instead of 1 and 8; worker-upsert, replay, saga); 0 = default")
 		streams     = fs.Int("streams", 0, "distinct streams for single-event appends; 0 = default")
 		dataSize    = fs.Int("data-size", 0, "approximate bytes of event data JSON; 0 = default")
-		rate        = fs.Float64("rate", 0, "latency, saga-latency: appends per second; 0 = default")
+		rate        = fs.Float64("rate", 0, "latency, and saga's saga-latency run: appends per second; 0 = default")
 		warmup      = fs.Int("warmup", 0, "warm-up events; 0 = default, negative = none")
 		reps        = fs.Int("reps", 0, "measured repetitions per side; 0 = default")
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
@@ -75,19 +76,22 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.PrintDefaults()
 	}
 	names, err := parseInterleaved(fs, args)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		return err
+	}
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
 	}
 	if len(names) == 0 {
 		fs.Usage()
-		return fmt.Errorf("bench: no scenario given")
+		return &UsageError{Msg: "no scenario given"}
 	}
 	if slices.Contains(names, "all") {
 		names = Names()
 	}
 	for _, n := range names {
 		if _, ok := scenarios[n]; !ok {
-			return fmt.Errorf("bench: unknown scenario %q (have %v)", n, Names())
+			return &UsageError{Msg: fmt.Sprintf("unknown scenario %q (have %v)", n, Names())}
 		}
 	}
 	logger := slog.New(slog.DiscardHandler)
@@ -150,6 +154,12 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
+
+// UsageError is a command-line mistake (an unknown scenario or flag): the
+// caller shows it with the usage and exits 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return "bench: " + e.Msg }
 
 // parseInterleaved parses flags that may come before, between and after
 // the positional arguments (the flag package alone stops at the first
