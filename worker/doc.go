@@ -16,9 +16,13 @@
 //     of its key (hash(key) mod partitions) through a bounded channel, so a
 //     slow partition slows the reader down instead of filling memory.
 //   - A partition goroutine handles its events in order, in batches bounded
-//     by count and by duration, and moves its checkpoint: in transactional
-//     mode inside the transaction the handler wrote with; in at-least-once
-//     mode every N events or T.
+//     by count and by duration (BatchSize, BatchMaxDuration), and moves its
+//     checkpoint: in transactional mode inside the transaction the handler
+//     wrote with; in at-least-once mode every N events or T. While the
+//     reader is catching up, a partition waits briefly for the reader's
+//     next slice before it starts a batch (nothing is open meanwhile), so
+//     many partitions still commit full batches rather than one
+//     transaction per read.
 //
 // # Fencing
 //
