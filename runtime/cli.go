@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/causewayhq/causeway/internal/cliflags"
 )
 
 // Main runs the command line for app and exits: `run`, `migrate`,
@@ -126,25 +128,27 @@ func (c *cli) flags(name, argsUsage, summary string, cfg *Config) *flag.FlagSet 
 	return fs
 }
 
-// parse parses flags; errors other than --help are usage errors. Flags may
-// come before or after positional arguments.
+// parse parses flags (before, between or after positional arguments; see
+// internal/cliflags); errors other than --help are usage errors.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				c.usageOf[fs]()
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+	pos, err := cliflags.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.usageOf[fs]()
+		return nil, err
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return pos, nil
+}
+
+// parseNone parses flags and refuses positional arguments.
+func (c *cli) parseNone(fs *flag.FlagSet, args []string) error {
+	rest, err := c.parse(fs, args)
+	if err == nil && len(rest) > 0 {
+		err = usageErr("unexpected arguments %q", rest)
+	}
+	return err
 }
 
 func usageErr(format string, args ...any) error {

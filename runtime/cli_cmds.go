@@ -22,10 +22,8 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", &cfg)
 	cfg.bindRunFlags(fs)
-	if rest, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usageErr("unexpected arguments %q", rest)
 	}
 	r, err := c.open(ctx, cfg)
 	if err != nil {
@@ -38,10 +36,8 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", &cfg)
-	if rest, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usageErr("unexpected arguments %q", rest)
 	}
 	r, err := c.open(ctx, cfg)
 	if err != nil {
@@ -70,10 +66,8 @@ func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 	cfg := ConfigFromEnv()
 	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", &cfg)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if rest, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usageErr("unexpected arguments %q", rest)
 	}
 	r, err := c.open(ctx, cfg)
 	if err != nil {
@@ -181,10 +175,8 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		fs.Int64Var(&q.AfterID, "after", 0, "page: ids after this one")
 		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if pos, err := c.parse(fs, rest); err != nil {
+		if err := c.parseNone(fs, rest); err != nil {
 			return err
-		} else if len(pos) > 0 {
-			return usageErr("unexpected arguments %q", pos)
 		}
 		if *part >= 0 {
 			q.Partition = part
@@ -266,10 +258,8 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
 		after := fs.String("after", "", "page: ids after this one")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if pos, err := c.parse(fs, rest); err != nil {
+		if err := c.parseNone(fs, rest); err != nil {
 			return err
-		} else if len(pos) > 0 {
-			return usageErr("unexpected arguments %q", pos)
 		}
 		q.Status = saga.Status(*status)
 		if *status != "" && !validStatus(q.Status) {
@@ -378,10 +368,8 @@ func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
 		"replication), the stored transaction ids mean nothing there and readers may see\nno events. Restamp renumbers every event in its current global order below all\n"+
 		"new transaction ids and maps every stored checkpoint to the same events.\nStop all runners first: it locks the events table.", &cfg)
 	yes := fs.Bool("yes", false, "confirm: no runner is running")
-	if rest, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usageErr("unexpected arguments %q", rest)
 	}
 	if !*yes {
 		return usageErr("stop every runner, then run again with --yes")

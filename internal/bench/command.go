@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/cliflags"
 )
 
 // EnvironmentLine is the first line Command prints with -json: the machine
@@ -75,7 +77,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "usage: bench SCENARIO... [flags] (scenarios: %v, or all)\n", Names())
 		fs.PrintDefaults()
 	}
-	names, err := parseInterleaved(fs, args)
+	names, err := cliflags.Parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
@@ -160,25 +162,3 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return "bench: " + e.Msg }
-
-// parseInterleaved parses flags that may come before, between and after
-// the positional arguments (the flag package alone stops at the first
-// positional argument) and returns the positional ones. A lone "--" ends
-// flag parsing.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
