@@ -118,15 +118,9 @@ func (p *partition) run() {
 	defer flush.Stop()
 	for {
 		var msg message
-		if p.carry != nil {
-			select {
-			case <-p.stopping:
-				p.finish()
-				return
-			case <-p.work.Done():
-				return
-			default:
-			}
+		// The rest of the last message goes first, unless the partition
+		// must stop: then the select below returns at once.
+		if p.carry != nil && !p.stopRequested() {
 			msg, p.carry = *p.carry, nil
 		} else {
 			select {
@@ -160,6 +154,18 @@ func (p *partition) run() {
 			// Fenced or aborted: nothing more may be committed.
 			return
 		}
+	}
+}
+
+// stopRequested reports, without waiting, whether the partition must stop.
+func (p *partition) stopRequested() bool {
+	select {
+	case <-p.stopping:
+		return true
+	case <-p.work.Done():
+		return true
+	default:
+		return false
 	}
 }
 
