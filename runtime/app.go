@@ -3,11 +3,13 @@ package runtime
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/causewayhq/causeway/internal/cliflags"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
@@ -66,6 +68,18 @@ type Command struct {
 // ErrUsage marks a command-line mistake: the message is printed with the
 // command's usage and the exit code is 2.
 var ErrUsage = errors.New("usage")
+
+// ParseFlags parses an app command's flags, which may come before, between
+// or after its positional arguments, and returns the positional ones.
+// --help returns flag.ErrHelp (exit 0); any other mistake is an ErrUsage
+// (exit 2). fs should use flag.ContinueOnError.
+func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := cliflags.Parse(fs, args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return pos, err
+}
 
 func (a App) validate() error {
 	var errs []error

@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/causewayhq/causeway/internal/cliflags"
 )
 
 // Main runs the command line for app and exits: `run`, `migrate`,
@@ -131,15 +129,11 @@ func (c *cli) flags(name, argsUsage, summary string, cfg *Config) *flag.FlagSet 
 // parse parses flags (before, between or after positional arguments; see
 // internal/cliflags); errors other than --help are usage errors.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := cliflags.Parse(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		c.usageOf[fs]()
-		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	return pos, nil
+	return pos, err
 }
 
 // parseNone parses flags and refuses positional arguments.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +109,33 @@ func TestCLIUsageAndErrors(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	if code, _, errOut := execute(t, app, "status"); code != 1 || !strings.Contains(errOut, "no database: set DATABASE_URL") {
 		t.Fatalf("no database: %d %q", code, errOut)
+	}
+}
+
+// TestAppCommandFlags: an app's own command parsing with ParseFlags gets
+// flags anywhere, --help as exit 0 and mistakes as one-line usage errors.
+func TestAppCommandFlags(t *testing.T) {
+	app := cliApp("public")
+	var got []string
+	app.Commands = []runtime.Command{{Name: "greet", Summary: "say hello", Run: func(ctx context.Context, args []string) error {
+		fs := flag.NewFlagSet("greet", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		loud := fs.Bool("loud", false, "shout")
+		pos, err := runtime.ParseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		got = append(pos, fmt.Sprint(*loud))
+		return nil
+	}}}
+	if code, _, errOut := execute(t, app, "greet", "ann", "--loud", "bob"); code != 0 || strings.Join(got, ",") != "ann,bob,true" {
+		t.Fatalf("greet: exit %d %q, parsed %q", code, errOut, got)
+	}
+	if code, _, _ := execute(t, app, "greet", "--help"); code != 0 {
+		t.Fatalf("greet --help: exit %d", code)
+	}
+	if code, _, errOut := execute(t, app, "greet", "ann", "--nope"); code != 2 || !strings.Contains(errOut, "flag provided but not defined") {
+		t.Fatalf("greet --nope: exit %d %q", code, errOut)
 	}
 }
 

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,11 +38,10 @@ func DemoCommand() runtime.Command {
 			opts := DemoOptions{DatabaseURL: os.Getenv("DATABASE_URL"), Out: os.Stdout, Progress: os.Stderr}
 			fs.IntVar(&opts.Orders, "orders", 24, "orders to place")
 			fs.IntVar(&opts.DeclinedEvery, "declined-every", 4, "every n-th order's card is declined (its saga compensates)")
-			if err := fs.Parse(args); err != nil {
-				if errors.Is(err, flag.ErrHelp) {
-					return err
-				}
-				return fmt.Errorf("%w: %v", runtime.ErrUsage, err)
+			if rest, err := runtime.ParseFlags(fs, args); err != nil {
+				return err
+			} else if len(rest) > 0 {
+				return fmt.Errorf("%w: unexpected arguments %q", runtime.ErrUsage, rest)
 			}
 			return Demo(ctx, opts)
 		},

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -46,11 +45,10 @@ func placeOrderCommand() runtime.Command {
 			fs.IntVar(&o.Quantity, "qty", 1, "quantity")
 			fs.Float64Var(&o.Total, "total", 0, "order total")
 			fs.StringVar(&o.Card, "card", "4242-4242-4242-4242", "card number ("+DeclinedCard+" is declined)")
-			if err := fs.Parse(args); err != nil {
-				if errors.Is(err, flag.ErrHelp) {
-					return err
-				}
-				return fmt.Errorf("%w: %v", runtime.ErrUsage, err)
+			if rest, err := runtime.ParseFlags(fs, args); err != nil {
+				return err
+			} else if len(rest) > 0 {
+				return fmt.Errorf("%w: unexpected arguments %q", runtime.ErrUsage, rest)
 			}
 			r, err := runtime.Open(ctx, App(), runtime.ConfigFromEnv())
 			if err != nil {
