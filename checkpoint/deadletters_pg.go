@@ -42,13 +42,18 @@ func (s *PostgresStore) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]D
 		limit = 100
 	}
 	sql := `SELECT ` + dlColumns + ` FROM ` + s.t.dls + w.SQL() + fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
-	rows, err := s.pool.Query(ctx, sql, w.Args()...)
+	return s.deadLetters(ctx, "list dead letters", sql, w.Args()...)
+}
+
+// deadLetters runs a query selecting dlColumns.
+func (s *PostgresStore) deadLetters(ctx context.Context, op, sql string, args ...any) ([]DeadLetter, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, wrap("list dead letters", err)
+		return nil, wrap(op, err)
 	}
 	dls, err := pgx.CollectRows(rows, scanDeadLetter)
 	if err != nil {
-		return nil, wrap("list dead letters", err)
+		return nil, wrap(op, err)
 	}
 	return dls, nil
 }
@@ -112,17 +117,9 @@ func (s *PostgresStore) RequestRetry(ctx context.Context, sub string, id int64) 
 
 // RetryRequested implements Store.
 func (s *PostgresStore) RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+dlColumns+` FROM `+s.t.dls+`
+	return s.deadLetters(ctx, "retry requests", `SELECT `+dlColumns+` FROM `+s.t.dls+`
 		WHERE subscription = $1 AND partition = $2 AND retry_requested
 		ORDER BY key, event_tx, event_pos`, sub, partition)
-	if err != nil {
-		return nil, wrap("retry requests", err)
-	}
-	dls, err := pgx.CollectRows(rows, scanDeadLetter)
-	if err != nil {
-		return nil, wrap("retry requests", err)
-	}
-	return dls, nil
 }
 
 // Discard implements Store.

@@ -156,14 +156,19 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.
 func (s *PostgresStore) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error) {
 	// claim_sagas (migration 0005) walks the due index in order whatever
 	// the table's statistics say; see its comment.
-	rows, err := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM `+s.claim+`($1, $2, $3, $4::interval)`,
+	return s.instances(ctx, "claim", `SELECT `+instanceColumns+` FROM `+s.claim+`($1, $2, $3, $4::interval)`,
 		types, owner, n, interval(lease))
+}
+
+// instances runs a query selecting instanceColumns.
+func (s *PostgresStore) instances(ctx context.Context, op, sql string, args ...any) ([]Instance, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, wrap("claim", err)
+		return nil, wrap(op, err)
 	}
 	out, err := pgx.CollectRows(rows, scanInstance)
 	if err != nil {
-		return nil, wrap("claim", err)
+		return nil, wrap(op, err)
 	}
 	return out, nil
 }
@@ -323,15 +328,7 @@ func (s *PostgresStore) List(ctx context.Context, q Query) ([]Instance, error) {
 		limit = 100
 	}
 	sql := `SELECT ` + instanceColumns + ` FROM ` + s.sagas + w.SQL() + fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
-	rows, err := s.pool.Query(ctx, sql, w.Args()...)
-	if err != nil {
-		return nil, wrap("list", err)
-	}
-	out, err := pgx.CollectRows(rows, scanInstance)
-	if err != nil {
-		return nil, wrap("list", err)
-	}
-	return out, nil
+	return s.instances(ctx, "list", sql, w.Args()...)
 }
 
 // Count implements Store.
