@@ -55,11 +55,7 @@ func TestTransactionalGroupMatchesFold(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "3000 events in the read model", func() bool {
-		n := 0
-		for _, r := range e.readModel(t) {
-			n += r.Events
-		}
-		return n == 3000
+		return e.readModelEvents(t) == 3000
 	})
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{Categories: []string{"acct"}}))
 	if n, _ := e.cps.CountDeadLetters(testCtx(t, time.Minute), "rm"); n != 0 {
@@ -463,11 +459,7 @@ func TestGracefulShutdown(t *testing.T) {
 	// Nothing handled twice when another member picks up from the checkpoints.
 	startWorker(t, e.config("m2"), sub)
 	waitFor(t, 30*time.Second, "all handled", func() bool {
-		n := 0
-		for _, r := range e.readModel(t) {
-			n += r.Events
-		}
-		return n == 201
+		return e.readModelEvents(t) == 201
 	})
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{}))
 }

@@ -102,11 +102,7 @@ func TestFencedOwnerCannotCommit(t *testing.T) {
 		t.Fatalf("the fenced owner committed %d more times", n-commitsBefore)
 	}
 	waitFor(t, 20*time.Second, "new owner caught up", func() bool {
-		n := 0
-		for _, r := range e.readModel(t) {
-			n += r.Events
-		}
-		return n == 16
+		return e.readModelEvents(t) == 16
 	})
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{}))
 }

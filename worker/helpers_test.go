@@ -133,6 +133,15 @@ func (e *env) readModel(t testing.TB) map[string]rmRow {
 }
 
 // fold is the read model computed sequentially from the log.
+// readModelEvents is how many events the read model has counted.
+func (e *env) readModelEvents(t testing.TB) int {
+	n := 0
+	for _, r := range e.readModel(t) {
+		n += r.Events
+	}
+	return n
+}
+
 func (e *env) fold(t testing.TB, filter eventlog.Filter) map[string]rmRow {
 	t.Helper()
 	out := map[string]rmRow{}

@@ -87,11 +87,7 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 			dls, _ := e.cps.DeadLetters(ctx, dlQuery("rm"))
 			t.Fatalf("%d dead letters, first: %+v", n, dls[0])
 		}
-		n := 0
-		for _, r := range e.readModel(t) {
-			n += r.Events
-		}
-		return n >= total
+		return e.readModelEvents(t) >= total
 	})
 	for _, w := range workers[1:] {
 		_ = w.Cmd.Process.Signal(syscall.SIGTERM)

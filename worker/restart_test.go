@@ -31,10 +31,11 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	e := setupEnv(t, url, "causeway", pool)
 
 	sub := worker.Subscription{Name: "rm", Handler: readModelHandler(e.schema), BatchSize: 20}
+	var workers []*running
 	for _, m := range []string{"a", "b"} {
 		cfg := e.config(m)
 		cfg.LeaseTTL = 5 * time.Second
-		startWorker(t, cfg, sub)
+		workers = append(workers, startWorker(t, cfg, sub))
 	}
 
 	const total = 6000
@@ -89,13 +90,13 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Minute, "read model caught up", func() bool {
-		n := 0
-		for _, r := range e.readModel(t) {
-			n += r.Events
-		}
-		return n >= total
+		return e.readModelEvents(t) >= total
 	})
-	time.Sleep(500 * time.Millisecond) // anything applied twice would show up now
+	// Stop both workers (in-flight batches finish or roll back) so that
+	// anything applied twice has landed before the comparison.
+	for _, w := range workers {
+		w.stop(t)
+	}
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{}))
 	if n, err := e.cps.CountDeadLetters(context.Background(), "rm"); err != nil || n != 0 {
 		t.Fatalf("%d dead letters (%v)", n, err)
