@@ -207,10 +207,22 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 	if code, _, errOut := execute(t, app, "dlq", "show", "cli_orders", "99999", s); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Fatalf("dlq show missing: %d %q", code, errOut)
 	}
+	attempts := func() (n int, requested bool) {
+		if err := pool.QueryRow(ctx, `SELECT attempts, retry_requested FROM `+schema+`.dead_letters WHERE id = $1`, id).Scan(&n, &requested); err != nil {
+			t.Fatal(err)
+		}
+		return n, requested
+	}
+	before, _ := attempts()
 	if code, out, _ := execute(t, app, "dlq", "retry", "cli_orders", sid, s); code != 0 || !strings.Contains(out, "retry requested") {
 		t.Fatalf("dlq retry: %d %q", code, out)
 	}
-	time.Sleep(1500 * time.Millisecond) // the owner retries (and fails again) within its poll interval
+	// The partition's owner re-delivers it (and fails again) within its
+	// retry poll interval: one more attempt, the request cleared.
+	obsEventually(t, 10*time.Second, "the requested retry", func() (bool, string) {
+		n, requested := attempts()
+		return n > before && !requested, fmt.Sprintf("attempts %d (before %d), retry requested %v", n, before, requested)
+	})
 	if code, out, _ := execute(t, app, "dlq", "discard", "cli_orders", sid, s); code != 0 || !strings.Contains(out, "discarded") {
 		t.Fatalf("dlq discard: %d %q", code, out)
 	}
