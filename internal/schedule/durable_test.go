@@ -58,9 +58,9 @@ func TestDurableLastRun(t *testing.T) {
 		t.Fatalf("fast state after first run: %+v", got)
 	}
 
-	e.start(t, "s2", cfg)
+	stop = e.start(t, "s2", cfg)
 	waitFor(t, 10*time.Second, "the fast job's second run", func() bool { return len(fast.get()) >= 2 })
-	time.Sleep(300 * time.Millisecond) // let anything wrong show up
+	stop() // whatever s2 was going to run at start-up has run by now
 
 	if got := hourly.get(); len(got) != 0 {
 		t.Errorf("hourly job re-ran in a period that had run: %v", got)
