@@ -57,18 +57,43 @@ func listenerURL(t *testing.T, app string) string {
 	return u.String()
 }
 
-func TestNotifyWakesAnotherProcess(t *testing.T) {
-	a, _ := newStore(t, postgres.Config{})
-	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll})
-	tl := b.Tailer()
-	time.Sleep(100 * time.Millisecond) // let the listener connect; a later start would still poll once
-	e, _ := eventlog.NewEvent("Ping", 1)
-	res, err := a.Append(testCtx(t), "ping-1", eventlog.Any, e)
-	if err != nil {
-		t.Fatal(err)
+// listenerPID waits for the LISTEN connection opened with application name
+// app and returns its backend pid.
+func listenerPID(t *testing.T, pool *pgxpool.Pool, app string) int {
+	t.Helper()
+	var pid int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := pool.QueryRow(testCtx(t), `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no LISTEN connection with application_name %s (separate listener URL not used?): %v", app, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	// B polls once an hour unless notified: seeing the event proves the hint.
-	waitHead(t, tl, res.Positions[0], 5*time.Second)
+}
+
+// TestNotifyWakesAnotherProcess: with DisableNotify on the appender, this
+// test fails (the second event is never seen).
+func TestNotifyWakesAnotherProcess(t *testing.T) {
+	a, pool := newStore(t, postgres.Config{})
+	const app = "causeway-notify-test"
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: listenerURL(t, app)})
+	tl := b.Tailer()
+	listenerPID(t, pool, app)
+	// B polls once after its listener connects, then once an hour unless
+	// notified. The first event may be seen by that poll; the second,
+	// appended once the first was seen, only through the hint.
+	for i := range 2 {
+		e, _ := eventlog.NewEvent("Ping", i)
+		res, err := a.Append(testCtx(t), "ping-1", eventlog.Any, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitHead(t, tl, res.Positions[0], 5*time.Second)
+	}
 }
 
 func TestNotifyIsSentAfterCommit(t *testing.T) {
@@ -155,21 +180,7 @@ func TestListenerRepollsAfterReconnect(t *testing.T) {
 	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: listenerURL(t, app)})
 	tl := b.Tailer()
 
-	listenerPID := func() int {
-		var pid int
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			err := pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
-			if err == nil {
-				return pid
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no LISTEN connection with application_name %s (separate listener URL not used?): %v", app, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	first := listenerPID()
+	first := listenerPID(t, pool, app)
 	time.Sleep(200 * time.Millisecond) // let the post-connect poll finish
 
 	e, _ := eventlog.NewEvent("Ping", 1)
@@ -185,7 +196,7 @@ func TestListenerRepollsAfterReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHead(t, tl, res.Positions[0], 5*time.Second)
-	if second := listenerPID(); second == first {
+	if second := listenerPID(t, pool, app); second == first {
 		t.Fatal("listener did not reconnect")
 	}
 }
