@@ -528,12 +528,8 @@ func (a *api) sagas(ctx context.Context, req *http.Request) (int, any, error) {
 	}
 	sq := saga.Query{Type: q.Get("type"), CorrelationID: q.Get("correlation_id")}
 	if s := q.Get("status"); s != "" {
-		if !slices.Contains(sagaStatuses, saga.Status(s)) {
-			names := make([]string, len(sagaStatuses))
-			for i, st := range sagaStatuses {
-				names[i] = string(st)
-			}
-			return 0, nil, badRequest("status %q: want one of %s", s, strings.Join(names, ", "))
+		if !saga.Status(s).Valid() {
+			return 0, nil, badRequest("status %q: want one of %s", s, statusNames())
 		}
 		sq.Status = saga.Status(s)
 	}

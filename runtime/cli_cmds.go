@@ -253,7 +253,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		fs := c.flags("sagas list", "", "List saga instances.", &cfg)
 		var q saga.Query
 		fs.StringVar(&q.Type, "type", "", "only this saga type")
-		status := fs.String("status", "", "only this status (running, waiting, compensating, completed, compensated, failed, cancelled)")
+		status := fs.String("status", "", "only this status ("+statusNames()+")")
 		fs.StringVar(&q.CorrelationID, "correlation-id", "", "only this correlation id")
 		fs.IntVar(&q.Limit, "limit", 50, "at most this many")
 		after := fs.String("after", "", "page: ids after this one")
@@ -262,8 +262,8 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			return err
 		}
 		q.Status = saga.Status(*status)
-		if *status != "" && !validStatus(q.Status) {
-			return usageErr("unknown status %q", *status)
+		if *status != "" && !q.Status.Valid() {
+			return usageErr("unknown status %q (want one of %s)", *status, statusNames())
 		}
 		if *after != "" {
 			id, err := uuid.Parse(*after)
@@ -336,13 +336,13 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 	return usageErr("want a sub-command: list, show, retry, resume or cancel")
 }
 
-func validStatus(s saga.Status) bool {
-	switch s {
-	case saga.StatusRunning, saga.StatusWaiting, saga.StatusCompensating, saga.StatusCompleted,
-		saga.StatusCompensated, saga.StatusFailed, saga.StatusCancelled:
-		return true
+// statusNames lists the saga statuses for messages: "running, waiting, …".
+func statusNames() string {
+	names := make([]string, len(saga.Statuses))
+	for i, st := range saga.Statuses {
+		names[i] = string(st)
 	}
-	return false
+	return strings.Join(names, ", ")
 }
 
 func (c *cli) withOps(ctx context.Context, cfg Config, fn func(*Ops) error) error {

@@ -56,8 +56,7 @@ var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 
 // sagaStatuses are reported for every saga type, zeros included, so series
 // do not come and go.
-var sagaStatuses = []saga.Status{saga.StatusRunning, saga.StatusWaiting, saga.StatusCompensating,
-	saga.StatusCompleted, saga.StatusCompensated, saga.StatusFailed, saga.StatusCancelled}
+var sagaStatuses = saga.Statuses
 
 // telemetry holds the process's metrics and tracing.
 type telemetry struct {

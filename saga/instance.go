@@ -3,6 +3,7 @@ package saga
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,13 @@ const (
 	StatusFailed       Status = "failed"
 	StatusCancelled    Status = "cancelled"
 )
+
+// Statuses lists every status, in the order a saga passes through them.
+var Statuses = []Status{StatusRunning, StatusWaiting, StatusCompensating, StatusCompleted,
+	StatusCompensated, StatusFailed, StatusCancelled}
+
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // Terminal reports whether the status is final.
 func (s Status) Terminal() bool {
