@@ -186,16 +186,11 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			if *asJSON {
-				return c.printJSON(dls)
-			}
-			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tBLOCKED\tATTEMPTS\tLAST FAILURE\tERROR")
-			for _, d := range dls {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", d.ID, d.Subscription, d.Partition, d.Key, d.EventID, d.Type,
-					d.Blocked, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60))
-			}
-			return tw.Flush()
+			return printRows(c, *asJSON, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tBLOCKED\tATTEMPTS\tLAST FAILURE\tERROR",
+				func(d checkpoint.DeadLetter) []any {
+					return []any{d.ID, d.Subscription, d.Partition, d.Key, d.EventID, d.Type,
+						d.Blocked, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60)}
+				})
 		})
 	case "show", "retry", "discard":
 		fs := c.flags("dlq "+sub, "SUBSCRIPTION ID", map[string]string{
@@ -277,16 +272,11 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			if *asJSON {
-				return c.printJSON(list)
-			}
-			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR")
-			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Type, s.CorrelationID, s.Status, s.Step, s.Attempts,
-					s.UpdatedAt.Format(time.RFC3339), firstLine(s.LastError, 60))
-			}
-			return tw.Flush()
+			return printRows(c, *asJSON, list, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR",
+				func(s saga.Instance) []any {
+					return []any{s.ID, s.Type, s.CorrelationID, s.Status, s.Step, s.Attempts,
+						s.UpdatedAt.Format(time.RFC3339), firstLine(s.LastError, 60)}
+				})
 		})
 	case "show", "retry", "resume", "cancel":
 		fs := c.flags("sagas "+sub, "ID", map[string]string{
@@ -352,6 +342,26 @@ func (c *cli) withOps(ctx context.Context, cfg Config, fn func(*Ops) error) erro
 	}
 	defer r.Close()
 	return fn(r.Ops())
+}
+
+// printRows prints rows as JSON (--json) or as a table: the header, then
+// the cells of each row.
+func printRows[T any](c *cli, asJSON bool, rows []T, header string, cells func(T) []any) error {
+	if asJSON {
+		return c.printJSON(rows)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		for i, cell := range cells(r) {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, cell)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }
 
 func firstLine(s string, n int) string {
