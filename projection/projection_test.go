@@ -51,11 +51,7 @@ func newEnv(t *testing.T) *env {
 	return &env{schema: schema, pool: pool, log: log, cps: cps}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return pgtest.Context(t, 3*time.Minute) }
 
 func (e *env) append(t *testing.T, stream, typ string, v any) {
 	t.Helper()

@@ -52,7 +52,7 @@ func (r apiResp) decode(t *testing.T, v any) {
 // apiOpen opens a runtime on schema (a fresh one when empty).
 func apiOpen(t *testing.T, app runtime.App, schema string, cfg runtime.Config) *apiEnv {
 	t.Helper()
-	ctx := obsCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	if schema == "" {
 		schema, _ = pgtest.NewSchema(t)
 	}
@@ -199,7 +199,7 @@ func (e *apiEnv) append(stream, typ string, v any) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.r.Log.Append(obsCtx(e.t, time.Minute), stream, eventlog.Any, ev); err != nil {
+	if _, err := e.r.Log.Append(pgtest.Context(e.t, time.Minute), stream, eventlog.Any, ev); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -602,7 +602,7 @@ func TestManagementAPI(t *testing.T) {
 // TestReadiness: /readyz turns 503 while a transaction holds the log's
 // horizon back longer than ReadyMaxHorizon; an API without a token is open.
 func TestReadiness(t *testing.T) {
-	ctx := obsCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	relaxed := apiOpen(t, runtime.App{Name: "ready"}, "", runtime.Config{})
 	strict := apiOpen(t, runtime.App{Name: "ready"}, relaxed.schema, runtime.Config{ReadyMaxHorizon: 100 * time.Millisecond})
 
@@ -663,7 +663,7 @@ func TestReadiness(t *testing.T) {
 // TestRunRefusesOpenAPIOnPublicAddress: no token, non-loopback address.
 func TestRunRefusesOpenAPIOnPublicAddress(t *testing.T) {
 	e := apiOpen(t, runtime.App{Name: "public"}, "", runtime.Config{HTTPAddr: "0.0.0.0:0"})
-	err := e.r.Run(obsCtx(t, time.Minute))
+	err := e.r.Run(pgtest.Context(t, time.Minute))
 	if err == nil || !strings.Contains(err.Error(), "token") {
 		t.Fatalf("Run = %v, want a refusal mentioning the token", err)
 	}

@@ -30,13 +30,6 @@ import (
 	"github.com/causewayhq/causeway/worker"
 )
 
-// obsCtx is a test context with a deadline.
-func obsCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // obsEventually polls cond until it holds or the timeout passes.
 func obsEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
@@ -113,7 +106,7 @@ next:
 func obsStore(t *testing.T, tel *runtime.Telemetry) (*pgstore.Store, *checkpoint.PostgresStore) {
 	t.Helper()
 	schema, pool := pgtest.NewSchema(t)
-	if _, err := migrations.Apply(obsCtx(t, time.Minute), pool, schema); err != nil {
+	if _, err := migrations.Apply(pgtest.Context(t, time.Minute), pool, schema); err != nil {
 		t.Fatal(err)
 	}
 	log, err := pgstore.New(pool, pgstore.Config{Schema: schema, Enrich: tel.Enrich})
@@ -153,7 +146,7 @@ func obsAttrs(kvs []attribute.KeyValue) map[string]string {
 // its W3C context, and the handler runs in a consumer span that is a child
 // of the appender's span.
 func TestTraceContinuesFromAppender(t *testing.T) {
-	ctx := obsCtx(t, 2*time.Minute)
+	ctx := pgtest.Context(t, 2*time.Minute)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -302,7 +295,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 // TestWorkerMetrics runs a worker with the telemetry's hooks and reads the
 // counters back from the Prometheus endpoint.
 func TestWorkerMetrics(t *testing.T) {
-	ctx := obsCtx(t, 2*time.Minute)
+	ctx := pgtest.Context(t, 2*time.Minute)
 	tel, err := runtime.NewTelemetry("metrics-test", nil)
 	if err != nil {
 		t.Fatal(err)

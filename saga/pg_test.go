@@ -14,15 +14,12 @@ import (
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return pgtest.Context(t, 3*time.Minute) }
 
 type order struct {
 	Order string  `json:"order"`

@@ -12,6 +12,7 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/memory"
+	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -50,7 +51,7 @@ func TestTransactionalGroupMatchesFold(t *testing.T) {
 		startWorker(t, e.config(fmt.Sprintf("m%d", i)), sub)
 	}
 	appendErr := make(chan error, 1)
-	go func() { appendErr <- appendBatches(testCtx(t, time.Minute), e.log, "acct", 40, 2000, 7) }()
+	go func() { appendErr <- appendBatches(pgtest.Context(t, time.Minute), e.log, "acct", 40, 2000, 7) }()
 	if err := <-appendErr; err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +59,12 @@ func TestTransactionalGroupMatchesFold(t *testing.T) {
 		return e.readModelEvents(t) == 3000
 	})
 	compareModels(t, e.readModel(t), e.fold(t, eventlog.Filter{Categories: []string{"acct"}}))
-	if n, _ := e.cps.CountDeadLetters(testCtx(t, time.Minute), "rm"); n != 0 {
+	if n, _ := e.cps.CountDeadLetters(pgtest.Context(t, time.Minute), "rm"); n != 0 {
 		t.Fatalf("%d dead letters", n)
 	}
 	// The partitions end up spread over the members, ceil(8/3) at most each.
 	waitFor(t, 20*time.Second, "partitions spread over 3 members", func() bool {
-		parts, _ := e.cps.Partitions(testCtx(t, time.Minute), "rm")
+		parts, _ := e.cps.Partitions(pgtest.Context(t, time.Minute), "rm")
 		owners := map[string]int{}
 		for _, p := range parts {
 			if p.Leased(time.Now()) {
@@ -157,12 +158,12 @@ func TestRetriesPermanentAndPanics(t *testing.T) {
 	}
 	for _, s := range []string{"flaky-1", "perm-1", "panic-1", "ok-1"} {
 		ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
-		if _, err := e.log.Append(testCtx(t, time.Minute), s, eventlog.Any, ev); err != nil {
+		if _, err := e.log.Append(pgtest.Context(t, time.Minute), s, eventlog.Any, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
 	startWorker(t, e.config("m"), sub)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	waitFor(t, 30*time.Second, "two dead letters and two handled", func() bool {
 		n, _ := e.cps.CountDeadLetters(ctx, "retry")
 		return n == 2 && len(e.readModel(t)) == 2
@@ -206,7 +207,7 @@ func TestSequencedDeadLetters(t *testing.T) {
 	cfg := e.config("m")
 	cfg.RetryPollInterval = 50 * time.Millisecond
 	startWorker(t, cfg, sub)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	for v := 1; v <= 6; v++ {
 		for _, s := range []string{"bad-1", "good-1"} {
 			ev, _ := eventlog.NewEvent("Amount", amount{N: int64(v)})
@@ -288,7 +289,7 @@ func TestDiscardUnblocksKey(t *testing.T) {
 		}
 	}
 	startWorker(t, cfg, sub)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	for _, n := range []int64{-1, 2, 3} {
 		ev, _ := eventlog.NewEvent("Amount", amount{N: n})
 		if _, err := e.log.Append(ctx, "x-1", eventlog.Any, ev); err != nil {
@@ -332,7 +333,7 @@ func TestDeadLetterCapHalts(t *testing.T) {
 	cfg := e.config("m")
 	cfg.Hooks.Halted = func(string, int) { halted.Add(1) }
 	r := startWorker(t, cfg, sub)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	for i, s := range []string{"a-1", "b-1", "c-1", "d-1"} {
 		n := int64(-1)
 		if i == 3 {
@@ -391,7 +392,7 @@ func TestNoTransactionHeldWhileRetrying(t *testing.T) {
 		},
 	}
 	startWorker(t, e.config("m"), sub)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
 	if _, err := e.log.Append(ctx, "h-1", eventlog.Any, ev); err != nil {
 		t.Fatal(err)
@@ -432,7 +433,7 @@ func TestGracefulShutdown(t *testing.T) {
 	r := startWorker(t, cfg, sub)
 	appendEvents(t, e.log, "fast", 10, 200)
 	ev, _ := eventlog.NewEvent("Amount", amount{N: 5})
-	if _, err := e.log.Append(testCtx(t, time.Minute), "slow-1", eventlog.Any, ev); err != nil {
+	if _, err := e.log.Append(pgtest.Context(t, time.Minute), "slow-1", eventlog.Any, ev); err != nil {
 		t.Fatal(err)
 	}
 	<-inHandler
@@ -442,7 +443,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if took := time.Since(start); took > cfg.ShutdownTimeout {
 		t.Fatalf("shutdown took %v", took)
 	}
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	// The in-flight event was finished and committed, not abandoned.
 	if rm := e.readModel(t); rm["slow-1"].Events != 1 {
 		t.Fatalf("in-flight event not committed: %+v", rm["slow-1"])
@@ -469,7 +470,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestRebalance(t *testing.T) {
 	e := newEnv(t)
 	sub := worker.Subscription{Name: "bal", Handler: func(context.Context, *worker.Delivery) error { return nil }}
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	owners := func() map[string]int {
 		parts, _ := e.cps.Partitions(ctx, "bal")
 		m := map[string]int{}
@@ -492,7 +493,7 @@ func TestRebalance(t *testing.T) {
 // TestInspectLag: lag in events and seconds, and state, before and after.
 func TestInspectLag(t *testing.T) {
 	e := newEnv(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	sub := worker.Subscription{Name: "lag", Partitions: 2, Handler: readModelHandler(e.schema)}
 	if _, err := e.cps.Register(ctx, checkpoint.Subscription{Name: "lag", Partitions: 2}); err != nil {
 		t.Fatal(err)

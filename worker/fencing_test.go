@@ -10,6 +10,7 @@ import (
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -43,7 +44,7 @@ func (f *frozen) Renew(ctx context.Context, ls []checkpoint.Lease, ttl time.Dura
 // the new owner.
 func TestFencedOwnerCannotCommit(t *testing.T) {
 	e := newEnv(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	paused := make(chan struct{})
 	wake := make(chan struct{})
 	var once sync.Once

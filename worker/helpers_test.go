@@ -26,12 +26,6 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)
 }
 
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // env is one test's database schema with an event store, a checkpoint store
 // and a read-model table.
 type env struct {
@@ -50,7 +44,7 @@ func newEnv(t testing.TB) *env {
 
 func setupEnv(t testing.TB, url, schema string, pool *pgxpool.Pool) *env {
 	t.Helper()
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	if _, err := migrations.Apply(ctx, pool, schema); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +107,7 @@ type rmRow struct {
 
 func (e *env) readModel(t testing.TB) map[string]rmRow {
 	t.Helper()
-	rows, err := e.pool.Query(testCtx(t, time.Minute), `SELECT stream, events, total, last_version FROM `+e.schema+`.read_model`)
+	rows, err := e.pool.Query(pgtest.Context(t, time.Minute), `SELECT stream, events, total, last_version FROM `+e.schema+`.read_model`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +139,7 @@ func (e *env) readModelEvents(t testing.TB) int {
 func (e *env) fold(t testing.TB, filter eventlog.Filter) map[string]rmRow {
 	t.Helper()
 	out := map[string]rmRow{}
-	for ev, err := range e.log.ReadAll(testCtx(t, time.Minute), eventlog.Start, filter) {
+	for ev, err := range e.log.ReadAll(pgtest.Context(t, time.Minute), eventlog.Start, filter) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +177,7 @@ func compareModels(t testing.TB, got, want map[string]rmRow) {
 // appendEvents appends n events of amount i to streams chosen round-robin.
 func appendEvents(t testing.TB, s eventlog.Store, category string, streams, n int) {
 	t.Helper()
-	ctx := testCtx(t, 5*time.Minute)
+	ctx := pgtest.Context(t, 5*time.Minute)
 	for i := 0; i < n; i++ {
 		ev, _ := eventlog.NewEvent("Amount", amount{N: int64(i)})
 		if _, err := s.Append(ctx, fmt.Sprintf("%s-%d", category, i%streams), eventlog.Any, ev); err != nil {
@@ -263,7 +257,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // caughtUp reports whether every partition's checkpoint has reached the head.
 func caughtUp(t testing.TB, log eventlog.Store, cps checkpoint.Store, sub string) bool {
 	t.Helper()
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	head, err := log.Head(ctx)
 	if err != nil {
 		return false

@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -21,7 +22,7 @@ import (
 // stays under 48 MiB — less than half of what buffering the log would take.
 func TestSlowHandlerKeepsMemoryFlat(t *testing.T) {
 	e := newEnv(t)
-	ctx := testCtx(t, 5*time.Minute)
+	ctx := pgtest.Context(t, 5*time.Minute)
 	const n = 100_000
 	pad := strings.Repeat("x", 1000)
 	events := func(yield func(pgstore.ImportEvent) bool) {

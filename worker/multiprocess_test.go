@@ -29,7 +29,7 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 		total = 20_000
 		ttl   = 3 * time.Second
 	)
-	ctx := testCtx(t, 5*time.Minute)
+	ctx := pgtest.Context(t, 5*time.Minute)
 	workers := []*pgtest.Child{spawnWorker(t, e, "w1", ttl), spawnWorker(t, e, "w2", ttl), spawnWorker(t, e, "w3", ttl)}
 
 	var appended atomic.Int64
@@ -113,7 +113,7 @@ func TestMultiProcessKillAndJoin(t *testing.T) {
 // diagnose dumps what a stalled run looks like: sessions, partitions, and
 // the workers' goroutines (SIGQUIT makes a Go process print them and exit).
 func (e *env) diagnose(t *testing.T, workers []*pgtest.Child) {
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	rows, _ := e.pool.Query(ctx, `SELECT pid, state, coalesce(backend_xid::text, ''), coalesce(now() - xact_start, '0'), wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity WHERE datname IS NOT NULL`)
 	for rows.Next() {
 		var pid int
@@ -147,7 +147,7 @@ func deref(s *string) string {
 func (e *env) owned(t testing.TB, member string) int { return e.leasedBy(t, member) }
 
 func (e *env) leasedBy(t testing.TB, members ...string) int {
-	parts, err := e.cps.Partitions(testCtx(t, time.Minute), "rm")
+	parts, err := e.cps.Partitions(pgtest.Context(t, time.Minute), "rm")
 	if err != nil {
 		return 0
 	}

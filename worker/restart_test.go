@@ -21,7 +21,7 @@ import (
 // equal to the log's fold: nothing lost, nothing applied twice.
 func TestPostgresRestartMidRun(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
-	ctx := testCtx(t, 5*time.Minute)
+	ctx := pgtest.Context(t, 5*time.Minute)
 	url := cluster.URL("")
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {

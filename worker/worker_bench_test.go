@@ -44,7 +44,7 @@ func reportRate(b *testing.B, events int64) {
 // partitions, timed until every partition's checkpoint reached the head;
 // plain-pgx reads the same rows with a keyset scan.
 func BenchmarkWorkerCatchUp(b *testing.B) {
-	ctx := testCtx(b, 30*time.Minute)
+	ctx := pgtest.Context(b, 30*time.Minute)
 	w, err := bench.NewWorkerCatchUpWorkload(ctx, benchEnv(b), bench.Options{Events: *benchWorkerEvents})
 	if err != nil {
 		b.Fatal(err)
@@ -89,7 +89,7 @@ func BenchmarkWorkerCatchUp(b *testing.B) {
 // a preloaded log; plain-pgx reads the same rows with a keyset scan and
 // upserts them from 8 goroutines, one transaction per gathered batch.
 func BenchmarkWorkerUpsert(b *testing.B) {
-	ctx := testCtx(b, 30*time.Minute)
+	ctx := pgtest.Context(b, 30*time.Minute)
 	w, err := bench.NewWorkerUpsertWorkload(ctx, benchEnv(b), bench.Options{Events: *benchWorkerEvents})
 	if err != nil {
 		b.Fatal(err)

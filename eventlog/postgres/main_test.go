@@ -14,11 +14,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return pgtest.Context(t, 3*time.Minute) }
 
 // newStore returns a store in a fresh, migrated schema.
 func newStore(t testing.TB, cfg postgres.Config) (*postgres.Store, *pgxpool.Pool) {

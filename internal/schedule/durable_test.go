@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 // calls records a job's scheduled times in memory.
@@ -33,7 +35,7 @@ func (c *calls) get() []time.Time {
 func TestDurableLastRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	now := time.Now().Truncate(time.Second)
 	ranRecently := now.Add(-10 * time.Minute)             // this hour's run is done
 	missedSince := now.Add(-5*time.Hour + 30*time.Second) // due at -4h+30s … -1h+30s

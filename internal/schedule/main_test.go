@@ -21,12 +21,6 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)
 }
 
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // env is one test's migrated schema with a fires table that test jobs
 // write to.
 type env struct {
@@ -37,7 +31,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	schema, pool := pgtest.NewSchema(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	if _, err := migrations.Apply(ctx, pool, schema); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +65,7 @@ type fire struct {
 
 func (e *env) fires(t testing.TB, job string) []fire {
 	t.Helper()
-	rows, err := e.pool.Query(testCtx(t, time.Minute), `SELECT job, scheduled_at, process, fired_at FROM `+e.schema+`.fires
+	rows, err := e.pool.Query(pgtest.Context(t, time.Minute), `SELECT job, scheduled_at, process, fired_at FROM `+e.schema+`.fires
 		WHERE job = $1 ORDER BY scheduled_at, fired_at`, job)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +87,7 @@ func (e *env) fires(t testing.TB, job string) []fire {
 
 func (e *env) state(t testing.TB, name string) State {
 	t.Helper()
-	states, err := States(testCtx(t, time.Minute), e.pool, e.schema)
+	states, err := States(pgtest.Context(t, time.Minute), e.pool, e.schema)
 	if err != nil {
 		t.Fatal(err)
 	}

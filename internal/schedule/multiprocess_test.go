@@ -23,7 +23,7 @@ func (e *env) leader(t testing.TB) string {
 	t.Helper()
 	k := uint64(LeaderLockKey(e.schema))
 	var app string
-	err := e.pool.QueryRow(testCtx(t, time.Minute), `SELECT a.application_name
+	err := e.pool.QueryRow(pgtest.Context(t, time.Minute), `SELECT a.application_name
 		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

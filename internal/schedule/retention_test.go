@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 type storedEvent struct {
@@ -19,7 +21,7 @@ type storedEvent struct {
 // is the n-th appended.
 func (e *env) orderEvents(t *testing.T) map[int]storedEvent {
 	t.Helper()
-	rows, err := e.pool.Query(testCtx(t, time.Minute), `SELECT tx_id, position, event_id, split_part(stream_id, '-', 2)::int
+	rows, err := e.pool.Query(pgtest.Context(t, time.Minute), `SELECT tx_id, position, event_id, split_part(stream_id, '-', 2)::int
 		FROM `+e.schema+`.events WHERE category = 'order' ORDER BY tx_id, position`)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func (e *env) orderEvents(t *testing.T) map[int]storedEvent {
 
 func (e *env) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if _, err := e.pool.Exec(testCtx(t, time.Minute), sql, args...); err != nil {
+	if _, err := e.pool.Exec(pgtest.Context(t, time.Minute), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -50,7 +52,7 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 func (e *env) count(t *testing.T, category string) int {
 	t.Helper()
 	var n int
-	if err := e.pool.QueryRow(testCtx(t, time.Minute), `SELECT count(*) FROM `+e.schema+`.events WHERE category = $1`, category).Scan(&n); err != nil {
+	if err := e.pool.QueryRow(pgtest.Context(t, time.Minute), `SELECT count(*) FROM `+e.schema+`.events WHERE category = $1`, category).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -81,7 +83,7 @@ func span(from, to int) []int {
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	ev := `INSERT INTO ` + e.schema + `.events (event_id, stream_id, version, type, data)
 		SELECT gen_random_uuid(), $1 || '-' || g, 1, 'Happened', '{}' FROM generate_series($2::int, $3::int) g`
 	for _, b := range []struct {
