@@ -7,8 +7,6 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
@@ -98,35 +96,25 @@ func lockKey(s string) int64 {
 
 // runChild runs an executor over effectDefinitions until SIGTERM or SIGKILL.
 func runChild() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	schema := os.Getenv("CW_SCHEMA")
-	slow, _ := time.ParseDuration(os.Getenv("CW_SLOW"))
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	defer pool.Close()
-	log, err := pgstore.New(pool, pgstore.Config{Schema: schema})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	store, err := saga.NewPostgres(log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	x, err := saga.NewExecutor(saga.ExecutorConfig{Store: store, Log: log, Owner: os.Getenv("CW_OWNER"),
-		PollInterval: 20 * time.Millisecond, LeaseMargin: time.Second, Concurrency: 8},
-		effectDefinitions(pool, schema, os.Getenv("CW_OWNER"), slow)...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	_ = x.Run(ctx)
-	return 0
+	return pgtest.ChildMain(func(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+		slow, _ := time.ParseDuration(os.Getenv("CW_SLOW"))
+		log, err := pgstore.New(pool, pgstore.Config{Schema: schema})
+		if err != nil {
+			return err
+		}
+		store, err := saga.NewPostgres(log)
+		if err != nil {
+			return err
+		}
+		x, err := saga.NewExecutor(saga.ExecutorConfig{Store: store, Log: log, Owner: os.Getenv("CW_OWNER"),
+			PollInterval: 20 * time.Millisecond, LeaseMargin: time.Second, Concurrency: 8},
+			effectDefinitions(pool, schema, os.Getenv("CW_OWNER"), slow)...)
+		if err != nil {
+			return err
+		}
+		_ = x.Run(ctx)
+		return nil
+	})
 }
 
 func spawnExecutor(t *testing.T, e *pgEnv, url, owner string, slow time.Duration) *pgtest.Child {

@@ -1,10 +1,16 @@
 package pgtest
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Child is a copy of the test binary re-executed as a separate process (a
@@ -48,4 +54,24 @@ func SpawnSelf(tb testing.TB, name string, env ...string) *Child {
 		}
 	})
 	return c
+}
+
+// ChildMain is the child's side of SpawnSelf, for TestMain to return: it
+// runs work with a context that SIGTERM or SIGINT ends (a graceful stop;
+// SIGKILL needs no help) and a pool on DATABASE_URL, and returns the exit
+// code: 1 after printing work's error, 0 otherwise. The schema is the
+// CW_SCHEMA environment variable, by convention.
+func ChildMain(work func(ctx context.Context, pool *pgxpool.Pool, schema string) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err == nil {
+		err = work(ctx, pool, os.Getenv("CW_SCHEMA"))
+		pool.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
 }

@@ -2,14 +2,13 @@ package schedule
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 // The multi-process test re-executes the test binary: with childEnv set,
@@ -19,28 +18,17 @@ const childEnv = "CAUSEWAY_SCHEDULE_CHILD"
 // runChild runs a scheduler with job "tick" (@every 1s, recording each fire)
 // until SIGTERM (graceful) or SIGKILL.
 func runChild() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	schema, member := os.Getenv("CW_SCHEMA"), os.Getenv("CW_MEMBER")
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	defer pool.Close()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", member)
-	s, err := New(Config{
-		Pool: pool, Schema: schema, MemberID: member, Logger: logger,
-		RetryInterval: 200 * time.Millisecond, CheckInterval: 200 * time.Millisecond,
-		Jobs: []Job{{Name: "tick", Spec: "@every 1s", Run: recordFire(pool, schema, "tick", member)}},
+	return pgtest.ChildMain(func(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+		member := os.Getenv("CW_MEMBER")
+		logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", member)
+		s, err := New(Config{
+			Pool: pool, Schema: schema, MemberID: member, Logger: logger,
+			RetryInterval: 200 * time.Millisecond, CheckInterval: 200 * time.Millisecond,
+			Jobs: []Job{{Name: "tick", Spec: "@every 1s", Run: recordFire(pool, schema, "tick", member)}},
+		})
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	if err := s.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	return 0
 }
