@@ -31,12 +31,18 @@ func NewCatchUpWorkload(fx *Fixture, opts Options) *CatchUpWorkload {
 		fx:       fx,
 		batch:    opts.BatchSize,
 		dataSize: opts.DataSize,
-		plainSQL: `SELECT tx_id, position, event_id, stream_id, version, type, data, metadata, recorded_at
-			FROM ` + fx.Events + `
-			WHERE (tx_id, position) > ($1::xid8, $2::bigint)
-			ORDER BY tx_id, position
-			LIMIT $3`,
+		plainSQL: plainKeysetSQL(fx),
 	}
+}
+
+// plainKeysetSQL is the plain keyset scan of a fixture's event table in
+// global order: $1, $2 the position after which to read, $3 the limit.
+func plainKeysetSQL(fx *Fixture) string {
+	return `SELECT tx_id, position, event_id, stream_id, version, type, data, metadata, recorded_at
+		FROM ` + fx.Events + `
+		WHERE (tx_id, position) > ($1::xid8, $2::bigint)
+		ORDER BY tx_id, position
+		LIMIT $3`
 }
 
 // Loaded is the number of events preloaded.

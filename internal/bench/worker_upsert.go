@@ -54,12 +54,8 @@ type plainUpserter struct {
 
 func newPlainUpserter(fx *Fixture, table string, partitions, batch, readBatch int) *plainUpserter {
 	return &plainUpserter{
-		pool: fx.Pool,
-		scanSQL: `SELECT tx_id, position, event_id, stream_id, version, type, data, metadata, recorded_at
-			FROM ` + fx.Events + `
-			WHERE (tx_id, position) > ($1::xid8, $2::bigint)
-			ORDER BY tx_id, position
-			LIMIT $3`,
+		pool:       fx.Pool,
+		scanSQL:    plainKeysetSQL(fx),
 		upsert:     upsertSQL(table),
 		partitions: partitions,
 		batch:      batch,
