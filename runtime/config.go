@@ -33,7 +33,7 @@ type Config struct {
 	ReadyMaxHorizon time.Duration // CAUSEWAY_READY_MAX_HORIZON age (default 1m)
 	// Concurrency of the saga executor.
 	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default 16)
-	// TracerProvider receives the handlers' spans (default: the global
+	// TracerProvider receives the handlers' and saga steps' spans (default: the global
 	// otel.GetTracerProvider()).
 	TracerProvider trace.TracerProvider
 }

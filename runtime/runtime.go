@@ -157,7 +157,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if len(r.app.Sagas) > 0 {
 		var err error
 		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.Log, Owner: r.cfg.MemberID,
-			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.sagaHooks()}, r.app.Sagas...)
+			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.sagaHooks(),
+			TracerProvider: r.tel.tracerProvider}, r.app.Sagas...)
 		if err != nil {
 			return err
 		}

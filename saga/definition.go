@@ -90,13 +90,38 @@ type Definition[S any] struct {
 	errs   []error
 }
 
-// New declares a saga type. The name identifies its instances in storage.
+// New declares a saga type. The name identifies its instances in storage;
+// it must be valid under ValidateName.
 func New[S any](name string) *Definition[S] {
 	d := &Definition[S]{name: name, starts: map[string]func(eventlog.Event) (string, S, error){}}
-	if err := checkpoint.ValidateName(name); err != nil {
-		d.errs = append(d.errs, fmt.Errorf("saga: %w", err))
+	if err := ValidateName(name); err != nil {
+		d.errs = append(d.errs, err)
 	}
 	return d
+}
+
+// MaxNameLen is the longest saga name: the saga's subscription is named
+// SubscriptionName(name), "saga:" + name, and subscription names are at most
+// 128 bytes (checkpoint.ValidateName).
+const MaxNameLen = 128 - len(subscriptionPrefix)
+
+// ErrInvalidName matches a saga name refused by ValidateName (and so does
+// checkpoint.ErrInvalidName).
+var ErrInvalidName = errors.New("saga: invalid name")
+
+// ValidateName checks a saga name: 1–MaxNameLen letters, digits and
+// _ . : -, starting with a letter — so the subscription derived from it is
+// valid too, and a name is refused where it is declared rather than when
+// the saga starts.
+func ValidateName(name string) error {
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%w %q: %d bytes, at most %d (its subscription %q must be a valid subscription name): %w",
+			ErrInvalidName, name, len(name), MaxNameLen, SubscriptionName(name), checkpoint.ErrInvalidName)
+	}
+	if err := checkpoint.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	return nil
 }
 
 // StartOn makes events of eventType start an instance. start decodes nothing
@@ -174,8 +199,8 @@ func WaitFor[S, E any](d *Definition[S], name, eventType string, timeout time.Du
 }
 
 func (d *Definition[S]) addStep(s stepDef[S]) {
-	if s.name == "" || len(s.name) > 128 {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: step names must be 1–128 bytes", d.name))
+	if s.name == "" || len(s.name) > 128 || validateText(s.name) != nil {
+		d.errs = append(d.errs, fmt.Errorf("saga %s: step %q: step names must be 1–128 bytes of UTF-8 without NUL", d.name, s.name))
 		return
 	}
 	for _, x := range d.steps {
@@ -261,11 +286,28 @@ func (d *Definition[S]) start(e eventlog.Event) (string, json.RawMessage, error)
 	if corr == "" {
 		return "", nil, worker.Permanent(fmt.Errorf("saga %s: empty correlation id from %s event %s", d.name, e.Type, e.ID))
 	}
-	b, err := json.Marshal(state)
+	if err := validateCorrelationID(corr); err != nil {
+		return "", nil, worker.Permanent(fmt.Errorf("saga %s: from %s event %s: %w", d.name, e.Type, e.ID, err))
+	}
+	b, err := d.encode(state)
 	if err != nil {
-		return "", nil, worker.Permanent(fmt.Errorf("saga %s: encode state: %w", d.name, err))
+		return "", nil, err
 	}
 	return corr, b, nil
+}
+
+// encode marshals a state as it will be stored: a state that cannot be
+// (json.Marshal fails, or PostgreSQL's jsonb would refuse it) is a
+// permanent error — retrying cannot change it.
+func (d *Definition[S]) encode(state S) (json.RawMessage, error) {
+	b, err := json.Marshal(state)
+	if err != nil {
+		return nil, worker.Permanent(fmt.Errorf("saga %s: encode state: %w", d.name, err))
+	}
+	if err := eventlog.ValidateJSON(b); err != nil {
+		return nil, worker.Permanent(fmt.Errorf("saga %s: state cannot be stored: %w", d.name, err))
+	}
+	return b, nil
 }
 
 func (d *Definition[S]) correlate(step int, e eventlog.Event) (string, error) {
@@ -295,9 +337,9 @@ func (d *Definition[S]) run(ctx context.Context, inst *Instance, step int, compe
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := json.Marshal(state)
+	b, err := d.encode(state)
 	if err != nil {
-		return nil, nil, worker.Permanent(fmt.Errorf("saga %s: encode state: %w", d.name, err))
+		return nil, nil, err
 	}
 	return b, sc.emits, nil
 }

@@ -28,6 +28,25 @@
 // steps get an idempotency key that is the same on every attempt:
 // "<saga id>/<step>" for actions and "<saga id>/<step>/compensate".
 //
+// # Outcomes that cannot be stored
+//
+// Recording an outcome is retried while the database is away, but never
+// when the outcome itself is refused (a *RefusedError): an emit whose
+// expected version conflicts fails that attempt at once, as a retryable
+// failure in the history, and the step runs again on fresh state under its
+// retry policy; an invalid emit, or a state that cannot be encoded or that
+// jsonb refuses, fails the step for good, so the saga compensates. Error
+// text and panic values are stored sanitized (no NUL, valid UTF-8, at most
+// MaxErrorText), so a failure can always be recorded.
+//
+// # Tracing and logs
+//
+// Each attempt of a step or compensation is an OpenTelemetry span,
+// "causeway.saga.<phase> <type>/<step>", in the trace of the event that
+// started the saga (its W3C traceparent is kept on the instance), and the
+// events a step emits carry that span on. Failed attempts, compensations
+// and failed sagas are logged with the correlation id and the trace id.
+//
 // # Statuses
 //
 // running, waiting (for an event), compensating, completed, compensated,

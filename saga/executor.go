@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/worker"
@@ -37,6 +38,9 @@ type ExecutorConfig struct {
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 	Hooks           Hooks
+	// TracerProvider receives the spans of step attempts (default: the
+	// global otel.GetTracerProvider(), looked up at each use).
+	TracerProvider trace.TracerProvider
 }
 
 // Hooks observe the executor (metrics, tests). They must be fast and safe
@@ -69,6 +73,9 @@ func NewExecutor(cfg ExecutorConfig, defs ...Saga) (*Executor, error) {
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if err := validateText(cfg.Owner); err != nil {
+		return nil, fmt.Errorf("saga: ExecutorConfig.Owner %q: %w", cfg.Owner, err)
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
@@ -183,22 +190,21 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			r        result
 			emits    []Emit
 			consumed *InboxEntry
-			h        HistoryEntry
-			next     Instance
+			span     trace.SpanContext
 		)
 		now := time.Now()
 		switch {
 		case inst.Status == StatusWaiting:
 			entry, event, err := x.receive(ctx, inst, steps[inst.Step].wait)
 			if err != nil {
-				x.cfg.Logger.Warn("causeway: saga inbox read failed", "saga", inst.Type, "id", inst.ID, "err", err)
+				x.cfg.Logger.Warn("causeway: saga inbox read failed", x.logAttrs(inst, span, "err", err)...)
 				x.release(ctx, inst, now.Add(time.Second))
 				return
 			}
 			switch {
 			case event != nil:
 				consumed = entry
-				r, emits = x.attempt(ctx, def, &inst, steps, false, event)
+				r, emits, span = x.attempt(ctx, def, &inst, steps, false, event)
 			case !now.Before(inst.WaitDeadline):
 				r = result{timedOut: true, err: fmt.Sprintf("no %s event within %v", steps[inst.Step].wait, steps[inst.Step].timeout)}
 			default:
@@ -207,30 +213,46 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 				return
 			}
 		default:
-			r, emits = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
+			r, emits, span = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
 		}
-		next, h = advance(inst, steps, r, time.Now())
-		keep := time.Duration(0)
-		if runnableStatus(next.Status) && !next.NextAttemptAt.After(time.Now()) {
-			keep = x.lease // carry on with the next step under the same lease
+		next, h := advance(inst, steps, r, time.Now())
+		rec, err := x.record(ctx, inst, next, h, emits, consumed, x.keep(next))
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			// The outcome itself cannot be stored (an emit conflicts or is
+			// invalid, the state is refused): record the attempt as failed
+			// instead, so it is visible and the step retries on fresh
+			// state or the saga compensates — never the same record again.
+			r = result{err: refused.Error(), permanent: refused.Permanent}
+			next, h = advance(inst, steps, r, time.Now())
+			rec, err = x.record(ctx, inst, next, h, nil, nil, x.keep(next))
 		}
-		rec, err := x.record(ctx, inst, next, h, emits, consumed, keep)
 		if err != nil {
 			return
 		}
+		x.logOutcome(inst, rec, h, span)
 		if hk := x.cfg.Hooks.Transition; hk != nil {
 			hk(inst, rec, h)
 		}
-		if keep == 0 {
+		if rec.LeaseOwner == "" {
 			return
 		}
 		inst = rec
 	}
 }
 
-// attempt runs one attempt of the current step with its timeout, outside
-// any transaction, turning panics into failures.
-func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps []stepInfo, compensate bool, event *eventlog.Event) (result, []Emit) {
+// keep is how long to keep the lease after recording next: a runnable
+// instance that is due carries on with its next step under the same lease.
+func (x *Executor) keep(next Instance) time.Duration {
+	if runnableStatus(next.Status) && !next.NextAttemptAt.After(time.Now()) {
+		return x.lease
+	}
+	return 0
+}
+
+// attempt runs one attempt of the current step with its timeout, in its
+// span, outside any transaction, turning panics into failures.
+func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps []stepInfo, compensate bool, event *eventlog.Event) (result, []Emit, trace.SpanContext) {
 	s := steps[inst.Step]
 	phase := PhaseAction
 	switch {
@@ -239,6 +261,7 @@ func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps 
 	case event != nil:
 		phase = PhaseWait
 	}
+	ctx, span := x.startSpan(ctx, inst, s.name, phase, event)
 	sctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
@@ -253,13 +276,14 @@ func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps 
 	if err == nil && sctx.Err() != nil {
 		err = fmt.Errorf("step %s timed out after %v", s.name, s.timeout)
 	}
+	endSpan(span, err)
 	if hk := x.cfg.Hooks.Step; hk != nil {
 		hk(inst.Type, s.name, phase, time.Since(start), err)
 	}
 	if err != nil {
-		return result{err: err.Error(), permanent: worker.IsPermanent(err)}, nil
+		return result{err: err.Error(), permanent: worker.IsPermanent(err)}, nil, span.SpanContext()
 	}
-	return result{ok: true, state: state}, emits
+	return result{ok: true, state: state}, traced(ctx, emits), span.SpanContext()
 }
 
 // receive returns the oldest filed event the waiting instance can consume.
@@ -280,24 +304,25 @@ func (x *Executor) receive(ctx context.Context, inst Instance, eventType string)
 
 // record stores an outcome, retrying while the database is away: the step
 // ran, so its outcome must land (or the lease lapse, and the step run again
-// elsewhere under the same idempotency key).
+// elsewhere under the same idempotency key). A refusal of the outcome
+// itself (ErrOutcomeRefused) is returned at once: it would fail again.
 func (x *Executor) record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		rec, err := x.cfg.Store.Record(ctx, claimed, next, h, emits, consumed, keep)
-		if err == nil {
-			return rec, nil
+		if err == nil || errors.Is(err, ErrOutcomeRefused) {
+			return rec, err
 		}
 		if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
-			x.cfg.Logger.Warn("causeway: saga outcome not recorded", "saga", claimed.Type, "id", claimed.ID, "step", h.Step, "err", err)
+			x.cfg.Logger.Warn("causeway: saga outcome not recorded", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 			return Instance{}, err
 		}
 		if time.Until(claimed.LeaseExpiresAt) < backoff {
 			x.cfg.Logger.Warn("causeway: saga lease ran out before its outcome could be recorded; the step will run again",
-				"saga", claimed.Type, "id", claimed.ID, "step", h.Step, "err", err)
+				x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 			return Instance{}, err
 		}
-		x.cfg.Logger.Warn("causeway: recording saga outcome failed; retrying", "saga", claimed.Type, "id", claimed.ID, "err", err)
+		x.cfg.Logger.Warn("causeway: recording saga outcome failed; retrying", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 		sleepCtx(ctx, backoff)
 		backoff = min(backoff*2, 2*time.Second)
 	}

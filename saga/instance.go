@@ -56,8 +56,13 @@ type Instance struct {
 	Version   int64
 	LastError string
 	StartedBy uuid.UUID // the starting event
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// TraceParent and TraceState are the W3C trace context of the starting
+	// event (empty when it had none): the spans of the saga's steps belong
+	// to that trace.
+	TraceParent string
+	TraceState  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Phase of a history entry.

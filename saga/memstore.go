@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 // MemoryStore is an in-memory Store for tests, with the PostgreSQL store's
@@ -129,19 +131,18 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 	if !ok || inst.Version != claimed.Version {
 		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
 	}
-	for _, em := range emits {
-		if s.log == nil {
-			return Instance{}, fmt.Errorf("saga: memory store has no event store for emitted events")
-		}
-		if _, err := s.log.Append(ctx, em.StreamID, em.Expected, em.Events...); err != nil {
-			return Instance{}, wrap("record", err)
-		}
+	if err := checkState(next.State); err != nil {
+		return Instance{}, err
+	}
+	if err := s.emit(ctx, emits); err != nil {
+		return Instance{}, err
 	}
 	if consumed != nil {
 		key := [2]string{claimed.Type, claimed.CorrelationID}
 		s.inbox[key] = slices.DeleteFunc(s.inbox[key], func(x InboxEntry) bool { return x.EventID == consumed.EventID })
 	}
 	next = clone(next)
+	next.LastError, h.Error, h.Step = storableText(next.LastError), storableText(h.Error), pgtext.Sanitize(h.Step)
 	next.Version = inst.Version + 1
 	next.UpdatedAt = s.now()
 	next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
@@ -158,6 +159,57 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 		s.history[inst.ID] = append(s.history[inst.ID], h)
 	}
 	return clone(next), nil
+}
+
+// emit appends the emitted events, one stream at a time (the log has no
+// transactions). It first checks them all as the log would — valid events,
+// expected versions — so a refused outcome appends nothing unless another
+// writer of the same stream slips in between.
+func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
+	if len(emits) == 0 {
+		return nil
+	}
+	if s.log == nil {
+		return fmt.Errorf("saga: memory store has no event store for emitted events")
+	}
+	if err := checkEmits(emits); err != nil {
+		return err
+	}
+	versions := map[string]int64{}
+	for _, em := range emits {
+		// The size limit is the log's own: it alone knows it.
+		if _, err := eventlog.Prepare(em.StreamID, em.Events, math.MaxInt, uuid.New); err != nil {
+			return refuseEmit(em, err)
+		}
+		v, ok := versions[em.StreamID]
+		if v < 0 || slices.ContainsFunc(em.Events, func(e eventlog.EventData) bool { return e.ID != uuid.Nil }) {
+			// An idempotent re-append may succeed whatever the version:
+			// the log decides, and the stream's version is unknown after.
+			versions[em.StreamID] = -1
+			continue
+		}
+		if !ok {
+			for e, err := range s.log.ReadStream(ctx, em.StreamID, eventlog.ReadStreamOptions{Direction: eventlog.Backwards, Limit: 1}) {
+				if err != nil {
+					return wrap("record", err)
+				}
+				v = e.Version
+			}
+		}
+		if !em.Expected.Satisfied(v) {
+			return refuseEmit(em, &eventlog.VersionConflictError{StreamID: em.StreamID, Expected: em.Expected, Actual: v})
+		}
+		versions[em.StreamID] = v + int64(len(em.Events))
+	}
+	for _, em := range emits {
+		if _, err := s.log.Append(ctx, em.StreamID, em.Expected, em.Events...); err != nil {
+			if r := refuseEmit(em, err); r != nil {
+				return r
+			}
+			return wrap("record", err)
+		}
+	}
+	return nil
 }
 
 // NextDue implements Store.

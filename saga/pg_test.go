@@ -82,13 +82,17 @@ type running struct {
 	x    *saga.Executor
 }
 
-func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string) *running {
+func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func(*saga.ExecutorConfig)) *running {
 	t.Helper()
 	cps, err := checkpoint.NewPostgres(e.log.Pool(), e.schema)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := saga.NewExecutor(saga.ExecutorConfig{Store: e.store, Log: e.log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}, def)
+	cfg := saga.ExecutorConfig{Store: e.store, Log: e.log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	x, err := saga.NewExecutor(cfg, def)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgtext"
 	"github.com/causewayhq/causeway/internal/sqlwhere"
 )
 
@@ -46,7 +49,7 @@ func wrap(op string, err error) error { return fmt.Errorf("saga: %s: %w", op, er
 const instanceColumns = `id, saga_type, correlation_id, state, status, step, attempts,
 	coalesce(next_attempt_at, 'epoch'), coalesce(wait_deadline, 'epoch'), coalesce(lease_owner, ''),
 	coalesce(lease_expires_at, 'epoch'), version, last_error, coalesce(started_by, '00000000-0000-0000-0000-000000000000'),
-	created_at, updated_at`
+	created_at, updated_at, trace_parent, trace_state`
 
 func scanInstance(r pgx.CollectableRow) (Instance, error) {
 	var (
@@ -55,7 +58,8 @@ func scanInstance(r pgx.CollectableRow) (Instance, error) {
 		status string
 	)
 	err := r.Scan(&id, &i.Type, &i.CorrelationID, &i.State, &status, &i.Step, &i.Attempts, &i.NextAttemptAt,
-		&i.WaitDeadline, &i.LeaseOwner, &i.LeaseExpiresAt, &i.Version, &i.LastError, &by, &i.CreatedAt, &i.UpdatedAt)
+		&i.WaitDeadline, &i.LeaseOwner, &i.LeaseExpiresAt, &i.Version, &i.LastError, &by, &i.CreatedAt, &i.UpdatedAt,
+		&i.TraceParent, &i.TraceState)
 	i.ID, i.StartedBy, i.Status = id, by, Status(status)
 	i.NextAttemptAt, i.WaitDeadline, i.LeaseExpiresAt = unEpoch(i.NextAttemptAt), unEpoch(i.WaitDeadline), unEpoch(i.LeaseExpiresAt)
 	return i, err
@@ -86,11 +90,13 @@ func (s *PostgresStore) Start(ctx context.Context, tx pgx.Tx, inst Instance) (bo
 	if tx != nil {
 		db = tx
 	}
-	rows, err := db.Query(ctx, `INSERT INTO `+s.sagas+` (id, saga_type, correlation_id, state, status, step, next_attempt_at, wait_deadline, started_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	rows, err := db.Query(ctx, `INSERT INTO `+s.sagas+` (id, saga_type, correlation_id, state, status, step, next_attempt_at, wait_deadline, started_by,
+			trace_parent, trace_state)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (saga_type, correlation_id) DO NOTHING RETURNING 1`,
 		[16]byte(inst.ID), inst.Type, inst.CorrelationID, []byte(inst.State), string(inst.Status), inst.Step,
-		nullTime(inst.NextAttemptAt), nullTime(inst.WaitDeadline), [16]byte(inst.StartedBy))
+		nullTime(inst.NextAttemptAt), nullTime(inst.WaitDeadline), [16]byte(inst.StartedBy),
+		pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState))
 	if err != nil {
 		return false, wrap("start", err)
 	}
@@ -192,8 +198,15 @@ func (s *PostgresStore) recordSQL() string {
 	SELECT version, lease_expires_at FROM u`
 }
 
-// Record implements Store.
+// Record implements Store. Error text is stored sanitized (storableText);
+// an outcome PostgreSQL or the event log refuses is a *RefusedError.
 func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+	if err := checkState(next.State); err != nil {
+		return Instance{}, err
+	}
+	if err := checkEmits(emits); err != nil {
+		return Instance{}, err
+	}
 	if len(emits) == 0 && consumed == nil {
 		return s.record(ctx, s.pool, claimed, next, h, keep)
 	}
@@ -206,6 +219,12 @@ func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h Hi
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			for _, em := range emits {
 				if _, err := s.log.AppendTx(ctx, tx, em.StreamID, em.Expected, em.Events...); err != nil {
+					if r := refuseEmit(em, err); r != nil {
+						return r
+					}
+					if r := refusedByPostgres(err); r != nil {
+						return &RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err), Permanent: true}
+					}
 					return err
 				}
 			}
@@ -228,11 +247,22 @@ func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h Hi
 		if eventlog.IsRetryable(err) && attempt < 10 {
 			continue
 		}
-		if errors.Is(err, ErrLeaseLost) {
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrOutcomeRefused) {
 			return Instance{}, err
 		}
 		return Instance{}, wrap("record", err)
 	}
+}
+
+// refusedByPostgres reports PostgreSQL refusing the data itself: a data
+// exception (class 22: text or JSON it cannot store) or a value past its
+// limits (class 54). The same statement would fail again.
+func refusedByPostgres(err error) *RefusedError {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54")) {
+		return &RefusedError{Err: err, Permanent: true}
+	}
+	return nil
 }
 
 func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next Instance, h HistoryEntry, keep time.Duration) (Instance, error) {
@@ -241,12 +271,17 @@ func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next In
 		owner = &claimed.LeaseOwner
 	}
 	var leaseUntil time.Time
+	next.LastError, h.Error, h.Step = storableText(next.LastError), storableText(h.Error), pgtext.Sanitize(h.Step)
 	err := db.QueryRow(ctx, s.recordSQL(), [16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
 		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
 		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error,
 		claimed.Type, claimed.CorrelationID).Scan(&next.Version, &leaseUntil)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
+	}
+	if r := refusedByPostgres(err); r != nil {
+		r.Err = fmt.Errorf("state or history: %w", err)
+		return Instance{}, r
 	}
 	if err != nil {
 		return Instance{}, wrap("record", err)

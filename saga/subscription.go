@@ -2,6 +2,7 @@ package saga
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,8 +12,11 @@ import (
 	"github.com/causewayhq/causeway/worker"
 )
 
+// subscriptionPrefix starts the name of every saga's subscription.
+const subscriptionPrefix = "saga:"
+
 // SubscriptionName is the name of a saga type's subscription.
-func SubscriptionName(sagaType string) string { return "saga:" + sagaType }
+func SubscriptionName(sagaType string) string { return subscriptionPrefix + sagaType }
 
 // namespace for instance ids: an instance's id is a function of its type
 // and correlation id, so a start is idempotent however often it is tried.
@@ -61,6 +65,7 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 				return err
 			}
 			inst := Instance{ID: InstanceID(def.Name(), corr), Type: def.Name(), CorrelationID: corr, State: state, StartedBy: e.ID}
+			inst.TraceParent, inst.TraceState = traceContext(e.Metadata)
 			inst.enterStep(steps, 0, time.Now())
 			created, err := store.Start(ctx, d.Tx, inst)
 			if err != nil {
@@ -77,6 +82,9 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 			}
 			if corr == "" {
 				continue
+			}
+			if err := validateCorrelationID(corr); err != nil {
+				return worker.Permanent(fmt.Errorf("saga %s: wait %s: %s event %s: %w", def.Name(), steps[i].name, e.Type, e.ID, err))
 			}
 			if err := store.AddInbox(ctx, d.Tx, def.Name(), corr, e); err != nil {
 				return err

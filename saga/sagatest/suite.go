@@ -40,6 +40,9 @@ func Run(t *testing.T, newEnv NewEnv) {
 		{"InboxWakesWaiting", testInbox},
 		{"ListCountAndUpdate", testListCount},
 		{"ScriptedSagasEndToEnd", testScripted},
+		{"RecordRefusalsAndSanitizedText", testRecordRefusals},
+		{"UnstorableOutcomesFailTheStep", testUnstorable},
+		{"ExpectedVersionConflictRetriesStep", testConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,107 @@
+package saga
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtext"
+)
+
+// ErrOutcomeRefused matches a *RefusedError.
+var ErrOutcomeRefused = errors.New("saga: outcome refused")
+
+// RefusedError is a Store's refusal of an attempt's outcome itself, as
+// opposed to the database being away: an emitted event conflicts with its
+// expected version or is invalid, or the new state cannot be stored. The
+// store wrote nothing. Recording the same outcome again would fail the same
+// way, so the executor records the attempt as failed instead — a conflict
+// as a retryable failure (the step runs again, on fresh state, under its
+// retry policy), anything else as a permanent one (compensation starts).
+type RefusedError struct {
+	Err       error
+	Permanent bool
+}
+
+func (e *RefusedError) Error() string {
+	return "saga: outcome refused: " + e.Err.Error()
+}
+
+// Unwrap gives the cause (e.g. an eventlog.ErrWrongExpectedVersion).
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrOutcomeRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrOutcomeRefused }
+
+// refuseEmit classifies an error appending an emit, or returns nil if it is
+// not a refusal of the emit itself (the database being away, an order
+// conflict the whole transaction retries).
+func refuseEmit(em Emit, err error) error {
+	switch {
+	case errors.Is(err, eventlog.ErrWrongExpectedVersion):
+		return &RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err)}
+	case errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrDuplicateEventID):
+		return &RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err), Permanent: true}
+	}
+	return nil
+}
+
+// checkState refuses a state PostgreSQL's jsonb would refuse (the
+// executor's states are checked when encoded; this guards the Store
+// contract, the same for both stores).
+func checkState(state []byte) error {
+	if err := eventlog.ValidateJSON(state); err != nil {
+		return &RefusedError{Err: fmt.Errorf("state cannot be stored: %w", err), Permanent: true}
+	}
+	return nil
+}
+
+// checkEmits refuses what no event log accepts, before anything is written.
+func checkEmits(emits []Emit) error {
+	for _, em := range emits {
+		if !em.Expected.Valid() {
+			return &RefusedError{Err: fmt.Errorf("emit to %q: invalid expected version %d", em.StreamID, int64(em.Expected)), Permanent: true}
+		}
+	}
+	return nil
+}
+
+// MaxErrorText bounds the error text stored with an attempt (last error,
+// history): a panic's value and stack are kept, a runaway message is cut.
+const MaxErrorText = 16 << 10
+
+// storableText makes text that came from a step (an error, a panic value)
+// storable in PostgreSQL: NUL bytes and invalid UTF-8 replaced, cut at
+// MaxErrorText. Both stores store it so, so they show the same text.
+func storableText(s string) string { return pgtext.Truncate(pgtext.Sanitize(s), MaxErrorText) }
+
+// MaxCorrelationIDLen bounds a correlation id: it is a key of a unique
+// index, whose entries PostgreSQL limits to about 2.7 kB.
+const MaxCorrelationIDLen = 1024
+
+// ErrInvalidCorrelationID: a start or a wait's correlate function returned
+// a correlation id that cannot be stored.
+var ErrInvalidCorrelationID = errors.New("saga: invalid correlation id")
+
+// validateText checks that s can be stored as PostgreSQL text, as it is.
+func validateText(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	case strings.IndexByte(s, 0) >= 0:
+		return errors.New("contains a NUL byte")
+	}
+	return nil
+}
+
+func validateCorrelationID(corr string) error {
+	if len(corr) > MaxCorrelationIDLen {
+		return fmt.Errorf("%w: %d bytes (at most %d)", ErrInvalidCorrelationID, len(corr), MaxCorrelationIDLen)
+	}
+	if err := validateText(corr); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidCorrelationID, corr, err)
+	}
+	return nil
+}
