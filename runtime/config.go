@@ -36,6 +36,9 @@ type Config struct {
 	// TracerProvider receives the handlers' spans (default: the global
 	// otel.GetTracerProvider()).
 	TracerProvider trace.TracerProvider
+	// Logger, when set, is used instead of one built from LogLevel and
+	// LogFormat (programs with their own logging; tests).
+	Logger *slog.Logger
 }
 
 // DefaultHTTPAddr is where the management API listens by default.
@@ -134,6 +137,9 @@ func (c Config) httpDisabled() bool { return c.HTTPAddr == "" || c.HTTPAddr == "
 
 // logger builds the process logger.
 func (c Config) logger() (*slog.Logger, error) {
+	if c.Logger != nil {
+		return c.Logger, nil
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
