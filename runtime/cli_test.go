@@ -151,7 +151,10 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 	}
 
 	// Run the app in this process and give it work.
-	cfg := runtime.ConfigFromEnv()
+	cfg, err := runtime.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Schema, cfg.HTTPAddr, cfg.LogLevel, cfg.LeaseTTL = schema, "off", "error", 2*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

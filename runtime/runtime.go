@@ -51,8 +51,14 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgconn masks the password
 	}
+	if !connectTimeoutSet(cfg.DatabaseURL) {
+		// pgx waits forever by default: a host that accepts the connection
+		// and never answers would hang every command without a word.
+		poolCfg.ConnConfig.ConnectTimeout = cfg.connectTimeout()
+	}
+	cfg.ListenURL = withConnectTimeout(cfg.ListenURL, cfg.connectTimeout())
 	if poolCfg.MaxConns < 16 {
 		// Partitions hold a connection per batch; the reader, the tailer,
 		// the saga executor and the API need their own.
@@ -60,7 +66,16 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
+	}
+	// The pool connects lazily; reach the database now, so that a wrong
+	// or silent one fails here, clearly, rather than deep in a command.
+	pctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout())
+	err = pool.Ping(pctx)
+	cancel()
+	if err != nil {
+		pool.Close()
+		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
 	}
 	r := &Runtime{cfg: cfg, app: app, logger: logger, pool: pool}
 	if r.tel, err = newTelemetry(app.Name); err != nil {
