@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -178,6 +179,9 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		if err := c.parseNone(fs, rest); err != nil {
 			return err
 		}
+		if err := textArgs("--subscription", q.Subscription, "--key", q.Key); err != nil {
+			return err
+		}
 		if *part >= 0 {
 			q.Partition = part
 		}
@@ -213,6 +217,9 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		}
 		if len(pos) != 2 {
 			return usageErr("want SUBSCRIPTION ID")
+		}
+		if err := textArgs("SUBSCRIPTION", pos[0]); err != nil {
+			return err
 		}
 		id, err := strconv.ParseInt(pos[1], 10, 64)
 		if err != nil || id <= 0 {
@@ -267,6 +274,9 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		}
 		if q.Limit < 1 {
 			return usageErr("--limit %d: want 1 or more", q.Limit)
+		}
+		if err := textArgs("--type", q.Type, "--correlation-id", q.CorrelationID); err != nil {
+			return err
 		}
 		q.Status = saga.Status(*status)
 		if *status != "" && !q.Status.Valid() {
@@ -342,6 +352,17 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usageErr("want a sub-command: list, show, retry, resume or cancel")
+}
+
+// textArgs refuses arguments (name, value pairs) that PostgreSQL cannot
+// take as text: invalid UTF-8 (a NUL cannot be in an argument).
+func textArgs(nameValues ...string) error {
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if !utf8.ValidString(nameValues[i+1]) {
+			return usageErr("%s %q: not valid UTF-8", nameValues[i], nameValues[i+1])
+		}
+	}
+	return nil
 }
 
 // statusNames lists the saga statuses for messages: "running, waiting, …".
