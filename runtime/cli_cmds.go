@@ -27,6 +27,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
+	cfg.TelemetryFromEnv = true
 	r, err := c.open(ctx, cfg)
 	if err != nil {
 		return err

@@ -45,8 +45,16 @@ type Config struct {
 	// TracerProvider receives the handlers' spans (default: the global
 	// otel.GetTracerProvider()).
 	TracerProvider trace.TracerProvider
+	// TelemetryFromEnv exports spans and metrics as the standard OTEL_*
+	// environment variables say (OTLP over HTTP or gRPC, console, none;
+	// see docs/operations.md), besides /metrics; the exporting tracer
+	// provider becomes the global one unless TracerProvider is set. `run`
+	// sets it; Close flushes the export.
+	TelemetryFromEnv bool
 	// Logger, when set, is used instead of one built from LogLevel and
-	// LogFormat (programs with their own logging; tests).
+	// LogFormat (programs with their own logging; tests). Either way,
+	// records made with a handler's context get its trace, span, event and
+	// correlation ids (see logging.go).
 	Logger *slog.Logger
 }
 
@@ -211,7 +219,7 @@ func (c Config) httpDisabled() bool { return c.HTTPAddr == "" || c.HTTPAddr == "
 // logger builds the process logger.
 func (c Config) logger() (*slog.Logger, error) {
 	if c.Logger != nil {
-		return c.Logger, nil
+		return withContextAttrs(c.Logger), nil
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -220,9 +228,9 @@ func (c Config) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return withContextAttrs(slog.New(slog.NewJSONHandler(os.Stderr, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return withContextAttrs(slog.New(slog.NewTextHandler(os.Stderr, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 }

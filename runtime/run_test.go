@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/worker"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
@@ -75,4 +77,49 @@ func TestRunFailsFastWhenItsPortIsTaken(t *testing.T) {
 	if strings.Contains(logs.String(), "listening") {
 		t.Fatalf("logged listening although the listen failed:\n%s", logs)
 	}
+}
+
+// TestHandlerLogsNameTheirEvent: a record logged with a handler's context
+// through the runtime's logger carries the trace id of the event's trace,
+// its correlation id and its id.
+func TestHandlerLogsNameTheirEvent(t *testing.T) {
+	schema, _ := pgtest.NewSchema(t)
+	logger, logs := captureLogger()
+	var rt *runtime.Runtime
+	sub := worker.Subscription{Name: "log_probe", Partitions: 1,
+		Handler: func(ctx context.Context, d *worker.Delivery) error {
+			rt.Logger().ErrorContext(ctx, "probe: charge failed")
+			return nil
+		}}
+	ctx := pgtest.Context(t, time.Minute)
+	rt, err := runtime.Open(ctx, runtime.App{Name: "logs", Subscriptions: []worker.Subscription{sub}},
+		runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: "off", LeaseTTL: 2 * time.Second, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if _, err := rt.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	ev, _ := eventlog.NewEvent("Probed", map[string]int{"n": 1})
+	ev.Metadata.CorrelationID = "order-77"
+	ev.Metadata.TraceParent = "00-" + traceID + "-00f067aa0ba902b7-01"
+	if _, err := rt.Log.Append(ctx, "probe-1", eventlog.Any, ev); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	obsEventually(t, 20*time.Second, "the handler's log line", func() (bool, string) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "probe: charge failed") {
+				ok := strings.Contains(line, "trace_id="+traceID) && strings.Contains(line, "correlation_id=order-77") &&
+					strings.Contains(line, "event_id=") && strings.Contains(line, "subscription=log_probe")
+				return ok, line
+			}
+		}
+		return false, "not logged yet"
+	})
 }

@@ -78,11 +78,25 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
 	}
 	r := &Runtime{cfg: cfg, app: app, logger: logger, pool: pool}
-	if r.tel, err = newTelemetry(app.Name); err != nil {
+	var export *otelExport
+	if cfg.TelemetryFromEnv {
+		if export, err = newOTelExport(ctx, serviceName(app.Name), cfg.TracerProvider == nil); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	if r.tel, err = newTelemetry(app.Name, export); err != nil {
+		_ = export.shutdown(ctx)
 		pool.Close()
 		return nil, err
 	}
 	r.tel.tracerProvider = cfg.TracerProvider
+	if export != nil {
+		export.install(logger)
+		if export.tp != nil {
+			r.tel.tracerProvider = export.tp
+		}
+	}
 	r.Log, err = pgstore.New(pool, pgstore.Config{Schema: cfg.Schema, DisableNotify: cfg.DisableNotify,
 		ListenURL: cfg.ListenURL, Enrich: r.tel.enrich, Tailer: pgTailerOptions(logger)})
 	if err != nil {
@@ -106,12 +120,15 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close releases the connections.
+// Close releases the connections and flushes the OTEL_* export.
 func (r *Runtime) Close() {
 	if r.Log != nil {
 		r.Log.Close()
 	}
 	r.pool.Close()
+	if r.tel != nil {
+		r.tel.closeExport(r.logger)
+	}
 }
 
 // Pool is the runtime's connection pool.
