@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -109,6 +110,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if !a.authenticate(w, req) {
 			return
 		}
+	}
+	// Names, keys and ids end up as SQL text parameters: refuse what
+	// PostgreSQL cannot hold as text here, as the client's mistake.
+	if err := checkText("path", req.URL.Path); err != nil {
+		a.fail(w, req, err)
+		return
 	}
 	h, pattern := a.mux.Handler(req)
 	if pattern != "" {
@@ -278,6 +285,14 @@ func query(req *http.Request, allowed ...string) (url.Values, error) {
 		return nil, badRequest("malformed query string: %v", err)
 	}
 	for k, v := range q {
+		if err := checkText("query parameter name", k); err != nil {
+			return nil, err
+		}
+		for _, s := range v {
+			if err := checkText("query parameter "+strconv.Quote(k), s); err != nil {
+				return nil, err
+			}
+		}
 		if !slices.Contains(allowed, k) {
 			return nil, badRequest("unknown query parameter %q (want %s)", k, strings.Join(allowed, ", "))
 		}
@@ -286,6 +301,15 @@ func query(req *http.Request, allowed ...string) (url.Values, error) {
 		}
 	}
 	return q, nil
+}
+
+// checkText refuses text PostgreSQL cannot store or compare: invalid
+// UTF-8 or a NUL byte.
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return badRequest("%s: must be valid UTF-8 without NUL bytes", what)
+	}
+	return nil
 }
 
 // limitParam parses limit= (default defaultListLimit).

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Main runs the command line for app and exits: `run`, `migrate`,
@@ -31,6 +33,7 @@ type cli struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	usageOf map[*flag.FlagSet]func() // --help text of each command's flags
+	envErr  error                    // what ConfigFromEnv could not parse
 }
 
 type command struct {
@@ -133,7 +136,40 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	if errors.Is(err, flag.ErrHelp) {
 		c.usageOf[fs]()
 	}
+	if err == nil && c.envErr != nil {
+		return nil, c.envErr
+	}
 	return pos, err
+}
+
+// env reads the configuration from the environment. A value it cannot
+// parse fails the command once its flags are parsed, so that --help still
+// works with a broken environment.
+func (c *cli) env() Config {
+	cfg, err := ConfigFromEnv()
+	c.envErr = err
+	return cfg
+}
+
+// SQLSTATEs of a database that was not migrated.
+const (
+	sqlstateUndefinedTable    = "42P01"
+	sqlstateInvalidSchemaName = "3F000"
+)
+
+// notMigrated explains an error of a schema without Causeway's tables (or
+// with an older set of them): SQLSTATE 42P01 naming one of them, or 3F000
+// (no such schema).
+func (c *cli) notMigrated(err error, schema string) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if pe.Code == sqlstateInvalidSchemaName || pe.Code == sqlstateUndefinedTable && strings.Contains(pe.Message, `"`+schema+`.`) {
+		return fmt.Errorf("schema %s lacks Causeway's tables: run `%s migrate` first (or choose the schema with --schema or CAUSEWAY_SCHEMA): %w",
+			schema, c.prog, err)
+	}
+	return err
 }
 
 // parseNone parses flags and refuses positional arguments.

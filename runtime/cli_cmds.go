@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	goruntime "runtime"
 	"runtime/debug"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -19,12 +21,13 @@ import (
 )
 
 func (c *cli) cmdRun(ctx context.Context, args []string) error {
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", &cfg)
 	cfg.bindRunFlags(fs)
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
+	cfg.TelemetryFromEnv = true
 	r, err := c.open(ctx, cfg)
 	if err != nil {
 		return err
@@ -34,7 +37,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 }
 
 func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", &cfg)
 	if err := c.parseNone(fs, args); err != nil {
 		return err
@@ -63,19 +66,18 @@ func (c *cli) printJSON(v any) error {
 }
 
 func (c *cli) cmdStatus(ctx context.Context, args []string) error {
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", &cfg)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
-	r, err := c.open(ctx, cfg)
-	if err != nil {
+	var st Status
+	if err := c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+		var err error
+		st, err = o.Status(ctx)
 		return err
-	}
-	defer r.Close()
-	st, err := r.Ops().Status(ctx)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -114,7 +116,7 @@ func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 }
 
 func (c *cli) cmdReplay(ctx context.Context, args []string) error {
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	fs := c.flags("replay", "NAME", "Rebuild one projection: reset its read model and checkpoints in one transaction\n(fencing running workers of it), then catch up from the start here, with progress.\nOther subscriptions are untouched.", &cfg)
 	noCatchUp := fs.Bool("no-catch-up", false, "only reset; let running runners rebuild it")
 	rest, err := c.parse(fs, args)
@@ -164,7 +166,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		sub, rest = args[0], args[1:]
 	}
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	switch sub {
 	case "list":
 		fs := c.flags("dlq list", "", "List dead letters, oldest first.", &cfg)
@@ -178,13 +180,25 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		if err := c.parseNone(fs, rest); err != nil {
 			return err
 		}
+		if err := textArgs("--subscription", q.Subscription, "--key", q.Key); err != nil {
+			return err
+		}
 		if *part >= 0 {
 			q.Partition = part
 		}
-		return c.withOps(ctx, cfg, func(o *Ops) error {
+		if q.Limit < 1 {
+			return usageErr("--limit %d: want 1 or more", q.Limit)
+		}
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+			limit := q.Limit
+			q.Limit++ // one more tells whether there is a next page
 			dls, err := o.DeadLetters(ctx, q)
 			if err != nil {
 				return err
+			}
+			if len(dls) > limit {
+				dls = dls[:limit]
+				defer c.morePages(limit, "dead letters", fmt.Sprint(dls[limit-1].ID))
 			}
 			return printRows(c, *asJSON, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tBLOCKED\tATTEMPTS\tLAST FAILURE\tERROR",
 				func(d checkpoint.DeadLetter) []any {
@@ -205,11 +219,14 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		if len(pos) != 2 {
 			return usageErr("want SUBSCRIPTION ID")
 		}
+		if err := textArgs("SUBSCRIPTION", pos[0]); err != nil {
+			return err
+		}
 		id, err := strconv.ParseInt(pos[1], 10, 64)
 		if err != nil || id <= 0 {
 			return usageErr("dead letter id %q is not a positive number", pos[1])
 		}
-		return c.withOps(ctx, cfg, func(o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
 			switch sub {
 			case "retry":
 				if err := o.RetryDeadLetter(ctx, pos[0], id); err != nil {
@@ -242,7 +259,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		sub, rest = args[0], args[1:]
 	}
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	switch sub {
 	case "list":
 		fs := c.flags("sagas list", "", "List saga instances.", &cfg)
@@ -256,6 +273,12 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		if err := c.parseNone(fs, rest); err != nil {
 			return err
 		}
+		if q.Limit < 1 {
+			return usageErr("--limit %d: want 1 or more", q.Limit)
+		}
+		if err := textArgs("--type", q.Type, "--correlation-id", q.CorrelationID); err != nil {
+			return err
+		}
 		q.Status = saga.Status(*status)
 		if *status != "" && !q.Status.Valid() {
 			return usageErr("unknown status %q (want one of %s)", *status, statusNames())
@@ -267,10 +290,16 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			}
 			q.After = id
 		}
-		return c.withOps(ctx, cfg, func(o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+			limit := q.Limit
+			q.Limit++ // one more tells whether there is a next page
 			list, err := o.Sagas(ctx, q)
 			if err != nil {
 				return err
+			}
+			if len(list) > limit {
+				list = list[:limit]
+				defer c.morePages(limit, "saga instances", list[limit-1].ID.String())
 			}
 			return printRows(c, *asJSON, list, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR",
 				func(s saga.Instance) []any {
@@ -296,7 +325,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageErr("%q is not a saga id", pos[0])
 		}
-		return c.withOps(ctx, cfg, func(o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
 			var inst saga.Instance
 			var err error
 			switch sub {
@@ -326,6 +355,17 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 	return usageErr("want a sub-command: list, show, retry, resume or cancel")
 }
 
+// textArgs refuses arguments (name, value pairs) that PostgreSQL cannot
+// take as text: invalid UTF-8 (a NUL cannot be in an argument).
+func textArgs(nameValues ...string) error {
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if !utf8.ValidString(nameValues[i+1]) {
+			return usageErr("%s %q: not valid UTF-8", nameValues[i], nameValues[i+1])
+		}
+	}
+	return nil
+}
+
 // statusNames lists the saga statuses for messages: "running, waiting, …".
 func statusNames() string {
 	names := make([]string, len(saga.Statuses))
@@ -335,13 +375,29 @@ func statusNames() string {
 	return strings.Join(names, ", ")
 }
 
-func (c *cli) withOps(ctx context.Context, cfg Config, fn func(*Ops) error) error {
+// withOps opens the runtime and runs fn on its Ops, all within the
+// command timeout, explaining a timeout and a schema that was never
+// migrated.
+func (c *cli) withOps(ctx context.Context, cfg Config, fn func(context.Context, *Ops) error) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout())
+	defer cancel()
 	r, err := c.open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	return fn(r.Ops())
+	err = fn(ctx, r.Ops())
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("database %s: no answer within %v (set --command-timeout or CAUSEWAY_COMMAND_TIMEOUT): %w",
+			redactDSN(cfg.DatabaseURL), cfg.commandTimeout(), err)
+	}
+	return c.notMigrated(err, cfg.Schema)
+}
+
+// morePages says, on stderr (stdout stays data), that a list was cut at
+// its limit and how to see the rest.
+func (c *cli) morePages(limit int, what, last string) {
+	fmt.Fprintf(c.stderr, "showing the first %d %s; more match: see the next page with --after %s, or raise --limit\n", limit, what, last)
 }
 
 // printRows prints rows as JSON (--json) or as a table: the header, then
@@ -373,7 +429,7 @@ func firstLine(s string, n int) string {
 }
 
 func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
-	cfg := ConfigFromEnv()
+	cfg := c.env()
 	fs := c.flags("restamp", "", "After restoring a pg_dump or moving the database to another cluster (logical\n"+
 		"replication), the stored transaction ids mean nothing there and readers may see\nno events. Restamp renumbers every event in its current global order below all\n"+
 		"new transaction ids and maps every stored checkpoint to the same events.\nStop all runners first: it locks the events table.", &cfg)
@@ -394,7 +450,7 @@ func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
 		pgstore.PositionColumns{Table: "dead_letters", TxID: "event_tx", Seq: "event_pos"},
 		pgstore.PositionColumns{Table: "saga_inbox", TxID: "event_tx", Seq: "event_pos"})
 	if err != nil {
-		return err
+		return c.notMigrated(err, cfg.Schema)
 	}
 	fmt.Fprintf(c.stdout, "re-stamped %d events and %d stored positions\n", res.Events, res.Positions)
 	return nil

@@ -96,6 +96,9 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{[]string{"replay"}, "want exactly one projection name (registered: cli_orders)"},
 		{[]string{"migrate", "extra"}, "unexpected arguments"},
 		{[]string{"restamp"}, "stop every runner, then run again with --yes"},
+		{[]string{"dlq", "list", "--key", "k\xff"}, "--key \"k\\xff\": not valid UTF-8"},
+		{[]string{"sagas", "list", "--correlation-id", "\xc3"}, "not valid UTF-8"},
+		{[]string{"dlq", "list", "--limit", "0"}, "--limit 0: want 1 or more"},
 	}
 	for _, u := range usage {
 		code, _, errOut := execute(t, app, u.args...)
@@ -151,7 +154,10 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 	}
 
 	// Run the app in this process and give it work.
-	cfg := runtime.ConfigFromEnv()
+	cfg, err := runtime.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Schema, cfg.HTTPAddr, cfg.LogLevel, cfg.LeaseTTL = schema, "off", "error", 2*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

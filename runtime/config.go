@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -33,16 +34,58 @@ type Config struct {
 	ReadyMaxHorizon time.Duration // CAUSEWAY_READY_MAX_HORIZON age (default 1m)
 	// Concurrency of the saga executor.
 	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default 16)
+	// ConnectTimeout bounds opening each database connection when the
+	// connection string has no connect_timeout (and PGCONNECT_TIMEOUT is
+	// unset): CAUSEWAY_CONNECT_TIMEOUT, 0 meaning DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds Open's first contact with the database and the
+	// whole database work of an operations command (status, dlq, sagas):
+	// CAUSEWAY_COMMAND_TIMEOUT, 0 meaning DefaultCommandTimeout.
+	CommandTimeout time.Duration
 	// TracerProvider receives the handlers' and saga steps' spans (default: the global
 	// otel.GetTracerProvider()).
 	TracerProvider trace.TracerProvider
+	// TelemetryFromEnv exports spans and metrics as the standard OTEL_*
+	// environment variables say (OTLP over HTTP or gRPC, console, none;
+	// see docs/operations.md), besides /metrics; the exporting tracer
+	// provider becomes the global one unless TracerProvider is set. `run`
+	// sets it; Close flushes the export.
+	TelemetryFromEnv bool
+	// Logger, when set, is used instead of one built from LogLevel and
+	// LogFormat (programs with their own logging; tests). Either way,
+	// records made with a handler's context get its trace, span, event and
+	// correlation ids (see logging.go).
+	Logger *slog.Logger
 }
 
-// DefaultHTTPAddr is where the management API listens by default.
-const DefaultHTTPAddr = "127.0.0.1:8080"
+// Defaults of the settings that have one.
+const (
+	// DefaultHTTPAddr is where the management API listens by default.
+	DefaultHTTPAddr = "127.0.0.1:8080"
+	// DefaultConnectTimeout bounds opening one database connection, unless
+	// the connection string sets connect_timeout.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultCommandTimeout bounds the database work of one operations
+	// command (status, dlq, sagas) and Open's first contact.
+	DefaultCommandTimeout = time.Minute
+)
 
-// ConfigFromEnv reads the environment.
-func ConfigFromEnv() Config {
+// EnvError is a value in the environment that ConfigFromEnv cannot use.
+type EnvError struct {
+	Var   string // the variable, e.g. CAUSEWAY_LEASE_TTL
+	Value string
+	Want  string // the expected form
+}
+
+func (e *EnvError) Error() string {
+	return fmt.Sprintf("%s=%q: want %s", e.Var, e.Value, e.Want)
+}
+
+// ConfigFromEnv reads the environment. A variable that is set but cannot
+// be parsed is an error (an *EnvError for each, joined), never silently
+// replaced by its default; the Config returned alongside has the defaults
+// for those.
+func ConfigFromEnv() (Config, error) {
 	c := Config{
 		DatabaseURL:     os.Getenv("DATABASE_URL"),
 		ListenURL:       os.Getenv("CAUSEWAY_LISTEN_URL"),
@@ -53,24 +96,58 @@ func ConfigFromEnv() Config {
 		LogLevel:        envOr("CAUSEWAY_LOG_LEVEL", "info"),
 		LogFormat:       envOr("CAUSEWAY_LOG_FORMAT", "text"),
 		LeaseTTL:        10 * time.Second,
+		ConnectTimeout:  DefaultConnectTimeout,
+		CommandTimeout:  DefaultCommandTimeout,
 		ReadyMaxLag:     10_000,
 		ReadyMaxHorizon: time.Minute,
 		SagaConcurrency: 16,
 	}
-	c.DisableNotify, _ = strconv.ParseBool(os.Getenv("CAUSEWAY_DISABLE_NOTIFY"))
-	if d, err := time.ParseDuration(os.Getenv("CAUSEWAY_LEASE_TTL")); err == nil {
-		c.LeaseTTL = d
+	var errs []error
+	envParse(&errs, "CAUSEWAY_DISABLE_NOTIFY", &c.DisableNotify, "true or false", strconv.ParseBool)
+	envParse(&errs, "CAUSEWAY_LEASE_TTL", &c.LeaseTTL, durationWant, parsePositiveDuration)
+	envParse(&errs, "CAUSEWAY_CONNECT_TIMEOUT", &c.ConnectTimeout, durationWant, parsePositiveDuration)
+	envParse(&errs, "CAUSEWAY_COMMAND_TIMEOUT", &c.CommandTimeout, durationWant, parsePositiveDuration)
+	envParse(&errs, "CAUSEWAY_READY_MAX_LAG", &c.ReadyMaxLag, "a whole number of events, 0 or more", func(s string) (int64, error) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil && n < 0 {
+			err = errors.New("negative")
+		}
+		return n, err
+	})
+	envParse(&errs, "CAUSEWAY_READY_MAX_HORIZON", &c.ReadyMaxHorizon, durationWant, parsePositiveDuration)
+	envParse(&errs, "CAUSEWAY_SAGA_CONCURRENCY", &c.SagaConcurrency, "a whole number, 1 or more", func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err == nil && n < 1 {
+			err = errors.New("below 1")
+		}
+		return n, err
+	})
+	return c, errors.Join(errs...)
+}
+
+const durationWant = "a positive duration with its unit, such as 10s, 500ms or 1m30s"
+
+func parsePositiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = errors.New("not positive")
 	}
-	if n, err := strconv.ParseInt(os.Getenv("CAUSEWAY_READY_MAX_LAG"), 10, 64); err == nil {
-		c.ReadyMaxLag = n
+	return d, err
+}
+
+// envParse sets *dst from the variable key when it is set, recording an
+// *EnvError when parse refuses its value.
+func envParse[T any](errs *[]error, key string, dst *T, want string, parse func(string) (T, error)) {
+	s, ok := os.LookupEnv(key)
+	if !ok || s == "" {
+		return
 	}
-	if d, err := time.ParseDuration(os.Getenv("CAUSEWAY_READY_MAX_HORIZON")); err == nil {
-		c.ReadyMaxHorizon = d
+	v, err := parse(strings.TrimSpace(s))
+	if err != nil {
+		*errs = append(*errs, &EnvError{Var: key, Value: s, Want: want})
+		return
 	}
-	if n, err := strconv.Atoi(os.Getenv("CAUSEWAY_SAGA_CONCURRENCY")); err == nil {
-		c.SagaConcurrency = n
-	}
-	return c
+	*dst = v
 }
 
 func envOr(key, def string) string {
@@ -82,13 +159,17 @@ func envOr(key, def string) string {
 
 // bindFlags adds the connection flags every command shares.
 func (c *Config) bindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL connection string (env DATABASE_URL)")
+	fs.Var((*dsnValue)(&c.DatabaseURL), "database-url", "PostgreSQL connection `URL` (env DATABASE_URL)")
 	fs.StringVar(&c.Schema, "schema", c.Schema, "PostgreSQL schema for Causeway's tables (env CAUSEWAY_SCHEMA)")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout,
+		"bound on opening a database connection, unless the URL sets connect_timeout (env CAUSEWAY_CONNECT_TIMEOUT)")
+	fs.DurationVar(&c.CommandTimeout, "command-timeout", c.CommandTimeout,
+		"bound on a command's database work: status, dlq, sagas (env CAUSEWAY_COMMAND_TIMEOUT)")
 }
 
 // bindRunFlags adds the flags of `run`.
 func (c *Config) bindRunFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenURL, "listen-url", c.ListenURL, "connection string for LISTEN, e.g. past PgBouncer (env CAUSEWAY_LISTEN_URL)")
+	fs.Var((*dsnValue)(&c.ListenURL), "listen-url", "connection `URL` for LISTEN, e.g. past PgBouncer (env CAUSEWAY_LISTEN_URL)")
 	fs.BoolVar(&c.DisableNotify, "disable-notify", c.DisableNotify, "no NOTIFY hints; rely on polling (env CAUSEWAY_DISABLE_NOTIFY)")
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, `management API address, "off" to disable (env CAUSEWAY_HTTP_ADDR)`)
 	fs.StringVar(&c.MemberID, "member-id", c.MemberID, "this process's name in consumer groups (env CAUSEWAY_MEMBER_ID)")
@@ -105,6 +186,9 @@ func (c Config) check() error {
 	}
 	if err := migrations.ValidateSchema(c.Schema); err != nil {
 		return err
+	}
+	if c.ConnectTimeout < 0 || c.CommandTimeout < 0 {
+		return errors.New("negative connect or command timeout")
 	}
 	if c.LeaseTTL < 500*time.Millisecond {
 		return fmt.Errorf("lease TTL %v is too short (minimum 500ms)", c.LeaseTTL)
@@ -134,6 +218,9 @@ func (c Config) httpDisabled() bool { return c.HTTPAddr == "" || c.HTTPAddr == "
 
 // logger builds the process logger.
 func (c Config) logger() (*slog.Logger, error) {
+	if c.Logger != nil {
+		return withContextAttrs(c.Logger), nil
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
@@ -141,9 +228,23 @@ func (c Config) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return withContextAttrs(slog.New(slog.NewJSONHandler(os.Stderr, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return withContextAttrs(slog.New(slog.NewTextHandler(os.Stderr, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}
+
+func (c Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+func (c Config) commandTimeout() time.Duration {
+	if c.CommandTimeout > 0 {
+		return c.CommandTimeout
+	}
+	return DefaultCommandTimeout
 }

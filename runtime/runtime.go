@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,8 +51,14 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgconn masks the password
 	}
+	if !connectTimeoutSet(cfg.DatabaseURL) {
+		// pgx waits forever by default: a host that accepts the connection
+		// and never answers would hang every command without a word.
+		poolCfg.ConnConfig.ConnectTimeout = cfg.connectTimeout()
+	}
+	cfg.ListenURL = withConnectTimeout(cfg.ListenURL, cfg.connectTimeout())
 	if poolCfg.MaxConns < 16 {
 		// Partitions hold a connection per batch; the reader, the tailer,
 		// the saga executor and the API need their own.
@@ -60,14 +66,37 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
+	}
+	// The pool connects lazily; reach the database now, so that a wrong
+	// or silent one fails here, clearly, rather than deep in a command.
+	pctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout())
+	err = pool.Ping(pctx)
+	cancel()
+	if err != nil {
+		pool.Close()
+		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
 	}
 	r := &Runtime{cfg: cfg, app: app, logger: logger, pool: pool}
-	if r.tel, err = newTelemetry(app.Name); err != nil {
+	var export *otelExport
+	if cfg.TelemetryFromEnv {
+		if export, err = newOTelExport(ctx, serviceName(app.Name), cfg.TracerProvider == nil); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	if r.tel, err = newTelemetry(app.Name, export); err != nil {
+		_ = export.shutdown(ctx)
 		pool.Close()
 		return nil, err
 	}
 	r.tel.tracerProvider = cfg.TracerProvider
+	if export != nil {
+		export.install(logger)
+		if export.tp != nil {
+			r.tel.tracerProvider = export.tp
+		}
+	}
 	r.Log, err = pgstore.New(pool, pgstore.Config{Schema: cfg.Schema, DisableNotify: cfg.DisableNotify,
 		ListenURL: cfg.ListenURL, Enrich: r.tel.enrich, Tailer: pgTailerOptions(logger)})
 	if err != nil {
@@ -91,12 +120,15 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close releases the connections.
+// Close releases the connections and flushes the OTEL_* export.
 func (r *Runtime) Close() {
 	if r.Log != nil {
 		r.Log.Close()
 	}
 	r.pool.Close()
+	if r.tel != nil {
+		r.tel.closeExport(r.logger)
+	}
 }
 
 // Pool is the runtime's connection pool.
@@ -145,10 +177,23 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 }
 
 // Run migrates, then runs every subscription, the saga executor, the
-// scheduler and the HTTP API until ctx ends, and stops gracefully.
+// scheduler and the HTTP API until ctx ends, and stops gracefully. These
+// components are supervised as one: when one of them fails, the others
+// are stopped and Run returns that failure (named after the component),
+// so a supervisor outside (systemd, Kubernetes) restarts the process.
 func (r *Runtime) Run(ctx context.Context) error {
 	if err := r.cfg.checkHTTP(); err != nil {
 		return err
+	}
+	// Listen before anything else: a taken port fails the start at once,
+	// before the process claims any work it could not be managed through.
+	var ln net.Listener
+	if !r.cfg.httpDisabled() {
+		var err error
+		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", r.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("management API: %w", err)
+		}
+		defer ln.Close() // on an early return; Serve owns it afterwards
 	}
 	if _, err := r.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -192,55 +237,48 @@ func (r *Runtime) Run(ctx context.Context) error {
 		return err
 	}
 
-	var (
-		wg   sync.WaitGroup
-		errs = make(chan error, 4)
-	)
-	start := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
+	sup := newSupervisor(ctx, r.logger)
 	if w != nil {
-		start("worker", w.Run)
+		sup.start("worker", w.Run)
 	}
 	if x != nil {
-		start("saga executor", x.Run)
+		sup.start("saga executor", x.Run)
 	}
 	if sched != nil {
-		start("scheduler", sched.Run)
+		sup.start("scheduler", sched.Run)
 	}
-	start("metrics", func(ctx context.Context) error { return r.tel.collect(ctx, r.ops(), r.logger) })
-	var srv *http.Server
-	if !r.cfg.httpDisabled() {
-		srv = &http.Server{Addr: r.cfg.HTTPAddr, Handler: r.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("http: %w", err)
-			}
-		}()
-		r.logger.Info("causeway: management API listening", "addr", r.cfg.HTTPAddr, "auth", r.cfg.APIToken != "")
+	sup.start("metrics", func(ctx context.Context) error { return r.tel.collect(ctx, r.ops(), r.logger) })
+	if ln != nil {
+		srv := &http.Server{Handler: r.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn)}
+		r.logger.Info("causeway: management API listening", "addr", ln.Addr().String(), "auth", r.cfg.APIToken != "")
+		sup.start("management API", func(ctx context.Context) error { return serve(ctx, srv, ln) })
 	}
 	r.logger.Info("causeway: running", "app", r.app.Name, "projections", len(r.app.Projections),
 		"sagas", len(r.app.Sagas), "subscriptions", len(subs), "member", r.cfg.MemberID)
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errs:
-	}
+	<-sup.ctx.Done()
 	r.logger.Info("causeway: stopping")
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+	return sup.wait()
+}
+
+// serve serves HTTP on ln until ctx ends, then shuts down, giving requests
+// in flight a few seconds.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err // never http.ErrServerClosed: only Shutdown below closes it
+	case <-ctx.Done():
 	}
-	wg.Wait()
-	return runErr
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(<-served, http.ErrServerClosed) && err == nil {
+		return nil
+	}
+	return err
 }
 
 // ops returns the operations facade over this runtime.

@@ -72,6 +72,8 @@ type telemetry struct {
 	registry *prometheus.Registry
 	provider *sdkmetric.MeterProvider
 	handler  http.Handler
+	// export is the OTEL_* export, nil when not asked for.
+	export *otelExport
 
 	handled      metric.Int64Counter
 	duration     metric.Float64Histogram
@@ -115,8 +117,10 @@ type subGauges struct {
 	partitions  map[string]int64 // by state
 }
 
-func newTelemetry(app string) (*telemetry, error) {
-	t := &telemetry{app: app, interval: defaultCollectInterval, registry: prometheus.NewRegistry()}
+// newTelemetry builds the metrics (and, with export, their OTEL_* export)
+// of an app.
+func newTelemetry(app string, export *otelExport) (*telemetry, error) {
+	t := &telemetry{app: app, interval: defaultCollectInterval, registry: prometheus.NewRegistry(), export: export}
 	t.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -129,19 +133,28 @@ func newTelemetry(app string) (*telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	service := app
-	if service == "" {
-		service = "causeway"
+	res := resource.NewSchemaless(attribute.String("service.name", serviceName(app)))
+	opts := []sdkmetric.Option{sdkmetric.WithReader(exporter)}
+	if export != nil {
+		res = export.res
+		if export.reader != nil {
+			opts = append(opts, sdkmetric.WithReader(export.reader))
+		}
 	}
-	t.provider = sdkmetric.NewMeterProvider(
-		sdkmetric.WithReader(exporter),
-		sdkmetric.WithResource(resource.NewSchemaless(attribute.String("service.name", service))),
-	)
+	t.provider = sdkmetric.NewMeterProvider(append(opts, sdkmetric.WithResource(res))...)
 	t.handler = promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
 	if err := t.instruments(t.provider.Meter(instrumentationName)); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// serviceName is the app's name as an OpenTelemetry service.name.
+func serviceName(app string) string {
+	if app == "" {
+		return "causeway"
+	}
+	return app
 }
 
 // instruments creates the instruments (the Prometheus names are in the
@@ -343,7 +356,7 @@ func (t *telemetry) wrapHandler(sub string, h worker.Handler) worker.Handler {
 	name := "causeway.handle " + sub
 	return func(ctx context.Context, d *worker.Delivery) (err error) {
 		md := d.Event.Metadata // the propagator only reads it
-		ctx = t.propagator.Extract(ctx, metadataCarrier{&md})
+		ctx = t.propagator.Extract(withDelivery(ctx, d), metadataCarrier{&md})
 		ctx, span := t.tracer().Start(ctx, name,
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(

@@ -16,7 +16,7 @@ type Telemetry struct{ t *telemetry }
 
 // NewTelemetry builds a telemetry whose spans go to tp.
 func NewTelemetry(app string, tp trace.TracerProvider) (*Telemetry, error) {
-	t, err := newTelemetry(app)
+	t, err := newTelemetry(app, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,10 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 		fmt.Fprintln(out, "· using DATABASE_URL; the demo resets the schemas "+DemoSchema+" and "+Schema)
 	}
 
-	cfg := runtime.ConfigFromEnv()
+	cfg, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
 	cfg.DatabaseURL, cfg.Schema, cfg.HTTPAddr, cfg.LogLevel = url, DemoSchema, "off", "error"
 	cfg.LeaseTTL = 5 * time.Second
 	app := App()

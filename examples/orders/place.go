@@ -50,7 +50,11 @@ func placeOrderCommand() runtime.Command {
 			} else if len(rest) > 0 {
 				return fmt.Errorf("%w: unexpected arguments %q", runtime.ErrUsage, rest)
 			}
-			r, err := runtime.Open(ctx, App(), runtime.ConfigFromEnv())
+			cfg, err := runtime.ConfigFromEnv()
+			if err != nil {
+				return err
+			}
+			r, err := runtime.Open(ctx, App(), cfg)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,65 @@
+package runtime
+
+// Log records made with a handler's context name the event they are about:
+// the runtime's logger adds the trace and span ids of the context's span
+// (the handler's span continues the trace of the event's appender) and the
+// event's correlation id, subscription and id. So a handler — or a
+// failure logged from one — can be found from a trace, and a trace from a
+// log line, without every call site adding them.
+
+import (
+	"context"
+	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/causewayhq/causeway/worker"
+)
+
+// deliveryKey is the context key of the delivery a handler runs for.
+type deliveryKey struct{}
+
+// deliveryLog is what log records made in a handler's context add.
+type deliveryLog struct {
+	subscription  string
+	eventID       string
+	correlationID string
+}
+
+// withDelivery returns ctx carrying what identifies d in log records.
+func withDelivery(ctx context.Context, d *worker.Delivery) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, deliveryLog{subscription: d.Subscription,
+		eventID: d.Event.ID.String(), correlationID: d.Event.Metadata.CorrelationID})
+}
+
+// contextHandler adds the context's trace and delivery to every record.
+type contextHandler struct{ slog.Handler }
+
+// withContextAttrs wraps a logger's handler with contextHandler.
+func withContextAttrs(l *slog.Logger) *slog.Logger {
+	if _, done := l.Handler().(contextHandler); done {
+		return l
+	}
+	return slog.New(contextHandler{l.Handler()})
+}
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	if d, ok := ctx.Value(deliveryKey{}).(deliveryLog); ok {
+		r.AddAttrs(slog.String("subscription", d.subscription), slog.String("event_id", d.eventID))
+		if d.correlationID != "" {
+			r.AddAttrs(slog.String("correlation_id", d.correlationID))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
+}

@@ -1,0 +1,125 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtest"
+	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/worker"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// captureLogger logs text records of every level into a buffer.
+func captureLogger() (*slog.Logger, *syncBuffer) {
+	var b syncBuffer
+	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
+}
+
+// TestRunFailsFastWhenItsPortIsTaken: a component that cannot start (here
+// the management API, its port taken) stops everything else, and Run
+// returns its error promptly instead of processing on without an API. The
+// API is reported listening only once it is.
+func TestRunFailsFastWhenItsPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	schema, _ := pgtest.NewSchema(t)
+	logger, logs := captureLogger()
+	cfg := runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: taken.Addr().String(),
+		LeaseTTL: 2 * time.Second, SagaConcurrency: 2, Logger: logger}
+	ctx := pgtest.Context(t, time.Minute)
+	r, err := runtime.Open(ctx, cliApp(schema), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case err = <-done:
+		done <- err // for the deferred receive
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Run still running 5s after its management API could not listen on %s; log:\n%s", taken.Addr(), logs)
+	}
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Run returned %v; want the listen error naming %s", err, taken.Addr())
+	}
+	if strings.Contains(logs.String(), "listening") {
+		t.Fatalf("logged listening although the listen failed:\n%s", logs)
+	}
+}
+
+// TestHandlerLogsNameTheirEvent: a record logged with a handler's context
+// through the runtime's logger carries the trace id of the event's trace,
+// its correlation id and its id.
+func TestHandlerLogsNameTheirEvent(t *testing.T) {
+	schema, _ := pgtest.NewSchema(t)
+	logger, logs := captureLogger()
+	var rt *runtime.Runtime
+	sub := worker.Subscription{Name: "log_probe", Partitions: 1,
+		Handler: func(ctx context.Context, d *worker.Delivery) error {
+			rt.Logger().ErrorContext(ctx, "probe: charge failed")
+			return nil
+		}}
+	ctx := pgtest.Context(t, time.Minute)
+	rt, err := runtime.Open(ctx, runtime.App{Name: "logs", Subscriptions: []worker.Subscription{sub}},
+		runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: "off", LeaseTTL: 2 * time.Second, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if _, err := rt.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	ev, _ := eventlog.NewEvent("Probed", map[string]int{"n": 1})
+	ev.Metadata.CorrelationID = "order-77"
+	ev.Metadata.TraceParent = "00-" + traceID + "-00f067aa0ba902b7-01"
+	if _, err := rt.Log.Append(ctx, "probe-1", eventlog.Any, ev); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	obsEventually(t, 20*time.Second, "the handler's log line", func() (bool, string) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "probe: charge failed") {
+				ok := strings.Contains(line, "trace_id="+traceID) && strings.Contains(line, "correlation_id=order-77") &&
+					strings.Contains(line, "event_id=") && strings.Contains(line, "subscription=log_probe")
+				return ok, line
+			}
+		}
+		return false, "not logged yet"
+	})
+}
