@@ -4,22 +4,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/causewayhq/causeway/internal/pgtext"
 	"github.com/causewayhq/causeway/internal/sqlwhere"
 )
 
 const dlColumns = `id, subscription, partition, key, event_id, event_tx, event_pos, stream_id, version,
-	event_type, blocked, error, attempts, first_failed_at, last_failed_at, retry_requested`
+	event_type, blocked, error, attempts, first_failed_at, last_failed_at, next_attempt_at, retry_requested`
 
 func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
 	var d DeadLetter
 	var id [16]byte
+	var next *time.Time
 	err := r.Scan(&d.ID, &d.Subscription, &d.Partition, &d.Key, &id, &d.Position.TxID, &d.Position.Seq,
-		&d.StreamID, &d.Version, &d.Type, &d.Blocked, &d.Error, &d.Attempts, &d.FirstFailedAt, &d.LastFailedAt, &d.RetryRequested)
+		&d.StreamID, &d.Version, &d.Type, &d.Blocked, &d.Error, &d.Attempts, &d.FirstFailedAt, &d.LastFailedAt, &next, &d.RetryRequested)
 	d.EventID = id
+	if next != nil {
+		d.NextAttemptAt = *next
+	}
 	return d, err
+}
+
+// maxErrorText bounds a stored error (a panic's stack included).
+const maxErrorText = 16 << 10
+
+// storable makes a dead letter's free text storable: handler errors and
+// panic values may hold NUL bytes or invalid UTF-8, which PostgreSQL refuses,
+// and a dead letter that cannot be recorded would stall its partition.
+func storable(dl DeadLetter) DeadLetter {
+	dl.Error = pgtext.Truncate(pgtext.Sanitize(dl.Error), maxErrorText)
+	dl.Key = pgtext.Sanitize(dl.Key)
+	return dl
+}
+
+// nullTime is t, or NULL for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // DeadLetters implements Store.
@@ -83,21 +109,57 @@ func (s *PostgresStore) CountDeadLetters(ctx context.Context, sub string) (int, 
 	return n, nil
 }
 
-// BlockedKeys implements Store.
-func (s *PostgresStore) BlockedKeys(ctx context.Context, sub string, partition int) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT key FROM `+s.t.dls+` WHERE subscription = $1 AND partition = $2`, sub, partition)
+// BlockedKeys implements Store: one row per key, from its first dead letter
+// in log order (the index dead_letters_key_order serves it).
+func (s *PostgresStore) BlockedKeys(ctx context.Context, sub string, partition int) (map[string]BlockedKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT f.key, f.blocked, f.next_attempt_at,
+			EXISTS (SELECT 1 FROM `+s.t.dls+` r WHERE r.subscription = $1 AND r.partition = $2 AND r.key = f.key AND r.retry_requested)
+		FROM (SELECT DISTINCT ON (key) key, blocked, next_attempt_at FROM `+s.t.dls+`
+		       WHERE subscription = $1 AND partition = $2
+		       ORDER BY key, event_tx, event_pos) f`, sub, partition)
 	if err != nil {
 		return nil, wrap("blocked keys", err)
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockedKey, error) {
+		var (
+			k      BlockedKey
+			parked bool
+			next   *time.Time
+		)
+		if err := r.Scan(&k.Key, &parked, &next, &k.RetryRequested); err != nil {
+			return k, err
+		}
+		k.RetryAt = blockedRetryAt(parked, next)
+		return k, nil
+	})
 	if err != nil {
 		return nil, wrap("blocked keys", err)
 	}
-	out := make(map[string]bool, len(keys))
+	out := make(map[string]BlockedKey, len(keys))
 	for _, k := range keys {
-		out[k] = true
+		out[k.Key] = k
 	}
 	return out, nil
+}
+
+// blockedRetryAt is when a key whose first dead letter is as given is due:
+// a parked event first means the failing one was discarded, so the rest
+// flows again at once.
+func blockedRetryAt(firstParked bool, next *time.Time) time.Time {
+	switch {
+	case firstParked:
+		return time.Unix(0, 0)
+	case next != nil:
+		return *next
+	}
+	return time.Time{}
+}
+
+// KeyDeadLetters implements Store.
+func (s *PostgresStore) KeyDeadLetters(ctx context.Context, sub string, partition int, key string) ([]DeadLetter, error) {
+	return s.deadLetters(ctx, "key dead letters", `SELECT `+dlColumns+` FROM `+s.t.dls+`
+		WHERE subscription = $1 AND partition = $2 AND key = $3
+		ORDER BY event_tx, event_pos`, sub, partition, key)
 }
 
 // RequestRetry implements Store.
@@ -113,13 +175,6 @@ func (s *PostgresStore) RequestRetry(ctx context.Context, sub string, id int64) 
 		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
 	}
 	return nil
-}
-
-// RetryRequested implements Store.
-func (s *PostgresStore) RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error) {
-	return s.deadLetters(ctx, "retry requests", `SELECT `+dlColumns+` FROM `+s.t.dls+`
-		WHERE subscription = $1 AND partition = $2 AND retry_requested
-		ORDER BY key, event_tx, event_pos`, sub, partition)
 }
 
 // Discard implements Store.

@@ -246,8 +246,8 @@ type memTx struct {
 
 func (t *memTx) Pgx() pgx.Tx { return nil }
 
-func (t *memTx) AddDeadLetter(ctx context.Context, dl DeadLetter) error {
-	t.adds = append(t.adds, dl)
+func (t *memTx) PutDeadLetter(ctx context.Context, dl DeadLetter) error {
+	t.adds = append(t.adds, storable(dl))
 	return nil
 }
 
@@ -283,7 +283,8 @@ func (t *memTx) Commit(ctx context.Context, l Lease, pos eventlog.Position) erro
 	}
 	for _, dl := range t.adds {
 		if old := m.findEvent(dl); old != nil {
-			old.Error, old.Attempts, old.LastFailedAt, old.RetryRequested = dl.Error, old.Attempts+dl.Attempts, dl.LastFailedAt, false
+			old.Blocked, old.Error, old.Attempts, old.LastFailedAt, old.NextAttemptAt, old.RetryRequested =
+				dl.Blocked, dl.Error, dl.Attempts, dl.LastFailedAt, dl.NextAttemptAt, false
 			continue
 		}
 		s.nextDL++
@@ -361,18 +362,46 @@ func (s *MemoryStore) CountDeadLetters(ctx context.Context, sub string) (int, er
 }
 
 // BlockedKeys implements Store.
-func (s *MemoryStore) BlockedKeys(ctx context.Context, sub string, partition int) (map[string]bool, error) {
+func (s *MemoryStore) BlockedKeys(ctx context.Context, sub string, partition int) (map[string]BlockedKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]bool{}
-	if m, err := s.get(sub); err == nil {
-		for _, d := range m.dls {
-			if d.Partition == partition {
-				out[d.Key] = true
-			}
+	out := map[string]BlockedKey{}
+	m, err := s.get(sub)
+	if err != nil {
+		return out, nil
+	}
+	for _, d := range m.inLogOrder(func(d *DeadLetter) bool { return d.Partition == partition }) {
+		k, seen := out[d.Key]
+		if !seen {
+			k = BlockedKey{Key: d.Key, RetryAt: blockedRetryAt(d.Blocked, nullTime(d.NextAttemptAt))}
 		}
+		k.RetryRequested = k.RetryRequested || d.RetryRequested
+		out[d.Key] = k
 	}
 	return out, nil
+}
+
+// KeyDeadLetters implements Store.
+func (s *MemoryStore) KeyDeadLetters(ctx context.Context, sub string, partition int, key string) ([]DeadLetter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := s.get(sub)
+	if err != nil {
+		return nil, nil
+	}
+	return m.inLogOrder(func(d *DeadLetter) bool { return d.Partition == partition && d.Key == key }), nil
+}
+
+// inLogOrder returns the dead letters keep selects, by key then position.
+func (m *memSub) inLogOrder(keep func(*DeadLetter) bool) []DeadLetter {
+	out := m.sortedDLs(keep)
+	slices.SortFunc(out, func(a, b DeadLetter) int {
+		if c := cmp.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return a.Position.Compare(b.Position)
+	})
+	return out
 }
 
 // RequestRetry implements Store.
@@ -393,24 +422,6 @@ func (s *MemoryStore) RequestRetry(ctx context.Context, sub string, id int64) er
 		}
 	}
 	return nil
-}
-
-// RetryRequested implements Store.
-func (s *MemoryStore) RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.get(sub)
-	if err != nil {
-		return nil, nil
-	}
-	out := m.sortedDLs(func(d *DeadLetter) bool { return d.Partition == partition && d.RetryRequested })
-	slices.SortFunc(out, func(a, b DeadLetter) int {
-		if c := cmp.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return a.Position.Compare(b.Position)
-	})
-	return out, nil
 }
 
 // Discard implements Store.

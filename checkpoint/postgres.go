@@ -317,17 +317,20 @@ type pgTx struct {
 
 func (t *pgTx) Pgx() pgx.Tx { return t.tx }
 
-func (t *pgTx) AddDeadLetter(ctx context.Context, dl DeadLetter) error {
+func (t *pgTx) PutDeadLetter(ctx context.Context, dl DeadLetter) error {
+	dl = storable(dl)
 	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.s.t.dls+` (subscription, partition, key, event_id, event_tx, event_pos,
-			stream_id, version, event_type, blocked, error, attempts, first_failed_at, last_failed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			stream_id, version, event_type, blocked, error, attempts, first_failed_at, last_failed_at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (subscription, event_id) DO UPDATE SET
-			error = excluded.error, attempts = `+t.s.t.dls+`.attempts + excluded.attempts,
-			last_failed_at = excluded.last_failed_at, retry_requested = false`,
+			blocked = excluded.blocked, error = excluded.error, attempts = excluded.attempts,
+			last_failed_at = excluded.last_failed_at, next_attempt_at = excluded.next_attempt_at,
+			retry_requested = false`,
 		dl.Subscription, dl.Partition, dl.Key, [16]byte(dl.EventID), dl.Position.TxID, dl.Position.Seq,
-		dl.StreamID, dl.Version, dl.Type, dl.Blocked, dl.Error, dl.Attempts, dl.FirstFailedAt, dl.LastFailedAt)
+		dl.StreamID, dl.Version, dl.Type, dl.Blocked, dl.Error, dl.Attempts, dl.FirstFailedAt, dl.LastFailedAt,
+		nullTime(dl.NextAttemptAt))
 	if err != nil {
-		return wrap("add dead letter", err)
+		return wrap("put dead letter", err)
 	}
 	return nil
 }

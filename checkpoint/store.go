@@ -58,14 +58,15 @@ type Store interface {
 	DeadLetter(ctx context.Context, sub string, id int64) (DeadLetter, error)
 	// CountDeadLetters counts a subscription's dead letters.
 	CountDeadLetters(ctx context.Context, sub string) (int, error)
-	// BlockedKeys returns the keys of a partition that have dead letters.
-	BlockedKeys(ctx context.Context, sub string, partition int) (map[string]bool, error)
+	// BlockedKeys returns the keys of a partition that have dead letters,
+	// with when each is due to be retried.
+	BlockedKeys(ctx context.Context, sub string, partition int) (map[string]BlockedKey, error)
+	// KeyDeadLetters returns a key's dead letters in log order.
+	KeyDeadLetters(ctx context.Context, sub string, partition int, key string) ([]DeadLetter, error)
 	// RequestRetry asks the partition's owner to re-deliver the key of dead
-	// letter id, all of its dead letters in order.
+	// letter id: all of the key's dead letters in order, those parked after
+	// the request included.
 	RequestRetry(ctx context.Context, sub string, id int64) error
-	// RetryRequested returns a partition's dead letters whose key has a
-	// pending retry request, in order.
-	RetryRequested(ctx context.Context, sub string, partition int) ([]DeadLetter, error)
 	// Discard deletes a dead letter without handling it.
 	Discard(ctx context.Context, sub string, id int64) error
 }
@@ -75,9 +76,12 @@ type Store interface {
 type Tx interface {
 	// Pgx is the PostgreSQL transaction, or nil for the memory store.
 	Pgx() pgx.Tx
-	// AddDeadLetter records or updates (by subscription and event id) a
-	// dead letter.
-	AddDeadLetter(ctx context.Context, dl DeadLetter) error
+	// PutDeadLetter records a dead letter, or updates the one of the same
+	// subscription and event: Blocked, Error, Attempts, LastFailedAt and
+	// NextAttemptAt are set as given (FirstFailedAt and the id stay), and
+	// the retry request is cleared. Error and Key text PostgreSQL could not
+	// store (NUL, invalid UTF-8) is sanitized.
+	PutDeadLetter(ctx context.Context, dl DeadLetter) error
 	// RemoveDeadLetter deletes a dead letter that was handled on retry.
 	RemoveDeadLetter(ctx context.Context, sub string, id int64) error
 	// Commit moves the lease's checkpoint to pos, fenced by its epoch, and

@@ -64,22 +64,46 @@ func (p PartitionState) Leased(now time.Time) bool {
 }
 
 // DeadLetter is an event a subscription could not handle (Blocked false), or
-// a later event of the same key parked behind it (Blocked true).
+// a later event of the same key parked behind it (Blocked true). A failing
+// event is recorded at its first failure, so that its key's later events wait
+// behind it while the partition's other keys flow; while NextAttemptAt is
+// set, the partition's owner retries it on its own, and it only becomes a dead
+// letter proper (NextAttemptAt zero) when its attempts run out.
 type DeadLetter struct {
-	ID             int64
-	Subscription   string
-	Partition      int
-	Key            string
-	EventID        uuid.UUID
-	Position       eventlog.Position
-	StreamID       string
-	Version        int64
-	Type           string
-	Blocked        bool
-	Error          string
-	Attempts       int
-	FirstFailedAt  time.Time
-	LastFailedAt   time.Time
+	ID            int64
+	Subscription  string
+	Partition     int
+	Key           string
+	EventID       uuid.UUID
+	Position      eventlog.Position
+	StreamID      string
+	Version       int64
+	Type          string
+	Blocked       bool
+	Error         string
+	Attempts      int
+	FirstFailedAt time.Time
+	LastFailedAt  time.Time
+	// NextAttemptAt is when the owner retries the event on its own; the zero
+	// time means it waits for an operator (retry or discard).
+	NextAttemptAt  time.Time
+	RetryRequested bool
+}
+
+// Retrying reports whether the event is still being retried automatically.
+func (d DeadLetter) Retrying() bool { return !d.NextAttemptAt.IsZero() }
+
+// BlockedKey is a key of a partition with dead letters: its events wait
+// behind the first of them.
+type BlockedKey struct {
+	Key string
+	// RetryAt is when the partition's owner re-delivers the key's first dead
+	// letter on its own: its NextAttemptAt, or, when the first one is a parked
+	// event (the failing one was discarded), at once. The zero time means it
+	// waits for an operator.
+	RetryAt time.Time
+	// RetryRequested is set when an operator asked for the key to be
+	// re-delivered (any of its dead letters).
 	RetryRequested bool
 }
 

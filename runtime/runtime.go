@@ -27,7 +27,11 @@ type Runtime struct {
 	app    App
 	logger *slog.Logger
 	pool   *pgxpool.Pool
-	tel    *telemetry
+	// control is a small pool for membership and leases only, so that
+	// heartbeats and renewals never queue behind handlers' transactions.
+	control *pgxpool.Pool
+	leases  *checkpoint.PostgresStore
+	tel     *telemetry
 
 	// Log, Checkpoints and Sagas are the stores, for programs that append
 	// events or inspect state themselves.
@@ -107,6 +111,16 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		r.Close()
 		return nil, err
 	}
+	controlCfg := poolCfg.Copy()
+	controlCfg.MaxConns, controlCfg.MinConns = controlPoolSize, 0
+	if r.control, err = pgxpool.NewWithConfig(ctx, controlCfg); err != nil {
+		r.Close()
+		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
+	}
+	if r.leases, err = checkpoint.NewPostgres(r.control, cfg.Schema); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if r.Sagas, err = saga.NewPostgres(r.Log); err != nil {
 		r.Close()
 		return nil, err
@@ -125,11 +139,19 @@ func (r *Runtime) Close() {
 	if r.Log != nil {
 		r.Log.Close()
 	}
+	if r.control != nil {
+		r.control.Close()
+	}
 	r.pool.Close()
 	if r.tel != nil {
 		r.tel.closeExport(r.logger)
 	}
 }
+
+// controlPoolSize is the size of the pool for heartbeats and leases: one
+// membership loop per subscription shares it, each with a short statement
+// every TTL/3.
+const controlPoolSize = 4
 
 // Pool is the runtime's connection pool.
 func (r *Runtime) Pool() *pgxpool.Pool { return r.pool }
@@ -226,7 +248,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	var w *worker.Worker
 	if len(subs) > 0 {
-		w, err = worker.New(worker.Config{Log: r.Log, Checkpoints: r.Checkpoints, MemberID: r.cfg.MemberID,
+		w, err = worker.New(worker.Config{Log: r.Log, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,
 			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks}, subs...)
 		if err != nil {
 			return err

@@ -7,16 +7,27 @@ import (
 )
 
 // handleAtLeastOnce handles a batch outside any transaction, flushing the
-// checkpoint every FlushEvents events or FlushInterval.
+// checkpoint every FlushEvents events or FlushInterval. A stop request ends
+// the batch after the event in hand; the partition then flushes what it
+// handled (see finish).
 func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) error {
 	if err := p.refreshBlocked(batch); err != nil {
 		return err
 	}
-	for _, d := range batch {
+	start := time.Now()
+	for i, d := range batch {
 		if p.work.Err() != nil {
 			return errStop
 		}
-		if p.blocked[d.key] {
+		if i > 0 && p.stopRequested() {
+			return nil
+		}
+		if i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
+			// Back to the loop for due retries and flushes; the rest follows.
+			p.carry = &message{events: batch[i:], mark: mark}
+			return nil
+		}
+		if _, blocked := p.blocked[d.key]; blocked {
 			if err := p.park(d); err != nil {
 				return err
 			}
@@ -27,7 +38,7 @@ func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) 
 		case herr == nil:
 			p.handledAtLeastOnce(d)
 		default:
-			if err := p.failing(d, herr); err != nil {
+			if err := p.failed(d, herr); err != nil {
 				return err
 			}
 		}
@@ -59,7 +70,7 @@ func (p *partition) park(d delivery) error {
 			return err
 		}
 		defer tx.Rollback(p.work)
-		if err := tx.AddDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked)); err != nil {
+		if err := tx.PutDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked, time.Time{})); err != nil {
 			return err
 		}
 		return p.commitTx(tx, p.commitPosAfter(d), nil)

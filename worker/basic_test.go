@@ -165,8 +165,14 @@ func TestRetriesPermanentAndPanics(t *testing.T) {
 	startWorker(t, e.config("m"), sub)
 	ctx := pgtest.Context(t, time.Minute)
 	waitFor(t, 30*time.Second, "two dead letters and two handled", func() bool {
-		n, _ := e.cps.CountDeadLetters(ctx, "retry")
-		return n == 2 && len(e.readModel(t)) == 2
+		dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "retry"})
+		dead := 0
+		for _, d := range dls {
+			if !d.Retrying() {
+				dead++
+			}
+		}
+		return len(dls) == 2 && dead == 2 && len(e.readModel(t)) == 2
 	})
 	rm := e.readModel(t)
 	if rm["flaky-1"].Events != 1 || rm["ok-1"].Events != 1 {

@@ -144,6 +144,12 @@ type Log interface {
 type Config struct {
 	Log         Log
 	Checkpoints checkpoint.Store
+	// Leases, if set, is the store the membership loop uses for heartbeats,
+	// lease renewals, claims and releases: the same state as Checkpoints,
+	// through a small pool of its own, so that they never wait for a
+	// connection held by a handler's transaction (a member that cannot
+	// renew loses its partitions). Default: Checkpoints.
+	Leases checkpoint.Store
 	// MemberID names this process in consumer groups (default
 	// host-pid-random).
 	MemberID string
@@ -176,6 +182,9 @@ const (
 )
 
 func (c Config) withDefaults() Config {
+	if c.Leases == nil {
+		c.Leases = c.Checkpoints
+	}
 	if c.MemberID == "" {
 		host, _ := os.Hostname()
 		c.MemberID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])

@@ -3,38 +3,28 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 )
 
-// retryDeadLetters runs in the partition goroutine (so in order with live
-// events): it refreshes the blocked keys — operators may have discarded
-// dead letters — and re-delivers the keys whose retry was requested.
-func (p *partition) retryDeadLetters() error {
-	var dls []checkpoint.DeadLetter
-	err := p.retryInfra("read retry requests", func() error {
-		if err := p.readBlocked(); err != nil {
-			return err
-		}
-		var err error
-		dls, err = p.g.store().RetryRequested(p.work, p.g.sub.Name, p.lease.Partition)
-		return err
-	})
-	if err != nil {
+// Dead letters are retried by the partition that owns them, in its own
+// goroutine, so in order with its live events. A key is due when its first
+// dead letter's NextAttemptAt has come (automatic retries with backoff),
+// when an operator asked for a retry, or when its first one is a parked
+// event (the failing one was discarded). Nothing waits in between: the
+// partition goes on with its other keys, and a timer brings it back.
+
+// pollRetries re-reads the blocked keys — operators may have asked for a
+// retry or discarded dead letters — and retries what is due.
+func (p *partition) pollRetries() error {
+	if err := p.retryInfra("read dead-lettered keys", p.readBlocked); err != nil {
 		return err
 	}
-	for i := 0; i < len(dls); {
-		j := i
-		for j < len(dls) && dls[j].Key == dls[i].Key {
-			j++
-		}
-		if err := p.retryKey(dls[i:j]); err != nil {
-			return err
-		}
-		i = j
-	}
-	return nil
+	return p.retryDue()
 }
 
 // refreshBlocked re-reads the blocked keys before a batch that would park
@@ -45,18 +35,81 @@ func (p *partition) refreshBlocked(batch []delivery) error {
 		return nil
 	}
 	for _, d := range batch {
-		if p.blocked[d.key] {
-			return p.retryInfra("load dead-lettered keys", p.readBlocked)
+		if _, blocked := p.blocked[d.key]; blocked {
+			if err := p.retryInfra("load dead-lettered keys", p.readBlocked); err != nil {
+				return err
+			}
+			p.armRetry()
+			return nil
 		}
 	}
 	return nil
 }
 
-// retryKey re-delivers one key's dead letters in order, one attempt each.
-// The first failure keeps it and the rest dead-lettered (their retry
-// requests cleared); when all succeed the key flows again.
-func (p *partition) retryKey(dls []checkpoint.DeadLetter) error {
-	for k, dl := range dls {
+// armRetry sets the retry timer for the first key due.
+func (p *partition) armRetry() {
+	var next time.Time
+	for _, k := range p.blocked {
+		at := k.RetryAt
+		if k.RetryRequested {
+			at = time.Unix(0, 0)
+		}
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	p.retryTimer.Stop()
+	if !next.IsZero() {
+		p.retryTimer.Reset(max(time.Until(next), 0))
+	}
+}
+
+// retryDue re-delivers the keys that are due, the longest due first.
+func (p *partition) retryDue() error {
+	now := time.Now()
+	var due []checkpoint.BlockedKey
+	for _, k := range p.blocked {
+		if k.RetryRequested || !k.RetryAt.IsZero() && !k.RetryAt.After(now) {
+			due = append(due, k)
+		}
+	}
+	slices.SortFunc(due, func(a, b checkpoint.BlockedKey) int {
+		if c := a.RetryAt.Compare(b.RetryAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	for _, k := range due {
+		if p.stopRequested() {
+			break
+		}
+		if err := p.retryKey(k); err != nil {
+			return err
+		}
+	}
+	p.armRetry()
+	return nil
+}
+
+// retryKey re-delivers one key's dead letters in log order, one attempt
+// each, the events parked behind the first one included (those parked after
+// an operator's request too). The first failure keeps it and the rest dead-
+// lettered; when all succeed the key flows again.
+func (p *partition) retryKey(k checkpoint.BlockedKey) error {
+	p.state.Store(stateRetrying)
+	defer p.state.Store(stateRunning)
+	var dls []checkpoint.DeadLetter
+	if err := p.retryInfra("read dead letters", func() error {
+		var err error
+		dls, err = p.g.store().KeyDeadLetters(p.work, p.g.sub.Name, p.lease.Partition, k.Key)
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, dl := range dls {
+		if i > 0 && p.stopRequested() {
+			return nil // the rest stays parked, in order, for the next owner
+		}
 		var (
 			event eventlog.Event
 			found bool
@@ -68,11 +121,12 @@ func (p *partition) retryKey(dls []checkpoint.DeadLetter) error {
 		}); err != nil {
 			return err
 		}
+		d := delivery{event: event, key: dl.Key}
 		var herr error
 		if !found {
-			herr = fmt.Errorf("event %s is no longer in the log (retention?); discard this dead letter", dl.EventID)
+			d.event = eventlog.Event{ID: dl.EventID, StreamID: dl.StreamID, Version: dl.Version, Type: dl.Type, Position: dl.Position}
+			herr = Permanent(fmt.Errorf("event %s is no longer in the log (retention?); discard this dead letter", dl.EventID))
 		} else {
-			d := delivery{event: event, key: dl.Key}
 			err := p.retryInfra("retry dead letter", func() error {
 				var err error
 				herr, err = p.redeliver(d, dl)
@@ -83,14 +137,13 @@ func (p *partition) retryKey(dls []checkpoint.DeadLetter) error {
 			}
 		}
 		if herr != nil {
-			p.g.logAttempt(p, delivery{event: event, key: dl.Key}, dl.Attempts+1, herr)
-			return p.keepDead(dl, herr, dls[k+1:])
+			return p.failedAgain(d, dl, herr, k.RetryRequested, dls[i+1:])
 		}
 		p.g.deadLetters.Add(-1)
 	}
-	delete(p.blocked, dls[0].Key)
+	delete(p.blocked, k.Key)
 	p.g.w.cfg.Logger.Info("causeway: dead-lettered key retried; it flows again",
-		"subscription", p.g.sub.Name, "partition", p.lease.Partition, "key", dls[0].Key, "events", len(dls))
+		"subscription", p.g.sub.Name, "partition", p.lease.Partition, "key", k.Key, "events", len(dls))
 	return nil
 }
 
@@ -109,7 +162,7 @@ func (p *partition) redeliver(d delivery, dl checkpoint.DeadLetter) (handlerErr,
 		pgxTx = nil
 	}
 	if herr := p.deliver(pgxTx, d, dl.Attempts+1); herr != nil {
-		if isTransient(herr) {
+		if isTransient(herr) && p.g.sub.Mode == Transactional {
 			return nil, herr
 		}
 		return herr, nil
@@ -130,30 +183,55 @@ func (p *partition) redeliver(d delivery, dl checkpoint.DeadLetter) (handlerErr,
 	return nil, p.commitTx(tx, p.committed, landed)
 }
 
-// keepDead records a failed retry and clears the retry requests of the
-// key's remaining dead letters, so none is re-delivered out of order.
-func (p *partition) keepDead(failed checkpoint.DeadLetter, cause error, rest []checkpoint.DeadLetter) error {
-	return p.retryInfra("record failed retry", func() error {
+// failedAgain records a failed re-delivery: the event leads its key's dead
+// letters now (a parked event that failed becomes the failing one), to be
+// retried on its own while the retry policy allows. A dead letter retried
+// by an operator that fails again stays dead. The retry requests of the
+// key's other dead letters are cleared, so none is re-delivered out of
+// order.
+func (p *partition) failedAgain(d delivery, dl checkpoint.DeadLetter, cause error, operator bool, rest []checkpoint.DeadLetter) error {
+	now := time.Now()
+	wasDead := !dl.Blocked && !dl.Retrying()
+	since := dl.FirstFailedAt
+	if dl.Blocked {
+		since = now // a parked event's first failure
+	}
+	attempts := dl.Attempts + 1
+	var next time.Time
+	if !(operator && wasDead) {
+		next = p.g.sub.Retry.nextAttempt(attempts, cause, since, now)
+	}
+	dl.Blocked, dl.Error, dl.Attempts, dl.LastFailedAt, dl.NextAttemptAt = false, errorText(cause), attempts, now, next
+	err := p.retryInfra("record failed retry", func() error {
 		tx, err := p.g.store().Begin(p.work)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback(p.work)
-		failed.Error, failed.Attempts, failed.LastFailedAt = errorText(cause), 1, p.now()
-		if err := tx.AddDeadLetter(p.work, failed); err != nil {
+		if err := tx.PutDeadLetter(p.work, dl); err != nil {
 			return err
 		}
-		for _, dl := range rest {
-			dl.Attempts = 0
-			if err := tx.AddDeadLetter(p.work, dl); err != nil {
-				return err
+		for _, r := range rest {
+			if r.RetryRequested {
+				if err := tx.PutDeadLetter(p.work, r); err != nil {
+					return err
+				}
 			}
 		}
 		return p.commitTx(tx, p.committed, func() (bool, error) {
-			dl, err := p.g.store().DeadLetter(p.work, p.g.sub.Name, failed.ID)
-			return err == nil && !dl.RetryRequested, err
+			got, err := p.g.store().DeadLetter(p.work, p.g.sub.Name, dl.ID)
+			return err == nil && got.Attempts == attempts && !got.RetryRequested, err
 		})
 	})
+	if err != nil {
+		return err
+	}
+	p.blocked[dl.Key] = checkpoint.BlockedKey{Key: dl.Key, RetryAt: next}
+	p.g.logAttempt(p, d, attempts, cause, next)
+	if next.IsZero() && !wasDead {
+		p.hookDead(d, attempts, cause)
+	}
+	return nil
 }
 
 // DeadLetterAdmin is the operators' API to a subscription's dead letters:

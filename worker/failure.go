@@ -17,83 +17,56 @@ var errBlocked = errors.New("blocked: an earlier event of this key is dead-lette
 // have brought the dead letters back under the cap.
 const capPollInterval = 2 * time.Second
 
-// failing handles an event whose first delivery failed: retries with
-// backoff (no transaction open while waiting), then the dead letters. It
-// returns errStop when the partition must stop instead.
-func (p *partition) failing(d delivery, firstErr error) error {
-	for {
-		attempts, lastErr, err := p.retryEvent(d, firstErr)
-		if err != nil {
-			return err
-		}
-		if lastErr == nil {
-			return nil
-		}
-		if p.g.deadLetters.Load() < int64(p.g.sub.MaxDeadLetters) {
-			return p.sendToDeadLetters(d, attempts, lastErr)
-		}
-		// At the cap: halt here, visibly, until operators make room; then
-		// give the event a fresh round of attempts.
+// failed deals with an event whose first delivery failed. It is recorded at
+// once, with the checkpoint moving past it, as the head of its key's dead
+// letters: retried later by the partition on its own (retryDue) while the
+// policy allows, dead for an operator otherwise. The key's later events
+// park behind it, in order, and the partition's other keys go on: a key
+// backing off never holds its partition. At the dead-letter cap the
+// partition halts here instead, visibly, until operators make room. It
+// returns errStop when the partition must stop.
+func (p *partition) failed(d delivery, cause error) error {
+	for p.g.deadLetters.Load() >= int64(p.g.sub.MaxDeadLetters) {
 		if err := p.halt(); err != nil {
 			return err
 		}
-		firstErr = nil
-	}
-}
-
-// retryEvent retries one event per the retry policy. firstErr is the failure
-// of attempt 1, or nil to start with a delivery. It returns the attempts
-// made and the last handler error (nil: handled).
-func (p *partition) retryEvent(d delivery, firstErr error) (int, error, error) {
-	p.state.Store(stateRetrying)
-	defer p.state.Store(stateRunning)
-	backoff := p.g.sub.Retry.Backoff()
-	attempts, lastErr := 0, firstErr
-	if firstErr != nil {
-		attempts = 1
-		p.g.logAttempt(p, d, attempts, firstErr)
-	}
-	for lastErr == nil || !IsPermanent(lastErr) {
-		if attempts > 0 {
-			wait, stop := backoff.Next()
-			if stop {
-				break
-			}
-			if !p.pause(wait) {
-				return attempts, lastErr, errStop
-			}
-		}
-		attempts++
+		// Room again: a fresh attempt, as if the event had just arrived.
 		var herr error
 		err := p.retryInfra("retry event", func() error {
 			var err error
-			herr, err = p.attemptOne(d, attempts)
+			herr, err = p.attemptOne(d, 1)
 			return err
 		})
+		if err != nil || herr == nil {
+			return err
+		}
+		cause = herr
+	}
+	now := time.Now()
+	next := p.g.sub.Retry.nextAttempt(1, cause, now, now)
+	err := p.retryInfra("record failed event", func() error {
+		tx, err := p.g.store().Begin(p.work)
 		if err != nil {
-			return attempts, lastErr, err
+			return err
 		}
-		if herr == nil {
-			return attempts, nil, nil
+		defer tx.Rollback(p.work)
+		if err := tx.PutDeadLetter(p.work, p.deadLetter(d, false, 1, cause, next)); err != nil {
+			return err
 		}
-		lastErr = herr
-		p.g.logAttempt(p, d, attempts, herr)
+		return p.commitTx(tx, p.commitPosAfter(d), nil)
+	})
+	if err != nil {
+		return err
 	}
-	return attempts, lastErr, nil
-}
-
-// pause waits between attempts; a stop request or abort ends the wait (the
-// event stays unhandled and uncommitted: the next owner gets it again).
-func (p *partition) pause(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.stopping:
-	case <-p.work.Done():
+	p.g.deadLetters.Add(1)
+	p.hookCommitted(p.committed, 1)
+	p.blocked[d.key] = checkpoint.BlockedKey{Key: d.key, RetryAt: next}
+	p.g.logAttempt(p, d, 1, cause, next)
+	if next.IsZero() {
+		p.hookDead(d, 1, cause)
 	}
-	return false
+	p.armRetry()
+	return nil
 }
 
 // attemptOne delivers one event on its own: in transactional mode in a
@@ -126,33 +99,14 @@ func (p *partition) attemptOne(d delivery, attempt int) (handlerErr, err error) 
 	return nil, nil
 }
 
-// sendToDeadLetters records the event as dead and blocks its key, moving
-// the checkpoint past it in the same unit of work.
-func (p *partition) sendToDeadLetters(d delivery, attempts int, cause error) error {
-	err := p.retryInfra("dead-letter event", func() error {
-		tx, err := p.g.store().Begin(p.work)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(p.work)
-		if err := tx.AddDeadLetter(p.work, p.deadLetter(d, false, attempts, cause)); err != nil {
-			return err
-		}
-		return p.commitTx(tx, p.commitPosAfter(d), nil)
-	})
-	if err != nil {
-		return err
-	}
-	p.blocked[d.key] = true
-	p.g.deadLetters.Add(1)
-	p.hookCommitted(p.committed, 1)
+// hookDead reports an event that became a dead letter proper: its attempts
+// ran out, or its error was permanent.
+func (p *partition) hookDead(d delivery, attempts int, cause error) {
 	p.g.w.cfg.Logger.Error("causeway: event dead-lettered; its key is blocked until the dead letter is retried or discarded",
-		"subscription", p.g.sub.Name, "partition", p.lease.Partition, "key", d.key,
-		"event_id", d.event.ID, "type", d.event.Type, "attempts", attempts, "err", cause)
+		append(eventAttrs(p, d), "attempts", attempts, "err", cause)...)
 	if h := p.g.w.cfg.Hooks.DeadLettered; h != nil {
 		h(p.g.sub.Name, p.lease.Partition, &d.event, false, cause)
 	}
-	return nil
 }
 
 // commitPosAfter is the checkpoint once d is dealt with: in at-least-once
@@ -176,13 +130,14 @@ func (p *partition) afterParked(parked []delivery) {
 	}
 }
 
-func (p *partition) deadLetter(d delivery, blocked bool, attempts int, cause error) checkpoint.DeadLetter {
+func (p *partition) deadLetter(d delivery, blocked bool, attempts int, cause error, next time.Time) checkpoint.DeadLetter {
 	now := time.Now()
 	return checkpoint.DeadLetter{
 		Subscription: p.g.sub.Name, Partition: p.lease.Partition, Key: d.key,
 		EventID: d.event.ID, Position: d.event.Position, StreamID: d.event.StreamID,
 		Version: d.event.Version, Type: d.event.Type, Blocked: blocked,
 		Error: errorText(cause), Attempts: attempts, FirstFailedAt: now, LastFailedAt: now,
+		NextAttemptAt: next,
 	}
 }
 
@@ -219,8 +174,24 @@ func (p *partition) halt() error {
 	}
 }
 
-func (g *group) logAttempt(p *partition, d delivery, attempt int, err error) {
-	g.w.cfg.Logger.Warn("causeway: handler failed", "subscription", g.sub.Name, "partition", p.lease.Partition,
-		"key", d.key, "event_id", d.event.ID, "type", d.event.Type, "attempt", attempt,
-		"permanent", IsPermanent(err), "err", err)
+// pause waits d; a stop request or abort ends the wait early.
+func (p *partition) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stopping:
+	case <-p.work.Done():
+	}
+	return false
+}
+
+// logAttempt logs a failed delivery and what happens next.
+func (g *group) logAttempt(p *partition, d delivery, attempt int, err error, next time.Time) {
+	attrs := append(eventAttrs(p, d), "attempt", attempt, "permanent", IsPermanent(err), "err", err)
+	if !next.IsZero() {
+		attrs = append(attrs, "retry_in", time.Until(next).Round(time.Millisecond))
+	}
+	g.w.cfg.Logger.Warn("causeway: handler failed", attrs...)
 }

@@ -40,7 +40,10 @@ func newGroup(w *Worker, s Subscription) *group {
 
 func (g *group) log() Log                { return g.w.cfg.Log }
 func (g *group) store() checkpoint.Store { return g.w.cfg.Checkpoints }
-func (g *group) ttl() time.Duration      { return g.w.cfg.LeaseTTL }
+
+// leases is the store for membership and leases (see Config.Leases).
+func (g *group) leases() checkpoint.Store { return g.w.cfg.Leases }
+func (g *group) ttl() time.Duration       { return g.w.cfg.LeaseTTL }
 func (g *group) logf(msg string, args ...any) {
 	g.w.cfg.Logger.Info(msg, append([]any{"subscription", g.sub.Name}, args...)...)
 }
@@ -69,40 +72,61 @@ func (g *group) run(ctx context.Context) {
 	}()
 	g.membershipLoop(ctx)
 
-	// Graceful stop: partitions finish their in-flight batch and commit;
-	// then the reader stops, leases are released, membership removed.
+	// Graceful stop: partitions finish the chunk in hand, commit and give
+	// their leases back, while this goroutine keeps their leases alive.
 	deadline, cancel := context.WithTimeout(context.Background(), g.w.cfg.ShutdownTimeout)
 	defer cancel()
-	var leases []checkpoint.Lease
 	for _, p := range g.ownedPartitions() {
-		p.stop()
+		p.stop(reasonShutdown)
 	}
-	for _, p := range g.ownedPartitions() {
-		select {
-		case <-p.done:
-		case <-deadline.Done():
+	if !g.drain(deadline) {
+		g.warn("causeway: partitions did not stop within the shutdown timeout; aborting them", "timeout", g.w.cfg.ShutdownTimeout)
+		for _, p := range g.ownedPartitions() {
 			p.abort()
-			<-p.done
 		}
-		if !p.lost.Load() {
-			leases = append(leases, p.lease)
+		late, cancelLate := context.WithTimeout(context.Background(), abortWait)
+		if !g.drain(late) {
+			g.warn("causeway: handlers ignore cancellation; leaving them behind", "partitions", len(g.ownedPartitions()))
 		}
-		g.removePartition(p, "shutdown")
+		cancelLate()
 	}
 	stopReader()
 	<-readerDone
-	if err := g.store().Release(deadline, leases); err != nil {
-		g.warn("causeway: release leases on shutdown failed; they expire after the TTL", "err", err)
-	}
-	if err := g.store().Leave(deadline, g.sub.Name, g.member.ID); err != nil {
+	leave, cancelLeave := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancelLeave()
+	if err := g.leases().Leave(leave, g.sub.Name, g.member.ID); err != nil {
 		g.warn("causeway: leave group on shutdown failed", "err", err)
+	}
+}
+
+// abortWait is how long a shutdown waits for aborted handlers to return.
+const abortWait = 5 * time.Second
+
+// drain waits until every partition of the group has exited, renewing their
+// leases meanwhile (a partition finishing its last chunk must not lose its
+// lease for want of a heartbeat). It reports false if ctx ended first.
+func (g *group) drain(ctx context.Context) bool {
+	tick := time.NewTicker(g.ttl() / 3)
+	defer tick.Stop()
+	for {
+		parts := g.ownedPartitions()
+		if len(parts) == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-parts[0].done:
+		case <-tick.C:
+			g.renew(ctx, parts)
+		}
 	}
 }
 
 // register creates the subscription (or checks it), retrying while the
 // database is unreachable. It returns false when ctx ended first.
 func (g *group) register(ctx context.Context) bool {
-	backoff := 100 * time.Millisecond
+	b := infraBackoff()
 	for {
 		start := eventlog.Start
 		var err error
@@ -118,16 +142,18 @@ func (g *group) register(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		g.warn("causeway: register subscription failed; retrying", "err", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
+		wait, _ := b.Next()
+		g.warn("causeway: register subscription failed; retrying", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
 			return false
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
 // membershipLoop heartbeats, renews, rebalances, and refreshes the
-// dead-letter count, every TTL/3, until ctx ends.
+// dead-letter count, every TTL/3, until ctx ends. It never waits for a
+// handler: partitions asked to stop finish and give their leases back on
+// their own, and their leases are renewed here meanwhile.
 func (g *group) membershipLoop(ctx context.Context) {
 	tick := time.NewTicker(g.ttl() / 3)
 	defer tick.Stop()
@@ -145,69 +171,43 @@ func (g *group) membershipLoop(ctx context.Context) {
 }
 
 func (g *group) membershipRound(ctx context.Context) {
-	live, err := g.store().Heartbeat(ctx, g.sub.Name, g.member, g.ttl())
+	// Each round is bounded, so a database that stopped answering cannot
+	// hold the loop past the leases it is meant to keep.
+	ctx, cancel := context.WithTimeout(ctx, g.ttl())
+	defer cancel()
+	live, err := g.leases().Heartbeat(ctx, g.sub.Name, g.member, g.ttl())
 	if err != nil {
 		if ctx.Err() == nil {
 			g.warn("causeway: heartbeat failed", "err", err)
 		}
 		return
 	}
-	owned := g.ownedPartitions()
-	var leases []checkpoint.Lease
-	for _, p := range owned {
-		leases = append(leases, p.lease)
-	}
-	kept, err := g.store().Renew(ctx, leases, g.ttl())
-	if err != nil {
-		if ctx.Err() == nil {
-			g.warn("causeway: renew leases failed", "err", err)
-		}
+	held, ok := g.renew(ctx, g.ownedPartitions())
+	if !ok {
 		return
 	}
-	held := map[int]bool{}
-	for _, l := range kept {
-		held[l.Partition] = true
-	}
-	var still []*partition
-	for _, p := range owned {
-		if held[p.lease.Partition] && !p.lost.Load() {
-			still = append(still, p)
-			continue
-		}
-		// Lost: another member owns it now. Stop at once; committing is
-		// impossible anyway (fenced).
-		p.lost.Store(true)
-		p.abort()
-		<-p.done
-		g.removePartition(p, "lease lost")
-	}
-
-	if n, err := g.store().CountDeadLetters(ctx, g.sub.Name); err == nil {
+	if n, err := g.leases().CountDeadLetters(ctx, g.sub.Name); err == nil {
 		g.deadLetters.Store(int64(n))
 	}
 
+	// Partitions on their way out do not count towards the share.
+	var active []*partition
+	for _, p := range held {
+		if !p.stopRequested() {
+			active = append(active, p)
+		}
+	}
 	share := (g.sub.Partitions + live - 1) / live
 	switch {
-	case len(still) > share:
-		// Give extras back, highest partitions first, after their in-flight
-		// batch; a newcomer claims them on its next round.
-		extras := still[share:]
-		var release []checkpoint.Lease
-		for _, p := range extras {
-			p.stop()
+	case len(active) > share:
+		// Give extras back, highest partitions first: each finishes the
+		// chunk in hand, commits and releases its lease; a newcomer claims
+		// them on its next round.
+		for _, p := range active[share:] {
+			p.stop(reasonRebalance)
 		}
-		for _, p := range extras {
-			<-p.done
-			if !p.lost.Load() {
-				release = append(release, p.lease)
-			}
-			g.removePartition(p, "rebalance")
-		}
-		if err := g.store().Release(ctx, release); err != nil {
-			g.warn("causeway: release leases failed", "err", err)
-		}
-	case len(still) < share:
-		claimed, err := g.store().Claim(ctx, g.sub.Name, g.member.ID, share-len(still), g.ttl())
+	case len(active) < share:
+		claimed, err := g.leases().Claim(ctx, g.sub.Name, g.member.ID, share-len(active), g.ttl())
 		if err != nil {
 			if ctx.Err() == nil {
 				g.warn("causeway: claim partitions failed", "err", err)
@@ -218,6 +218,43 @@ func (g *group) membershipRound(ctx context.Context) {
 			g.addPartition(l)
 		}
 	}
+}
+
+// renew extends the leases of the given partitions and stops those whose
+// lease is gone. It returns the partitions still held, and false if the
+// renewal failed.
+func (g *group) renew(ctx context.Context, parts []*partition) ([]*partition, bool) {
+	var leases []checkpoint.Lease
+	for _, p := range parts {
+		if !p.lost.Load() && !p.releasing.Load() {
+			leases = append(leases, p.lease)
+		}
+	}
+	kept, err := g.leases().Renew(ctx, leases, g.ttl())
+	if err != nil {
+		if ctx.Err() == nil {
+			g.warn("causeway: renew leases failed", "err", err)
+		}
+		return nil, false
+	}
+	held := map[int]bool{}
+	for _, l := range kept {
+		held[l.Partition] = true
+	}
+	var still []*partition
+	for _, p := range parts {
+		switch {
+		case p.lost.Load() || p.releasing.Load():
+			// Gone already, or giving its lease back right now.
+		case held[p.lease.Partition]:
+			still = append(still, p)
+		default:
+			// Another member owns it now: stop at once (committing is
+			// impossible anyway: fenced). The partition removes itself.
+			p.lose(reasonLost)
+		}
+	}
+	return still, true
 }
 
 func (g *group) ownedPartitions() []*partition {
@@ -248,12 +285,12 @@ func (g *group) removePartition(p *partition, reason string) {
 	g.mu.Lock()
 	if g.parts[p.lease.Partition] != p {
 		g.mu.Unlock()
-		return // already removed
+		return // already removed, or claimed again since
 	}
 	delete(g.parts, p.lease.Partition)
 	g.mu.Unlock()
 	g.logf("causeway: partition given up", "partition", p.lease.Partition, "epoch", p.lease.Epoch, "reason", reason)
-	if reason == "fenced" {
+	if reason == reasonFenced || reason == reasonLost {
 		select {
 		case g.kick <- struct{}{}:
 		default:

@@ -12,6 +12,15 @@ import (
 )
 
 // partition handles one leased partition's events in order.
+//
+// Stopping is the delicate part. The reader hands messages over in log
+// order, and a partition handles a prefix of them: once a stop is requested
+// it takes nothing more from its inbox (not even a message that is already
+// waiting there), finishes the chunk in hand, commits what it handled and
+// gives its lease back. The reader, for its part, sends nothing more to a
+// partition once one message with events could not be handed over. So the
+// checkpoint never passes an event that was not handled, and the next owner
+// starts right after the last one that was.
 type partition struct {
 	g     *group
 	lease checkpoint.Lease
@@ -20,27 +29,36 @@ type partition struct {
 	// only the partition's goroutine touches it.
 	carry *message
 
-	// dispatched is the reader's own bookkeeping: the last position handed
-	// over (only the reader goroutine touches it).
+	// dispatched and closed are the reader's own bookkeeping (only the
+	// reader goroutine touches them): the last position handed over, and
+	// whether a message with events was refused (nothing more may follow).
 	dispatched eventlog.Position
+	closed     bool
 
-	// stopping asks the loop to finish its in-flight batch and exit; work
-	// is cancelled (abort) for a hard stop: lost lease, shutdown deadline.
+	// stopping asks the loop to finish what it holds and exit; work is
+	// cancelled (abort) for a hard stop: lost lease, shutdown deadline.
 	stopping chan struct{}
 	stopOnce sync.Once
+	reason   atomic.Value // string: why the partition stops, for logs and hooks
 	work     context.Context
 	abort    context.CancelFunc
 	done     chan struct{}
 	lost     atomic.Bool // the lease is gone: never release or commit
-	finished atomic.Bool
+	// releasing is set once the partition gives its lease back, so the
+	// membership loop does not mistake the release for a lost lease.
+	releasing atomic.Bool
+	finished  atomic.Bool
 
 	committed eventlog.Position // last committed checkpoint
 	pending   eventlog.Position // at-least-once: handled but not flushed
 	unflushed int
 	lastFlush time.Time
-	blocked   map[string]bool // keys with dead letters
-	state     atomic.Value    // string, see LocalPartitionStatus
-	handled   atomic.Int64
+	// blocked holds the keys with dead letters (their events wait behind
+	// the first one) and when each is due for a retry.
+	blocked    map[string]checkpoint.BlockedKey
+	retryTimer *time.Timer
+	state      atomic.Value // string, see LocalPartitionStatus
+	handled    atomic.Int64
 }
 
 func newPartition(g *group, l checkpoint.Lease) *partition {
@@ -56,6 +74,7 @@ func newPartition(g *group, l checkpoint.Lease) *partition {
 		done:       make(chan struct{}),
 		committed:  l.Checkpoint,
 		pending:    l.Checkpoint,
+		blocked:    map[string]checkpoint.BlockedKey{},
 	}
 	p.state.Store(stateStarting)
 	return p
@@ -67,15 +86,56 @@ const (
 	stateRunning  = "running"
 	stateRetrying = "retrying"
 	stateHalted   = "halted: dead-letter cap reached"
+	stateStopping = "stopping"
 	stateStopped  = "stopped"
 )
 
-func (p *partition) stop()        { p.stopOnce.Do(func() { close(p.stopping) }) }
+// Reasons a partition stops, as logs and the LeaseChanged hook give them.
+const (
+	reasonRebalance = "rebalance"
+	reasonShutdown  = "shutdown"
+	reasonLost      = "lease lost"
+	reasonFenced    = "fenced"
+)
+
+// stop asks the partition to finish what it holds and exit (graceful).
+func (p *partition) stop(reason string) {
+	p.stopOnce.Do(func() {
+		p.reason.Store(reason)
+		p.state.Store(stateStopping)
+		close(p.stopping)
+	})
+}
+
+// lose stops the partition at once: its lease belongs to another member now,
+// so nothing more may be committed.
+func (p *partition) lose(reason string) {
+	p.lost.Store(true)
+	p.stop(reason)
+	p.abort()
+}
+
 func (p *partition) isDone() bool { return p.finished.Load() }
 
+// stopRequested reports, without waiting, whether the partition must stop.
+func (p *partition) stopRequested() bool {
+	select {
+	case <-p.stopping:
+		return true
+	case <-p.work.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // send hands a message to the partition; with block false it gives up when
-// the buffer is full. It reports whether the message was taken.
+// the buffer is full. It reports whether the message was taken. A partition
+// asked to stop takes nothing more.
 func (p *partition) send(ctx context.Context, m message, block bool) bool {
+	if p.stopRequested() {
+		return false
+	}
 	if !block {
 		select {
 		case p.in <- m:
@@ -98,15 +158,7 @@ func (p *partition) send(ctx context.Context, m message, block bool) bool {
 var errStop = errors.New("partition stopping")
 
 func (p *partition) run() {
-	defer func() {
-		p.state.Store(stateStopped)
-		p.finished.Store(true)
-		p.abort()
-		close(p.done)
-		if p.lost.Load() {
-			p.g.removePartition(p, "fenced")
-		}
-	}()
+	defer p.exit()
 	if !p.loadBlockedKeys() {
 		return
 	}
@@ -116,22 +168,37 @@ func (p *partition) run() {
 	defer retryPoll.Stop()
 	flush := time.NewTicker(sub.FlushInterval)
 	defer flush.Stop()
+	p.retryTimer = time.NewTimer(time.Hour)
+	defer p.retryTimer.Stop()
+	p.armRetry()
 	for {
+		if p.stopRequested() {
+			return
+		}
 		var msg message
-		// The rest of the last message goes first, unless the partition
-		// must stop: then the select below returns at once.
-		if p.carry != nil && !p.stopRequested() {
+		if p.carry != nil {
+			// Due retries first: a long batch must not hold other keys' retries.
+			select {
+			case <-p.retryTimer.C:
+				if p.retryDue() != nil {
+					return
+				}
+			default:
+			}
 			msg, p.carry = *p.carry, nil
 		} else {
 			select {
 			case <-p.stopping:
-				p.finish()
 				return
 			case <-p.work.Done():
 				return
+			case <-p.retryTimer.C:
+				if p.retryDue() != nil {
+					return
+				}
+				continue
 			case <-retryPoll.C:
-				if len(p.blocked) > 0 && p.retryDeadLetters() != nil {
-					p.finish()
+				if len(p.blocked) > 0 && p.pollRetries() != nil {
 					return
 				}
 				continue
@@ -141,6 +208,11 @@ func (p *partition) run() {
 				}
 				continue
 			case msg = <-p.in:
+				// Both may have been ready: a stop request wins, and the
+				// message is left unhandled (the checkpoint is before it).
+				if p.stopRequested() {
+					return
+				}
 			}
 		}
 		batch, mark := p.gather(msg)
@@ -151,23 +223,37 @@ func (p *partition) run() {
 			err = p.handleAtLeastOnce(batch, mark)
 		}
 		if err != nil {
-			// Fenced or aborted: nothing more may be committed.
-			return
+			return // fenced, aborted or stopping
 		}
 	}
 }
 
-// stopRequested reports, without waiting, whether the partition must stop.
-func (p *partition) stopRequested() bool {
-	select {
-	case <-p.stopping:
-		return true
-	case <-p.work.Done():
-		return true
-	default:
-		return false
+// exit ends the partition: a graceful stop commits what was handled and
+// gives the lease back at once, so the next owner need not wait for it to
+// expire; a lost lease commits and releases nothing.
+func (p *partition) exit() {
+	if !p.lost.Load() && p.work.Err() == nil {
+		p.finish()
 	}
+	p.stop(reasonShutdown) // no-op when a reason was given already
+	p.state.Store(stateStopped)
+	if !p.lost.Load() {
+		p.releasing.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		if err := p.g.leases().Release(ctx, []checkpoint.Lease{p.lease}); err != nil {
+			p.g.warn("causeway: release lease failed; it expires after the TTL", "partition", p.lease.Partition, "err", err)
+		}
+		cancel()
+	}
+	p.finished.Store(true)
+	p.abort()
+	close(p.done)
+	p.g.removePartition(p, p.reason.Load().(string))
 }
+
+// releaseTimeout bounds giving a lease back; if it fails, the lease simply
+// expires.
+const releaseTimeout = 5 * time.Second
 
 // gather builds a batch of at most BatchSize events from first and what
 // else is waiting, for bigger transactions; what does not fit is carried
@@ -177,7 +263,8 @@ func (p *partition) stopRequested() bool {
 // with many partitions each read hands every partition only a slice of a
 // read batch, and a transaction per slice would cost more than the
 // handlers. Nothing is held while waiting (no transaction is open yet), and
-// a caught-up reader's events go straight through.
+// a caught-up reader's events go straight through. A stop request ends the
+// gathering, and a message taken together with it is left unhandled.
 func (p *partition) gather(first message) (batch []delivery, mark eventlog.Position) {
 	limit := p.g.sub.BatchSize
 	more := false
@@ -211,6 +298,9 @@ func (p *partition) gather(first message) (batch []delivery, mark eventlog.Posit
 		}
 	}()
 	for {
+		if p.stopRequested() {
+			return batch, mark
+		}
 		var m message
 		if !more {
 			select {
@@ -237,6 +327,9 @@ func (p *partition) gather(first message) (batch []delivery, mark eventlog.Posit
 				return batch, mark
 			}
 		}
+		if p.stopRequested() {
+			return batch, mark
+		}
 		if add(m) {
 			return batch, mark
 		}
@@ -247,7 +340,8 @@ func (p *partition) gather(first message) (batch []delivery, mark eventlog.Posit
 // waits for the reader's next message.
 const lingerGap = 5 * time.Millisecond
 
-// finish flushes what at-least-once handled before a graceful stop.
+// finish flushes what at-least-once handled before a graceful stop, whatever
+// the partition was doing (handling, waiting for a retry, halted).
 func (p *partition) finish() {
 	if p.g.sub.Mode == AtLeastOnce && p.flushDue(true) {
 		_ = p.flush()
@@ -272,25 +366,25 @@ func (p *partition) readBlocked() error {
 // restart, a network blip). It returns errStop when the partition must stop
 // (aborted, or the error is ErrFenced).
 func (p *partition) retryInfra(what string, op func() error) error {
-	backoff := 50 * time.Millisecond
+	b := infraBackoff()
 	for {
 		err := op()
 		if err == nil {
 			return nil
 		}
 		if errors.Is(err, checkpoint.ErrFenced) {
-			p.lost.Store(true)
 			p.g.warn("causeway: partition fenced: another member owns it now", "partition", p.lease.Partition, "epoch", p.lease.Epoch)
+			p.lose(reasonFenced)
 			return errStop
 		}
 		if p.work.Err() != nil {
 			return errStop
 		}
-		p.g.warn("causeway: "+what+" failed; retrying", "partition", p.lease.Partition, "err", err, "retry_in", backoff)
-		if !sleep(p.work, backoff) {
+		wait, _ := b.Next()
+		p.g.warn("causeway: "+what+" failed; retrying", "partition", p.lease.Partition, "err", err, "retry_in", wait)
+		if !sleep(p.work, wait) {
 			return errStop
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 // delivery is an event on its way to a partition, with its key.
@@ -111,14 +112,19 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 	out := make(map[*partition][]delivery, len(parts))
 	for i := range batch.Events {
 		e := &batch.Events[i]
-		key := g.sub.Key(e)
+		// Keys are stored with dead letters: one PostgreSQL could not store
+		// must not stall the partition, and must match itself when read back.
+		key := pgtext.Sanitize(g.sub.Key(e))
 		p := byPart[PartitionOf(key, g.sub.Partitions)]
-		if p == nil || !p.dispatched.Before(e.Position) {
+		if p == nil || p.closed || !p.dispatched.Before(e.Position) {
 			continue // not ours, or already handed over before a rewind
 		}
 		out[p] = append(out[p], delivery{event: *e, key: key})
 	}
 	for _, p := range parts {
+		if p.closed {
+			continue
+		}
 		msg := message{events: out[p], more: !batch.CaughtUp}
 		if batch.CaughtUp || len(msg.events) == 0 {
 			// Everything up to the batch's end has been seen: let the
@@ -132,6 +138,11 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 		if !p.send(ctx, msg, len(msg.events) > 0) {
 			if len(msg.events) == 0 {
 				markDropped = true
+			} else {
+				// Events not handed over: nothing after them may be, or
+				// the partition could commit past them. It is stopping;
+				// its next owner starts from its checkpoint.
+				p.closed = true
 			}
 			continue
 		}

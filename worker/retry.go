@@ -60,3 +60,41 @@ func (p RetryPolicy) Backoff() retry.Backoff {
 	}
 	return retry.WithMaxRetries(uint64(p.MaxAttempts-1), b)
 }
+
+// nextAttempt is when an event that has failed attempts times, the last time
+// with err, is tried again, or the zero time when it must not be: the error
+// is permanent, the attempts ran out, or the next one would come later than
+// MaxDuration after since (when the event first failed).
+func (p RetryPolicy) nextAttempt(attempts int, err error, since, now time.Time) time.Time {
+	p = p.withDefaults()
+	if IsPermanent(err) || attempts >= p.MaxAttempts {
+		return time.Time{}
+	}
+	wait := p.wait(attempts)
+	if p.MaxDuration > 0 && now.Add(wait).Sub(since) > p.MaxDuration {
+		return time.Time{}
+	}
+	return now.Add(wait)
+}
+
+// wait is the backoff after the given number of failed attempts (from 1):
+// InitialBackoff doubling each time, capped at MaxBackoff, with jitter.
+func (p RetryPolicy) wait(attempts int) time.Duration {
+	b := retry.NewExponential(p.InitialBackoff)
+	if p.JitterPercent > 0 {
+		b = retry.WithJitterPercent(p.JitterPercent, b)
+	}
+	b = retry.WithCappedDuration(p.MaxBackoff, b)
+	var d time.Duration
+	for i := 0; i < attempts; i++ {
+		d, _ = b.Next()
+	}
+	return d
+}
+
+// infraBackoff is the backoff between attempts at database work that failed
+// for reasons outside the handler (PostgreSQL restarting, a dropped
+// connection): 50 ms doubling to 5 s, with some jitter, without end.
+func infraBackoff() retry.Backoff {
+	return retry.WithCappedDuration(5*time.Second, retry.WithJitterPercent(10, retry.NewExponential(50*time.Millisecond)))
+}

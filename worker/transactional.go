@@ -14,8 +14,9 @@ import (
 // events and BatchMaxDuration each, moving the checkpoint in each. When a
 // handler fails, the transaction rolls back; the events before the failing
 // one are handled again in a new transaction and committed, and the failing
-// one goes through retries (each attempt its own transaction) and, if they
-// run out, to the dead letters.
+// one is recorded for retries (its key's later events wait behind it, the
+// partition's other keys go on). A stop request ends the batch after the
+// transaction in hand: the rest is left to the next owner.
 func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position) error {
 	if len(batch) == 0 {
 		return p.commitMark(mark)
@@ -25,6 +26,9 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 	}
 	limit := len(batch)
 	for len(batch) > 0 {
+		if p.stopRequested() {
+			return nil
+		}
 		var (
 			done, failAt int
 			handlerErr   error
@@ -44,7 +48,7 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 		case failAt > 0:
 			limit = failAt // commit the good prefix first
 		default:
-			if err := p.failing(batch[0], handlerErr); err != nil {
+			if err := p.failed(batch[0], handlerErr); err != nil {
 				return err
 			}
 			batch = batch[1:]
@@ -55,9 +59,9 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 }
 
 // txChunk handles events in one transaction until they run out, the batch
-// duration is reached or a handler fails. It returns how many were
-// committed, or the index and error of the failing event (nothing
-// committed), or an infrastructure error.
+// duration is reached, a stop is requested or a handler fails. It returns
+// how many were committed, or the index and error of the failing event
+// (nothing committed), or an infrastructure error.
 func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool) (done, failAt int, handlerErr, err error) {
 	tx, err := p.g.store().Begin(p.work)
 	if err != nil {
@@ -68,13 +72,13 @@ func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool
 	var parked []delivery
 	i := 0
 	for ; i < len(events); i++ {
-		if i >= p.g.sub.BatchSize || i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
+		if i >= p.g.sub.BatchSize || i > 0 && (time.Since(start) > p.g.sub.BatchMaxDuration || p.stopRequested()) {
 			last = false
 			break
 		}
 		d := events[i]
-		if p.blocked[d.key] {
-			if err := tx.AddDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked)); err != nil {
+		if _, blocked := p.blocked[d.key]; blocked {
+			if err := tx.PutDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked, time.Time{})); err != nil {
 				return 0, -1, nil, err
 			}
 			parked = append(parked, d)

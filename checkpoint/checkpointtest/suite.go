@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 // NewStore returns a fresh, empty store.
@@ -200,7 +201,7 @@ func testFencing(t *testing.T, s checkpoint.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.AddDeadLetter(ctx, deadLetter("f", 0, "k", 11)); err != nil {
+	if err := tx.PutDeadLetter(ctx, deadLetter("f", 0, "k", 11)); err != nil {
 		t.Fatal(err)
 	}
 	err = tx.Commit(ctx, old[0], eventlog.Position{TxID: 11, Seq: 1})
@@ -243,7 +244,7 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	blocked.Blocked = true
 	tx, _ := s.Begin(ctx)
 	for _, dl := range []checkpoint.DeadLetter{first, blocked} {
-		if err := tx.AddDeadLetter(ctx, dl); err != nil {
+		if err := tx.PutDeadLetter(ctx, dl); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -251,13 +252,13 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 		t.Fatal(err)
 	}
 	tx, _ = s.Begin(ctx)
-	_ = tx.AddDeadLetter(ctx, other)
+	_ = tx.PutDeadLetter(ctx, other)
 	if err := tx.Commit(ctx, ls[1], eventlog.Position{TxID: 22, Seq: 22}); err != nil {
 		t.Fatal(err)
 	}
 	// A rolled-back unit of work adds nothing.
 	tx, _ = s.Begin(ctx)
-	_ = tx.AddDeadLetter(ctx, deadLetter("d", 1, "k3", 23))
+	_ = tx.PutDeadLetter(ctx, deadLetter("d", 1, "k3", 23))
 	_ = tx.Rollback(ctx)
 
 	all, err := s.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "d"})
@@ -283,7 +284,7 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 		t.Fatalf("count %d", n)
 	}
 	keys, _ := s.BlockedKeys(ctx, "d", 0)
-	if !keys["k1"] || len(keys) != 1 {
+	if k, ok := keys["k1"]; !ok || len(keys) != 1 || !k.RetryAt.IsZero() || k.RetryRequested {
 		t.Fatalf("blocked keys %v", keys)
 	}
 	one, err := s.DeadLetter(ctx, "d", all[2].ID)
@@ -298,18 +299,37 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if err := s.RequestRetry(ctx, "d", all[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := s.RetryRequested(ctx, "d", 0)
-	if len(req) != 2 || req[0].ID != all[0].ID || req[1].ID != all[1].ID || !req[0].RetryRequested {
-		t.Fatalf("retry requests %v", req)
+	keys, _ = s.BlockedKeys(ctx, "d", 0)
+	if !keys["k1"].RetryRequested {
+		t.Fatalf("retry request not seen on the key: %v", keys)
 	}
-	if req1, _ := s.RetryRequested(ctx, "d", 1); len(req1) != 0 {
-		t.Fatalf("other partition has requests %v", req1)
+	if k1, _ := s.BlockedKeys(ctx, "d", 1); k1["k2"].RetryRequested {
+		t.Fatalf("other partition has requests %v", k1)
+	}
+	// An event parked after the request is part of the key's retry.
+	late := deadLetter("d", 0, "k1", 25)
+	late.Blocked = true
+	tx, _ = s.Begin(ctx)
+	_ = tx.PutDeadLetter(ctx, late)
+	if err := tx.Commit(ctx, ls[0], eventlog.Position{TxID: 25, Seq: 25}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := s.KeyDeadLetters(ctx, "d", 0, "k1")
+	if len(req) != 3 || req[0].ID != all[0].ID || req[1].ID != all[1].ID || req[2].EventID != late.EventID || !req[0].RetryRequested {
+		t.Fatalf("key dead letters %v", req)
+	}
+	if keys, _ = s.BlockedKeys(ctx, "d", 0); !keys["k1"].RetryRequested {
+		t.Fatalf("parking cleared the key's retry request: %v", keys)
+	}
+	if err := s.Discard(ctx, "d", req[2].ID); err != nil {
+		t.Fatal(err)
 	}
 	// Failing again updates the same row and clears the request.
 	tx, _ = s.Begin(ctx)
 	again := first
-	again.Error, again.Attempts = "boom again", 2
-	_ = tx.AddDeadLetter(ctx, again)
+	again.Error, again.Attempts = "boom again", 5
+	again.NextAttemptAt = time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	_ = tx.PutDeadLetter(ctx, again)
 	if err := tx.RemoveDeadLetter(ctx, "d", all[1].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -317,13 +337,35 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 		t.Fatal(err)
 	}
 	got, _ = s.DeadLetter(ctx, "d", all[0].ID)
-	if got.Attempts != 5 || got.Error != "boom again" || got.RetryRequested {
+	if got.Attempts != 5 || got.Error != "boom again" || got.RetryRequested || !got.NextAttemptAt.Equal(again.NextAttemptAt) || !got.Retrying() {
 		t.Fatalf("after failed retry %+v", got)
+	}
+	if keys, _ := s.BlockedKeys(ctx, "d", 0); !keys["k1"].RetryAt.Equal(again.NextAttemptAt) || keys["k1"].RetryRequested {
+		t.Fatalf("blocked key after a retry was scheduled: %v", keys)
 	}
 	if _, err := s.DeadLetter(ctx, "d", all[1].ID); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatal("removed dead letter still there")
 	}
+	// With the failing event discarded, a parked one leads the key: it is due
+	// at once.
+	parked := deadLetter("d", 0, "k1", 26)
+	parked.Blocked = true
+	tx, _ = s.Begin(ctx)
+	_ = tx.PutDeadLetter(ctx, parked)
+	if err := tx.Commit(ctx, ls[0], eventlog.Position{TxID: 26, Seq: 26}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Discard(ctx, "d", all[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := s.BlockedKeys(ctx, "d", 0); keys["k1"].RetryAt.IsZero() || keys["k1"].RetryAt.After(time.Now()) {
+		t.Fatalf("a parked event first is not due at once: %v", keys)
+	}
+	dlParked, _ := s.KeyDeadLetters(ctx, "d", 0, "k1")
+	if len(dlParked) != 1 {
+		t.Fatalf("key dead letters %v", dlParked)
+	}
+	if err := s.Discard(ctx, "d", dlParked[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Discard(ctx, "d", all[0].ID); !errors.Is(err, checkpoint.ErrNotFound) {
@@ -335,6 +377,23 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if err := s.RequestRetry(ctx, "d", 424242); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatalf("retry of unknown: %v", err)
 	}
+
+	// Error text PostgreSQL cannot store is sanitized, not refused: a dead
+	// letter that cannot be recorded would stall its partition.
+	bad := deadLetter("d", 1, "k\x00ey", 30)
+	bad.Error, bad.StreamID = "nul\x00 and \xff\xfe bytes", "k-1"
+	tx, _ = s.Begin(ctx)
+	if err := tx.PutDeadLetter(ctx, bad); err != nil {
+		_ = tx.Rollback(ctx)
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx, ls[1], eventlog.Position{TxID: 30, Seq: 30}); err != nil {
+		t.Fatalf("dead letter with unstorable text: %v", err)
+	}
+	stored, _ := s.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "d", Key: pgtext.Sanitize(bad.Key)})
+	if len(stored) != 1 || stored[0].Error != pgtext.Sanitize(bad.Error) {
+		t.Fatalf("sanitized dead letter: %+v", stored)
+	}
 }
 
 func testReset(t *testing.T, s checkpoint.Store) {
@@ -345,7 +404,7 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	others, _ := s.Claim(ctx, "other", "w", 1, time.Minute)
 	far := eventlog.Position{TxID: 500, Seq: 9}
 	tx, _ := s.Begin(ctx)
-	_ = tx.AddDeadLetter(ctx, deadLetter("r", 0, "k", 400))
+	_ = tx.PutDeadLetter(ctx, deadLetter("r", 0, "k", 400))
 	if err := tx.Commit(ctx, ls[0], far); err != nil {
 		t.Fatal(err)
 	}
