@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Validation", testValidation},
 		{"ReadStreamDirectionsAndPaging", testReadStreamPaging},
 		{"ReadBatchOrderAndFilters", testReadBatchFilters},
+		{"CursorStopsAtLastRow", testCursorStopsAtLastRow},
 		{"ReadAll", testReadAll},
 		{"HeadAndCount", testHeadAndCount},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
@@ -470,6 +471,54 @@ func testReadBatchFilters(t *testing.T, newStore NewStore) {
 	b, err := s.ReadBatch(ctx, p, eventlog.Filter{}, 1)
 	if err != nil || len(b.Events) != 1 || b.Events[0].ID != all[6].ID || b.CaughtUp {
 		t.Fatalf("read after %v: %+v, %v", p, b, err)
+	}
+}
+
+// testCursorStopsAtLastRow: a batch's Next is the cursor it was given or
+// the position of a stored event — past filtered-out events, but never
+// beyond the last one. A position between or past events (a horizon) is not
+// safe to keep: PostgreSQL can hand out the transaction ids above the last
+// committed row again after crash recovery.
+func testCursorStopsAtLastRow(t *testing.T, newStore NewStore) {
+	s := newStore(t, Options{})
+	ctx := ctxT(t)
+	read := func(after eventlog.Position, f eventlog.Filter, limit int) eventlog.Batch {
+		t.Helper()
+		b, err := s.ReadBatch(ctx, after, f, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if b := read(eventlog.Start, eventlog.Filter{}, 10); b.Next != eventlog.Start || !b.CaughtUp || len(b.Events) != 0 {
+		t.Fatalf("empty log: next %v, caught up %v, %d events; want Start, true, 0", b.Next, b.CaughtUp, len(b.Events))
+	}
+	first := lastPos(mustAppend(t, s, "kept-1", eventlog.Any, ev(t, "K", 1)))
+	last := lastPos(mustAppend(t, s, "skipped-1", eventlog.Any, ev(t, "S", 2)))
+	waitVisible(t, s, last)
+
+	kept := eventlog.Filter{Categories: []string{"kept"}}
+	cases := []struct {
+		name   string
+		after  eventlog.Position
+		filter eventlog.Filter
+		limit  int
+		events int
+		next   eventlog.Position
+	}{
+		{"unfiltered", eventlog.Start, eventlog.Filter{}, 10, 2, last},
+		{"full batch", eventlog.Start, eventlog.Filter{}, 1, 1, first},
+		{"past a filtered-out event", eventlog.Start, kept, 10, 1, last},
+		{"nothing matches", eventlog.Start, eventlog.Filter{Categories: []string{"none"}}, 10, 0, last},
+		{"caught up", last, kept, 10, 0, last},
+		{"never backwards", eventlog.Position{TxID: last.TxID, Seq: last.Seq + 100}, eventlog.Filter{}, 10, 0,
+			eventlog.Position{TxID: last.TxID, Seq: last.Seq + 100}},
+	}
+	for _, c := range cases {
+		b := read(c.after, c.filter, c.limit)
+		if len(b.Events) != c.events || b.Next != c.next {
+			t.Errorf("%s: %d events, next %v; want %d events, next %v", c.name, len(b.Events), b.Next, c.events, c.next)
+		}
 	}
 }
 
