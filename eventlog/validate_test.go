@@ -8,7 +8,7 @@ import (
 )
 
 func FuzzValidateJSON(f *testing.F) {
-	for _, s := range []string{`{}`, `null`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `{"a":[1,2,{"b":"\\u0000"}]}`, `"\udc00\ud800"`, `[`, ``} {
+	for _, s := range []string{`{}`, `null`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `{"a":[1,2,{"b":"\\u0000"}]}`, `"\udc00\ud800"`, `[`, ``, "\"\xff\"", "{\"\xc3\":1}"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -18,6 +18,9 @@ func FuzzValidateJSON(f *testing.F) {
 		}
 		if err != nil {
 			return
+		}
+		if !utf8.Valid(b) {
+			t.Fatalf("accepted invalid UTF-8 %q, which PostgreSQL refuses", b)
 		}
 		// What is accepted decodes to strings without NUL, as jsonb requires.
 		var v any

@@ -281,6 +281,9 @@ func testValidation(t *testing.T, newStore NewStore) {
 	good := ev(t, "Good", map[string]string{"k": "v"})
 	withData := func(d string) eventlog.EventData { return eventlog.EventData{Type: "T", Data: json.RawMessage(d)} }
 	withType := func(typ string) eventlog.EventData { return eventlog.EventData{Type: typ, Data: json.RawMessage(`{}`)} }
+	withMeta := func(m eventlog.Metadata) eventlog.EventData {
+		return eventlog.EventData{Type: "T", Data: json.RawMessage(`{}`), Metadata: m}
+	}
 	cases := []struct {
 		name   string
 		stream string
@@ -302,7 +305,17 @@ func testValidation(t *testing.T, newStore NewStore) {
 		{"NUL escape", "order-1", []eventlog.EventData{withData(`{"a":"x\u0000y"}`)}, eventlog.ErrInvalidData},
 		{"lone surrogate", "order-1", []eventlog.EventData{withData(`"\ud800"`)}, eventlog.ErrInvalidData},
 		{"NUL in metadata", "order-1", []eventlog.EventData{{Type: "T", Data: json.RawMessage(`{}`), Metadata: eventlog.Metadata{CorrelationID: "a\x00b"}}}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in data", "order-1", []eventlog.EventData{withData("{\"a\":\"x\xffy\"}")}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in a data key", "order-1", []eventlog.EventData{withData("{\"\xc3\":1}")}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in metadata", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{CorrelationID: "a\xffb"})}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in a header", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{Headers: map[string]string{"k\xfe": "v"}})}, eventlog.ErrInvalidData},
 		{"oversized", "order-1", []eventlog.EventData{withData(`"` + strings.Repeat("x", 2000) + `"`)}, eventlog.ErrPayloadTooLarge},
+		{"oversized metadata", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{Headers: map[string]string{"h": strings.Repeat("x", 2000)}})}, eventlog.ErrPayloadTooLarge},
+		// The size is checked before anything is parsed: an oversized
+		// payload is refused as such whatever else is wrong with it.
+		{"oversized and malformed", "order-1", []eventlog.EventData{withData(`{"a":"` + strings.Repeat("x", 2000))}, eventlog.ErrPayloadTooLarge},
+		{"oversized and not UTF-8", "order-1", []eventlog.EventData{withData(strings.Repeat("\xff", 2000))}, eventlog.ErrPayloadTooLarge},
+		{"oversized with bad metadata", "order-1", []eventlog.EventData{{Type: "T", Data: json.RawMessage(`"` + strings.Repeat("x", 2000) + `"`), Metadata: eventlog.Metadata{CorrelationID: "\xff\x00"}}}, eventlog.ErrPayloadTooLarge},
 		// A bad event anywhere refuses the whole append.
 		{"bad second event", "order-1", []eventlog.EventData{good, withData(`nope`)}, eventlog.ErrInvalidData},
 	}
