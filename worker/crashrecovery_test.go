@@ -2,11 +2,13 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
@@ -196,4 +198,93 @@ func rollBackIDs(ctx context.Context, pool *pgxpool.Pool, s *pgstore.Store, n in
 		}
 	}
 	return nil
+}
+
+// TestIdlePartitionCheckpointReachesTheHead: a caught-up read's cursor is
+// the last event's position (never the horizon, see above), so it no longer
+// moves while nothing is appended, and the reader hands each partition a
+// given mark once. A transactional partition must commit every mark it got,
+// if not at once then at its next flush tick, or its checkpoint stays behind
+// the head for good (phantom lag; a replay waiting for the head never ends):
+// a mark that comes within FlushInterval of the last one, and a mark whose
+// batch ended with a dead letter.
+func TestIdlePartitionCheckpointReachesTheHead(t *testing.T) {
+	setup := func(t *testing.T) (e *env, streams [2]string, appendTo func(...string) eventlog.Position, checkpoints func() [2]eventlog.Position) {
+		e = newEnv(t)
+		handle := readModelHandler(e.schema)
+		sub := worker.Subscription{Name: "idle", Mode: worker.Transactional, Partitions: 2, FlushInterval: 2 * time.Second,
+			Handler: func(ctx context.Context, d *worker.Delivery) error {
+				if d.Event.Type == "Poison" {
+					return worker.Permanent(errors.New("poison"))
+				}
+				return handle(ctx, d)
+			}}
+		startWorker(t, e.config("a"), sub)
+		for i := 0; streams[0] == "" || streams[1] == ""; i++ { // a stream in each partition
+			s := fmt.Sprintf("acct-%d", i)
+			if p := worker.PartitionOf(s, 2); streams[p] == "" {
+				streams[p] = s
+			}
+		}
+		ctx := pgtest.Context(t, time.Minute)
+		// appendTo appends one event per stream in one transaction; a stream
+		// named "!" + s gets a poison event.
+		appendTo = func(to ...string) (last eventlog.Position) {
+			err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+				for _, s := range to {
+					ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
+					if s[0] == '!' {
+						s, ev.Type = s[1:], "Poison"
+					}
+					res, err := e.log.AppendTx(ctx, tx, s, eventlog.Any, ev)
+					if err != nil {
+						return err
+					}
+					last = res.Positions[0]
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.log.Hint()
+			return last
+		}
+		checkpoints = func() (out [2]eventlog.Position) {
+			parts, err := e.cps.Partitions(ctx, sub.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range parts {
+				out[p.Partition] = p.Checkpoint
+			}
+			return out
+		}
+		return e, streams, appendTo, checkpoints
+	}
+	atHead := func(t *testing.T, checkpoints func() [2]eventlog.Position, head eventlog.Position) {
+		t.Helper()
+		waitFor(t, 10*time.Second, "every checkpoint at the head", func() bool { return checkpoints() == [2]eventlog.Position{head, head} })
+	}
+
+	t.Run("mark within FlushInterval", func(t *testing.T) {
+		e, streams, appendTo, checkpoints := setup(t)
+		appendTo(streams[0])
+		waitFor(t, 10*time.Second, "partition 0's event handled", func() bool { return e.readModelEvents(t) == 1 })
+		// Partition 0 commits a mark for partition 1's event…
+		p1 := appendTo(streams[1])
+		waitFor(t, 10*time.Second, "partition 0 at the mark", func() bool { return checkpoints()[0] == p1 })
+		// …and gets the next one well within FlushInterval.
+		atHead(t, checkpoints, appendTo(streams[1]))
+	})
+	t.Run("mark after a dead letter", func(t *testing.T) {
+		e, streams, appendTo, checkpoints := setup(t)
+		// One transaction, so one read: partition 0 gets the poison event
+		// and a mark past it, at partition 1's event.
+		head := appendTo("!"+streams[0], streams[1])
+		atHead(t, checkpoints, head)
+		if n, err := e.cps.CountDeadLetters(pgtest.Context(t, time.Minute), "idle"); err != nil || n != 1 {
+			t.Fatalf("%d dead letters (%v), want 1", n, err)
+		}
+	})
 }
