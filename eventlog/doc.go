@@ -15,6 +15,14 @@
 // "gap" on a timer. A Position is that pair; treat it as opaque and compare
 // positions with Compare.
 //
+// Cursors stay on rows. After crash recovery or a failover PostgreSQL can
+// hand out again the transaction ids of transactions whose WAL never reached
+// disk (typically rolled-back ones), so the horizon itself is not a safe
+// place to keep a cursor: a later commit can land behind it. A batch's Next
+// is therefore always the cursor it was given or the position of a committed
+// event, whose id survives (provided commits are durable: synchronous_commit
+// on, and synchronous replication where failover must not lose commits).
+//
 // Per-stream order must equal global order. Appends take a per-stream
 // advisory lock before their first write, so the later writer of a stream is
 // given the larger transaction id. A transaction that already had an id before

@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -11,6 +10,12 @@ import (
 // the row's sequence number. The global order is (TxID, Seq). Positions are
 // opaque to users: store them (String/ParsePosition or the text marshalers)
 // and compare them with Compare, never by arithmetic.
+//
+// Only Start and the positions of events (or cursors a store returned, which
+// are one of those) are safe to keep: after crash recovery or a failover,
+// PostgreSQL can hand out again the transaction ids of transactions whose
+// WAL was lost, so a made-up position above the last committed row (a
+// "horizon") can end up ahead of events committed later.
 type Position struct {
 	TxID uint64
 	Seq  int64
@@ -39,16 +44,6 @@ func (p Position) Before(q Position) bool { return p.Compare(q) < 0 }
 
 // IsZero reports whether p is Start.
 func (p Position) IsZero() bool { return p == Start }
-
-// HorizonPosition is the position just below transaction horizon h: every
-// row of every transaction with an id < h sorts at or before it. A reader that
-// has read everything visible below h can move its cursor there.
-func HorizonPosition(h uint64) Position {
-	if h == 0 {
-		return Start
-	}
-	return Position{TxID: h - 1, Seq: math.MaxInt64}
-}
 
 // String renders p as "txid/seq".
 func (p Position) String() string {

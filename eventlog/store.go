@@ -74,9 +74,14 @@ func (f Filter) IsZero() bool { return len(f.Categories) == 0 && len(f.Types) ==
 // Batch is a page of the global log.
 type Batch struct {
 	Events []Event
-	// Next is where the following read continues. It is at or after the last
-	// event's position and may move past events the filter excluded and up
-	// to the visibility horizon when the batch was not full.
+	// Next is where the following read continues: the cursor the read was
+	// given, or the position of an event in the log — never a position
+	// between or beyond events, so it is safe to store as a checkpoint and
+	// to keep across crash recovery and failover (PostgreSQL may hand out
+	// the ids of transactions whose WAL was lost again, below any horizon).
+	// It is at or after the last event returned; when the batch was not
+	// full it moves past the events the filter excluded, up to the last
+	// visible event of the log.
 	Next Position
 	// CaughtUp is true when the batch reached the visible head: there was
 	// nothing more to read at the time of the read.

@@ -65,10 +65,15 @@ func ValidateEventType(t string) error {
 }
 
 // ValidateJSON checks that b is JSON that PostgreSQL's jsonb accepts too:
-// well-formed, and without \u0000 or unpaired UTF-16 surrogate escapes.
+// valid UTF-8, well-formed, and without \u0000 or unpaired UTF-16 surrogate
+// escapes.
 func ValidateJSON(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("empty (use {} or null for no data)")
+	}
+	// encoding/json accepts invalid UTF-8 inside strings; PostgreSQL does not.
+	if !utf8.Valid(b) {
+		return fmt.Errorf("not valid UTF-8")
 	}
 	if !json.Valid(b) {
 		return fmt.Errorf("not well-formed JSON")
@@ -159,6 +164,15 @@ func Prepare(streamID string, events []EventData, maxPayload int, newID func() u
 		if err := ValidateEventType(e.Type); err != nil {
 			return nil, bad(ErrInvalidEventType, err.Error())
 		}
+		// Size first, before anything is parsed or encoded, so an oversized
+		// payload costs nothing to refuse. Encoded metadata is at least as
+		// long as its text.
+		if n := len(e.Data) + metadataTextLen(&e.Metadata); n > maxPayload {
+			return nil, bad(ErrPayloadTooLarge, fmt.Sprintf("%d bytes or more of data and metadata, limit %d", n, maxPayload))
+		}
+		if err := validateMetadataText(&e.Metadata); err != nil {
+			return nil, bad(ErrInvalidData, "metadata: "+err.Error())
+		}
 		if err := ValidateJSON(e.Data); err != nil {
 			return nil, bad(ErrInvalidData, "data: "+err.Error())
 		}
@@ -182,4 +196,36 @@ func Prepare(streamID string, events []EventData, maxPayload int, newID func() u
 		out[i] = PreparedEvent{EventData: e, MetadataJSON: meta}
 	}
 	return out, nil
+}
+
+// metadataTextLen is the length of m's text, a lower bound of its encoding.
+func metadataTextLen(m *Metadata) int {
+	n := len(m.CorrelationID) + len(m.CausationID) + len(m.TraceParent) + len(m.TraceState)
+	for k, v := range m.Headers {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// validateMetadataText refuses metadata text that is not valid UTF-8, which
+// json.Marshal would silently turn into U+FFFD: a correlation id or header
+// must come back as it was given, or not be stored.
+func validateMetadataText(m *Metadata) error {
+	for _, f := range []struct{ name, v string }{
+		{"correlation_id", m.CorrelationID}, {"causation_id", m.CausationID},
+		{"traceparent", m.TraceParent}, {"tracestate", m.TraceState},
+	} {
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("%s is not valid UTF-8", f.name)
+		}
+	}
+	for k, v := range m.Headers {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("header name %q is not valid UTF-8", k)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("header %q is not valid UTF-8", k)
+		}
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ type partition struct {
 	finished  atomic.Bool
 
 	committed eventlog.Position // last committed checkpoint
-	pending   eventlog.Position // at-least-once: handled but not flushed
+	pending   eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
 	unflushed int
 	lastFlush time.Time
 	// blocked holds the keys with dead letters (their events wait behind
@@ -204,6 +204,9 @@ func (p *partition) run() {
 				continue
 			case <-flush.C:
 				if sub.Mode == AtLeastOnce && p.flushDue(true) && p.flush() != nil {
+					return
+				}
+				if sub.Mode == Transactional && p.commitMark(p.pending, true) != nil {
 					return
 				}
 				continue

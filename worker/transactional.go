@@ -19,7 +19,7 @@ import (
 // transaction in hand: the rest is left to the next owner.
 func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position) error {
 	if len(batch) == 0 {
-		return p.commitMark(mark)
+		return p.commitMark(mark, false)
 	}
 	if err := p.refreshBlocked(batch); err != nil {
 		return err
@@ -54,6 +54,11 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 			batch = batch[1:]
 			limit = len(batch)
 		}
+	}
+	// Every event up to the mark is dealt with; if the last transaction did
+	// not reach it (a dead letter ended the batch), the flush tick commits it.
+	if p.pending.Before(mark) {
+		p.pending = mark
 	}
 	return nil
 }
@@ -105,8 +110,15 @@ func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool
 
 // commitMark moves an idle partition's checkpoint to a mark, at most once
 // per FlushInterval, so a restart does not rescan what the filter skipped.
-func (p *partition) commitMark(mark eventlog.Position) error {
-	if !p.committed.Before(mark) || time.Since(p.lastFlush) < p.g.sub.FlushInterval {
+// A mark that comes sooner waits in pending for the flush tick (force): the
+// reader sends a mark once, and a caught-up cursor does not move while
+// nothing is appended, so a dropped mark would leave the checkpoint behind.
+func (p *partition) commitMark(mark eventlog.Position, force bool) error {
+	if p.pending.Before(mark) {
+		p.pending = mark
+	}
+	mark = p.pending
+	if !p.committed.Before(mark) || !force && time.Since(p.lastFlush) < p.g.sub.FlushInterval {
 		return nil
 	}
 	err := p.retryInfra("commit checkpoint", func() error { return p.g.store().Commit(p.work, p.lease, mark) })

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Validation", testValidation},
 		{"ReadStreamDirectionsAndPaging", testReadStreamPaging},
 		{"ReadBatchOrderAndFilters", testReadBatchFilters},
+		{"CursorStopsAtLastRow", testCursorStopsAtLastRow},
 		{"ReadAll", testReadAll},
 		{"HeadAndCount", testHeadAndCount},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
@@ -280,6 +281,9 @@ func testValidation(t *testing.T, newStore NewStore) {
 	good := ev(t, "Good", map[string]string{"k": "v"})
 	withData := func(d string) eventlog.EventData { return eventlog.EventData{Type: "T", Data: json.RawMessage(d)} }
 	withType := func(typ string) eventlog.EventData { return eventlog.EventData{Type: typ, Data: json.RawMessage(`{}`)} }
+	withMeta := func(m eventlog.Metadata) eventlog.EventData {
+		return eventlog.EventData{Type: "T", Data: json.RawMessage(`{}`), Metadata: m}
+	}
 	cases := []struct {
 		name   string
 		stream string
@@ -301,7 +305,17 @@ func testValidation(t *testing.T, newStore NewStore) {
 		{"NUL escape", "order-1", []eventlog.EventData{withData(`{"a":"x\u0000y"}`)}, eventlog.ErrInvalidData},
 		{"lone surrogate", "order-1", []eventlog.EventData{withData(`"\ud800"`)}, eventlog.ErrInvalidData},
 		{"NUL in metadata", "order-1", []eventlog.EventData{{Type: "T", Data: json.RawMessage(`{}`), Metadata: eventlog.Metadata{CorrelationID: "a\x00b"}}}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in data", "order-1", []eventlog.EventData{withData("{\"a\":\"x\xffy\"}")}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in a data key", "order-1", []eventlog.EventData{withData("{\"\xc3\":1}")}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in metadata", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{CorrelationID: "a\xffb"})}, eventlog.ErrInvalidData},
+		{"invalid UTF-8 in a header", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{Headers: map[string]string{"k\xfe": "v"}})}, eventlog.ErrInvalidData},
 		{"oversized", "order-1", []eventlog.EventData{withData(`"` + strings.Repeat("x", 2000) + `"`)}, eventlog.ErrPayloadTooLarge},
+		{"oversized metadata", "order-1", []eventlog.EventData{withMeta(eventlog.Metadata{Headers: map[string]string{"h": strings.Repeat("x", 2000)}})}, eventlog.ErrPayloadTooLarge},
+		// The size is checked before anything is parsed: an oversized
+		// payload is refused as such whatever else is wrong with it.
+		{"oversized and malformed", "order-1", []eventlog.EventData{withData(`{"a":"` + strings.Repeat("x", 2000))}, eventlog.ErrPayloadTooLarge},
+		{"oversized and not UTF-8", "order-1", []eventlog.EventData{withData(strings.Repeat("\xff", 2000))}, eventlog.ErrPayloadTooLarge},
+		{"oversized with bad metadata", "order-1", []eventlog.EventData{{Type: "T", Data: json.RawMessage(`"` + strings.Repeat("x", 2000) + `"`), Metadata: eventlog.Metadata{CorrelationID: "\xff\x00"}}}, eventlog.ErrPayloadTooLarge},
 		// A bad event anywhere refuses the whole append.
 		{"bad second event", "order-1", []eventlog.EventData{good, withData(`nope`)}, eventlog.ErrInvalidData},
 	}
@@ -470,6 +484,54 @@ func testReadBatchFilters(t *testing.T, newStore NewStore) {
 	b, err := s.ReadBatch(ctx, p, eventlog.Filter{}, 1)
 	if err != nil || len(b.Events) != 1 || b.Events[0].ID != all[6].ID || b.CaughtUp {
 		t.Fatalf("read after %v: %+v, %v", p, b, err)
+	}
+}
+
+// testCursorStopsAtLastRow: a batch's Next is the cursor it was given or
+// the position of a stored event — past filtered-out events, but never
+// beyond the last one. A position between or past events (a horizon) is not
+// safe to keep: PostgreSQL can hand out the transaction ids above the last
+// committed row again after crash recovery.
+func testCursorStopsAtLastRow(t *testing.T, newStore NewStore) {
+	s := newStore(t, Options{})
+	ctx := ctxT(t)
+	read := func(after eventlog.Position, f eventlog.Filter, limit int) eventlog.Batch {
+		t.Helper()
+		b, err := s.ReadBatch(ctx, after, f, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if b := read(eventlog.Start, eventlog.Filter{}, 10); b.Next != eventlog.Start || !b.CaughtUp || len(b.Events) != 0 {
+		t.Fatalf("empty log: next %v, caught up %v, %d events; want Start, true, 0", b.Next, b.CaughtUp, len(b.Events))
+	}
+	first := lastPos(mustAppend(t, s, "kept-1", eventlog.Any, ev(t, "K", 1)))
+	last := lastPos(mustAppend(t, s, "skipped-1", eventlog.Any, ev(t, "S", 2)))
+	waitVisible(t, s, last)
+
+	kept := eventlog.Filter{Categories: []string{"kept"}}
+	cases := []struct {
+		name   string
+		after  eventlog.Position
+		filter eventlog.Filter
+		limit  int
+		events int
+		next   eventlog.Position
+	}{
+		{"unfiltered", eventlog.Start, eventlog.Filter{}, 10, 2, last},
+		{"full batch", eventlog.Start, eventlog.Filter{}, 1, 1, first},
+		{"past a filtered-out event", eventlog.Start, kept, 10, 1, last},
+		{"nothing matches", eventlog.Start, eventlog.Filter{Categories: []string{"none"}}, 10, 0, last},
+		{"caught up", last, kept, 10, 0, last},
+		{"never backwards", eventlog.Position{TxID: last.TxID, Seq: last.Seq + 100}, eventlog.Filter{}, 10, 0,
+			eventlog.Position{TxID: last.TxID, Seq: last.Seq + 100}},
+	}
+	for _, c := range cases {
+		b := read(c.after, c.filter, c.limit)
+		if len(b.Events) != c.events || b.Next != c.next {
+			t.Errorf("%s: %d events, next %v; want %d events, next %v", c.name, len(b.Events), b.Next, c.events, c.next)
+		}
 	}
 }
 

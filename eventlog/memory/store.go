@@ -245,9 +245,12 @@ func (s *Store) ReadBatch(ctx context.Context, after eventlog.Position, filter e
 			return b, nil
 		}
 	}
+	// Caught up: skip the filtered-out events up to the last one stored,
+	// never beyond it (as the PostgreSQL store, where ids above the last
+	// committed row may be handed out again after crash recovery).
 	b.CaughtUp = true
-	if h := eventlog.HorizonPosition(s.nextTx); b.Next.Before(h) {
-		b.Next = h
+	if n := len(s.events); n > 0 && b.Next.Before(s.events[n-1].Position) {
+		b.Next = s.events[n-1].Position
 	}
 	return b, nil
 }

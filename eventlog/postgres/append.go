@@ -159,9 +159,20 @@ func (s *Store) appendError(streamID string, err error) error {
 			// A concurrent writer won (seen through a stale snapshot), or a
 			// deadlock between multi-stream transactions: retry the transaction.
 			return fmt.Errorf("%w: append to %q: %s", eventlog.ErrAppendOrderConflict, streamID, pgErr.Message)
-		case pgErr.Code == "22P02", pgErr.Code == "22P05", pgErr.Code == "22003", pgErr.Code == "54000":
+		case payloadRefused(pgErr):
 			return &eventlog.ValidationError{StreamID: streamID, Index: -1, Reason: "PostgreSQL refused the payload: " + pgErr.Message, Err: eventlog.ErrInvalidData}
 		}
 	}
 	return s.wrap(fmt.Sprintf("append to %q", streamID), err)
+}
+
+// payloadRefused reports whether PostgreSQL refused an event's data or
+// metadata (bad JSON or text, a number or value too large). eventlog.Prepare
+// refuses these up front; this is the backstop.
+func payloadRefused(pgErr *pgconn.PgError) bool {
+	switch pgErr.Code {
+	case "22P02", "22P05", "22003", "22021", "54000":
+		return true
+	}
+	return false
 }

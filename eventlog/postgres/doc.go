@@ -13,7 +13,9 @@
 // Reads of the global log return only rows whose tx_id is below
 // pg_snapshot_xmin(pg_current_snapshot()), keyset-paginated on
 // (tx_id, position), so a reader never passes a transaction that has not
-// finished. See Horizon for what holds that horizon back.
+// finished. See Horizon for what holds that horizon back. A batch that is
+// not full moves its cursor past filtered-out rows to the last row below the
+// horizon, fetched by the same statement, never to the horizon itself.
 //
 // Wake-ups never NOTIFY inside an append (NOTIFY serialises commits cluster
 // wide). After a successful Append the store asks its Notifier to send one

@@ -100,5 +100,8 @@ func (s *Store) importError(err error) error {
 	if errors.Is(err, eventlog.ErrInvalidEvent) {
 		return err
 	}
+	if errors.As(err, &pgErr) && payloadRefused(pgErr) {
+		return &eventlog.ValidationError{Index: -1, Reason: "PostgreSQL refused the payload: " + pgErr.Message, Err: eventlog.ErrInvalidData}
+	}
 	return s.wrap("import", err)
 }

@@ -85,10 +85,21 @@ func newQueries(schema string) queries {
 		notify:  `SELECT pg_notify($1, '')`,
 	}
 	for shape := 0; shape < 4; shape++ {
-		// The lateral join returns the horizon even when no event qualifies,
-		// so the caller can move its cursor past filtered-out rows.
-		q.batch[shape] = `SELECT h.xmin, ` + nullableEventColumns + `
+		// One statement, one snapshot: the matching events after the cursor
+		// below the horizon, and the last row of any kind below it (l), so a
+		// batch that is not full can move its cursor past filtered-out rows
+		// to a committed row — never to the horizon itself, whose ids crash
+		// recovery may hand out again. Both lateral subqueries run once; l
+		// is one backward probe of the primary key. The outer join returns
+		// l even when no event qualifies.
+		q.batch[shape] = `SELECT l.tx_id, l.position, ` + nullableEventColumns + `
 			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+			LEFT JOIN LATERAL (
+				SELECT e.tx_id, e.position FROM ` + t + `.events e
+				WHERE e.tx_id < h.xmin
+				ORDER BY e.tx_id DESC, e.position DESC
+				LIMIT 1
+			) l ON true
 			LEFT JOIN LATERAL (
 				SELECT * FROM ` + t + `.events e
 				WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint) AND e.tx_id < h.xmin` + filterSQL(shape, 4) + `

@@ -88,7 +88,8 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	defer rows.Close()
 	var (
 		batch   eventlog.Batch
-		horizon uint64
+		lastTx  *uint64 // the last row below the horizon, filtered or not
+		lastSeq *int64
 	)
 	batch.Events = make([]eventlog.Event, 0, min(limit, 1024))
 	for rows.Next() {
@@ -97,10 +98,10 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 			e    eventlog.Event
 			scan rawEvent
 		)
-		if err := rows.Scan(&horizon, &txID, &scan.seq, &scan.id, &scan.stream, &scan.version, &scan.typ, &scan.data, &scan.meta, &scan.recorded); err != nil {
+		if err := rows.Scan(&lastTx, &lastSeq, &txID, &scan.seq, &scan.id, &scan.stream, &scan.version, &scan.typ, &scan.data, &scan.meta, &scan.recorded); err != nil {
 			return eventlog.Batch{}, s.wrap("read log", err)
 		}
-		if txID == nil { // no qualifying event: only the horizon came back
+		if txID == nil { // no qualifying event: only the last row came back
 			continue
 		}
 		scan.tx = *txID
@@ -118,10 +119,14 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	}
 	if len(batch.Events) < limit {
 		// Everything visible below the horizon that matches was returned, so
-		// the cursor may skip the rest of what lies below it.
+		// the cursor may skip the filtered-out rows up to the last row below
+		// it — a committed row, whose id no transaction gets again, even
+		// after crash recovery (unlike the horizon's).
 		batch.CaughtUp = true
-		if h := eventlog.HorizonPosition(horizon); batch.Next.Before(h) {
-			batch.Next = h
+		if lastTx != nil && lastSeq != nil {
+			if p := (eventlog.Position{TxID: *lastTx, Seq: *lastSeq}); batch.Next.Before(p) {
+				batch.Next = p
+			}
 		}
 	}
 	return batch, nil

@@ -51,7 +51,8 @@ func (s *Store) Restamp(ctx context.Context, extra ...PositionColumns) (RestampR
 			xt := pgx.Identifier{s.schema, pc.Table}.Sanitize()
 			x, q := pgx.Identifier{pc.TxID}.Sanitize(), pgx.Identifier{pc.Seq}.Sanitize()
 			// Start stays Start; anything else maps to the last event at or
-			// before it (a cursor may sit between events, past filtered ones).
+			// before it (a cursor stored before cursors stayed on rows may sit
+			// between events, at an old horizon).
 			tag, err := tx.Exec(ctx, `UPDATE `+xt+` c SET `+x+` = CASE WHEN m.rn IS NULL THEN '0'::xid8 ELSE '1'::xid8 END,
 				`+q+` = coalesce(m.rn, 0)
 				FROM (SELECT c2.ctid AS id, (SELECT max(r.rn) FROM causeway_restamp r
