@@ -346,8 +346,11 @@ const lingerGap = 5 * time.Millisecond
 // finish flushes what at-least-once handled before a graceful stop, whatever
 // the partition was doing (handling, waiting for a retry, halted).
 func (p *partition) finish() {
-	if p.g.sub.Mode == AtLeastOnce && p.flushDue(true) {
+	switch {
+	case p.g.sub.Mode == AtLeastOnce && p.flushDue(true):
 		_ = p.flush()
+	case p.g.sub.Mode == Transactional:
+		_ = p.commitMark(p.pending, true) // a mark still waiting for the flush tick
 	}
 }
 

@@ -24,10 +24,22 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 	if err := p.refreshBlocked(batch); err != nil {
 		return err
 	}
+	// limit is how many events the next transaction may take: the whole
+	// rest, or, after a failure, the events before the failing one (they
+	// are handled again and committed first; failure waits for them).
 	limit := len(batch)
+	var failure error
 	for len(batch) > 0 {
 		if p.stopRequested() {
 			return nil
+		}
+		if limit == 0 {
+			if err := p.failed(batch[0], failure); err != nil {
+				return err
+			}
+			batch, failure = batch[1:], nil
+			limit = len(batch)
+			continue
 		}
 		var (
 			done, failAt int
@@ -43,15 +55,11 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 		}
 		batch = batch[done:]
 		switch {
-		case failAt < 0:
-			limit = len(batch)
-		case failAt > 0:
-			limit = failAt // commit the good prefix first
+		case failAt >= 0:
+			limit, failure = failAt, handlerErr
+		case failure != nil:
+			limit -= done
 		default:
-			if err := p.failed(batch[0], handlerErr); err != nil {
-				return err
-			}
-			batch = batch[1:]
 			limit = len(batch)
 		}
 	}
