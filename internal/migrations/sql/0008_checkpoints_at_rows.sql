@@ -1,9 +1,3 @@
--- A dead letter whose next_attempt_at is set is still being retried by the
--- partition's owner on its own (with backoff, while the key's other events
--- are parked behind it and the partition's other keys flow); NULL means it
--- waits for an operator (retry or discard). See package worker.
-ALTER TABLE {{schema}}.dead_letters ADD COLUMN next_attempt_at timestamptz;
-
 -- Checkpoints used to be allowed to stand at a read's visibility horizon,
 -- (xmin - 1, max bigint), which is not the position of any row. After a
 -- crash PostgreSQL can hand out again the ids of transactions whose WAL never
