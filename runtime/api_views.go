@@ -131,10 +131,12 @@ type deadLetterView struct {
 	Version        int64      `json:"version"`
 	Type           string     `json:"type"`
 	Blocked        bool       `json:"blocked"`
+	State          string     `json:"state"`
 	Error          string     `json:"error"`
 	Attempts       int        `json:"attempts"`
 	FirstFailedAt  string     `json:"first_failed_at,omitempty"`
 	LastFailedAt   string     `json:"last_failed_at,omitempty"`
+	NextAttemptAt  string     `json:"next_attempt_at,omitempty"`
 	RetryRequested bool       `json:"retry_requested"`
 	Event          *eventView `json:"event,omitempty"`
 }
@@ -142,8 +144,22 @@ type deadLetterView struct {
 func newDeadLetterView(d checkpoint.DeadLetter) deadLetterView {
 	return deadLetterView{ID: d.ID, Subscription: d.Subscription, Partition: d.Partition, Key: d.Key,
 		EventID: d.EventID.String(), Position: d.Position.String(), StreamID: d.StreamID, Version: d.Version,
-		Type: d.Type, Blocked: d.Blocked, Error: d.Error, Attempts: d.Attempts,
-		FirstFailedAt: timestamp(d.FirstFailedAt), LastFailedAt: timestamp(d.LastFailedAt), RetryRequested: d.RetryRequested}
+		Type: d.Type, Blocked: d.Blocked, State: deadLetterState(d), Error: d.Error, Attempts: d.Attempts,
+		FirstFailedAt: timestamp(d.FirstFailedAt), LastFailedAt: timestamp(d.LastFailedAt),
+		NextAttemptAt: timestamp(d.NextAttemptAt), RetryRequested: d.RetryRequested}
+}
+
+// deadLetterState names what a dead letter waits for: "retrying" (the
+// partition tries it again at NextAttemptAt), "dead" (an operator), or
+// "parked" (behind an earlier dead letter of its key).
+func deadLetterState(d checkpoint.DeadLetter) string {
+	switch {
+	case d.Blocked:
+		return "parked"
+	case d.Retrying():
+		return "retrying"
+	}
+	return "dead"
 }
 
 type deadLetterListView struct {

@@ -200,10 +200,14 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 				dls = dls[:limit]
 				defer c.morePages(limit, "dead letters", fmt.Sprint(dls[limit-1].ID))
 			}
-			return printRows(c, *asJSON, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tBLOCKED\tATTEMPTS\tLAST FAILURE\tERROR",
+			return printRows(c, *asJSON, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST FAILURE\tERROR",
 				func(d checkpoint.DeadLetter) []any {
+					state := deadLetterState(d)
+					if d.Retrying() {
+						state += " (next " + d.NextAttemptAt.Format(time.RFC3339) + ")"
+					}
 					return []any{d.ID, d.Subscription, d.Partition, d.Key, d.EventID, d.Type,
-						d.Blocked, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60)}
+						state, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60)}
 				})
 		})
 	case "show", "retry", "discard":
