@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +19,18 @@ func TestPanickingJobIsAFailedRun(t *testing.T) {
 			SetResult(ctx, "all good")
 			return nil
 		}},
+		// Text PostgreSQL cannot store must not leave the run unrecorded.
+		{Name: "badtext", Spec: "@every 1s", Run: func(ctx context.Context) error {
+			SetResult(ctx, "nul\x00")
+			return errors.New("bad \xff\x00 text")
+		}},
 	}})
 	waitFor(t, 15*time.Second, "two runs of each job", func() bool {
-		return e.state(t, "boom").Runs >= 2 && e.state(t, "fine").Runs >= 2
+		return e.state(t, "boom").Runs >= 2 && e.state(t, "fine").Runs >= 2 && e.state(t, "badtext").Runs >= 2
 	})
+	if bad := e.state(t, "badtext"); bad.LastStatus != StatusFailed || bad.LastError != "bad \uFFFD\\0 text" {
+		t.Errorf("badtext state: %+v", bad)
+	}
 	boom, fine := e.state(t, "boom"), e.state(t, "fine")
 	if boom.LastStatus != StatusFailed || boom.Failures != boom.Runs || !strings.HasPrefix(boom.LastError, "panic: kaboom") {
 		t.Errorf("boom state: %+v", boom)

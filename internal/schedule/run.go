@@ -7,7 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 type runKey struct{}
@@ -101,18 +102,13 @@ func (s *Scheduler) execute(ctx context.Context, j *job, due time.Time) {
 
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.store.finish(wctx, j.name, due, status, truncate(errText, maxErrorText), truncate(result, maxErrorText), took); err != nil {
+	if err := s.store.finish(wctx, j.name, due, status, storable(errText), storable(result), took); err != nil {
 		logger.Error("schedule: record outcome", "err", err)
 	}
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+// storable makes a job's error or result text fit its state row: text
+// PostgreSQL refuses (NUL, invalid UTF-8) would leave the run unrecorded.
+func storable(s string) string {
+	return pgtext.Truncate(pgtext.Sanitize(s), maxErrorText)
 }

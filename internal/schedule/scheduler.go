@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 // Scheduler runs jobs on the elected leader of the processes that share a
@@ -70,7 +72,7 @@ func New(cfg Config) (*Scheduler, error) {
 		connCfg.RuntimeParams = map[string]string{}
 	}
 	if connCfg.RuntimeParams["application_name"] == "" {
-		connCfg.RuntimeParams["application_name"] = truncate("causeway scheduler "+cfg.MemberID, 63)
+		connCfg.RuntimeParams["application_name"] = pgtext.Truncate(pgtext.Sanitize("causeway scheduler "+cfg.MemberID), 63)
 	}
 	// The server frees a vanished leader's lock only once it sees the
 	// session is dead: have it probe after 10 s idle, giving up after 25 s
