@@ -27,15 +27,9 @@ import (
 // the read model must end equal to the log's fold, nothing lost, nothing
 // out of order.
 func TestNoEventLostAcrossCrashRecovery(t *testing.T) {
-	cluster := pgtest.StartCluster(t)
+	cluster, e := newClusterEnv(t)
 	ctx := pgtest.Context(t, 3*time.Minute)
-	url := cluster.URL("")
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e := setupEnv(t, url, "causeway", pool)
+	pool := e.pool
 	// No NOTIFY: its transaction takes an id and its commit would flush the
 	// WAL, making the rolled-back ids durable.
 	store, err := pgstore.New(pool, pgstore.Config{Schema: e.schema, DisableNotify: true})

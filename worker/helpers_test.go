@@ -15,6 +15,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgembed"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/worker"
 )
@@ -40,6 +41,20 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	schema, pool := pgtest.NewSchema(t)
 	return setupEnv(t, pgtest.URL(t), schema, pool)
+}
+
+// newClusterEnv is an env on a dedicated cluster, for tests that stop, crash
+// or restart PostgreSQL.
+func newClusterEnv(t testing.TB) (*pgembed.Cluster, *env) {
+	t.Helper()
+	cluster := pgtest.StartCluster(t)
+	url := cluster.URL("")
+	pool, err := pgxpool.New(pgtest.Context(t, time.Minute), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return cluster, setupEnv(t, url, "causeway", pool)
 }
 
 func setupEnv(t testing.TB, url, schema string, pool *pgxpool.Pool) *env {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/internal/pgtest"
@@ -20,15 +19,8 @@ import (
 // appends. Workers reconnect and resume; the transactional read model ends
 // equal to the log's fold: nothing lost, nothing applied twice.
 func TestPostgresRestartMidRun(t *testing.T) {
-	cluster := pgtest.StartCluster(t)
+	cluster, e := newClusterEnv(t)
 	ctx := pgtest.Context(t, 5*time.Minute)
-	url := cluster.URL("")
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e := setupEnv(t, url, "causeway", pool)
 
 	sub := worker.Subscription{Name: "rm", Handler: readModelHandler(e.schema), BatchSize: 20}
 	var workers []*running
