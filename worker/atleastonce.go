@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
@@ -24,7 +25,7 @@ func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) 
 		}
 		if i > 0 && time.Since(start) > p.g.sub.BatchMaxDuration {
 			// Back to the loop for due retries and flushes; the rest follows.
-			p.carry = &message{events: batch[i:], mark: mark}
+			p.carryBack(batch[i:], mark)
 			return nil
 		}
 		if _, blocked := p.blocked[d.key]; blocked {
@@ -55,6 +56,18 @@ func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) 
 		return p.flush()
 	}
 	return nil
+}
+
+// carryBack puts the unhandled rest of a batch back in front of what gather
+// carried over already: the rest comes first, and the mark that counts is
+// the carried message's (later) one, or the batch's when nothing was.
+func (p *partition) carryBack(rest []delivery, mark eventlog.Position) {
+	m := message{events: rest, mark: mark}
+	if c := p.carry; c != nil {
+		m.events = append(slices.Clip(rest), c.events...)
+		m.mark, m.more = c.mark, c.more
+	}
+	p.carry = &m
 }
 
 func (p *partition) handledAtLeastOnce(d delivery) {

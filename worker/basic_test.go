@@ -222,9 +222,9 @@ func TestSequencedDeadLetters(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 30*time.Second, "good-1 handled and bad-1 parked", func() bool {
-		n, _ := e.cps.CountDeadLetters(ctx, "seq")
-		return e.readModel(t)["good-1"].Events == 6 && n == 4
+	waitFor(t, 30*time.Second, "good-1 handled and bad-1 parked behind a dead letter", func() bool {
+		dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "seq"})
+		return e.readModel(t)["good-1"].Events == 6 && len(dls) == 4 && !dls[0].Retrying()
 	})
 	rm := e.readModel(t)
 	if rm["bad-1"].LastVersion != 2 {

@@ -196,10 +196,9 @@ func (p *partition) failedAgain(d delivery, dl checkpoint.DeadLetter, cause erro
 	if dl.Blocked {
 		since = now // a parked event's first failure
 	}
-	attempts := dl.Attempts + 1
-	var next time.Time
-	if !(operator && wasDead) {
-		next = p.g.sub.Retry.nextAttempt(attempts, cause, since, now)
+	attempts, next := p.retryAfter(dl.Attempts+1, cause, since, now)
+	if operator && wasDead {
+		attempts, next = dl.Attempts+1, time.Time{} // an operator's retry is one attempt
 	}
 	dl.Blocked, dl.Error, dl.Attempts, dl.LastFailedAt, dl.NextAttemptAt = false, errorText(cause), attempts, now, next
 	err := p.retryInfra("record failed retry", func() error {

@@ -43,14 +43,14 @@ func (p *partition) failed(d delivery, cause error) error {
 		cause = herr
 	}
 	now := time.Now()
-	next := p.g.sub.Retry.nextAttempt(1, cause, now, now)
+	attempts, next := p.retryAfter(1, cause, now, now)
 	err := p.retryInfra("record failed event", func() error {
 		tx, err := p.g.store().Begin(p.work)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback(p.work)
-		if err := tx.PutDeadLetter(p.work, p.deadLetter(d, false, 1, cause, next)); err != nil {
+		if err := tx.PutDeadLetter(p.work, p.deadLetter(d, false, attempts, cause, next)); err != nil {
 			return err
 		}
 		return p.commitTx(tx, p.commitPosAfter(d), nil)
@@ -63,10 +63,23 @@ func (p *partition) failed(d delivery, cause error) error {
 	p.blocked[d.key] = checkpoint.BlockedKey{Key: d.key, RetryAt: next}
 	p.g.logAttempt(p, d, 1, cause, next)
 	if next.IsZero() {
-		p.hookDead(d, 1, cause)
+		p.hookDead(d, attempts, cause)
 	}
 	p.armRetry()
 	return nil
+}
+
+// retryAfter returns how many attempts an event has used once the one that
+// just failed with cause is counted, and when to try again (zero: never, it
+// is dead). An outage — PostgreSQL away, a dropped connection, which an
+// at-least-once handler's own writes can run into — is not the handler's
+// failure: it is not counted, and the event is tried again with backoff
+// until it passes, never dead-lettered for it.
+func (p *partition) retryAfter(attempts int, cause error, since, now time.Time) (int, time.Time) {
+	if isTransient(cause) {
+		return attempts - 1, now.Add(p.g.sub.Retry.wait(max(attempts-1, 1)))
+	}
+	return attempts, p.g.sub.Retry.nextAttempt(attempts, cause, since, now)
 }
 
 // attemptOne delivers one event on its own: in transactional mode in a

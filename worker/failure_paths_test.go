@@ -3,12 +3,15 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/internal/pgtest"
@@ -220,5 +223,75 @@ func TestUnstorableErrorTextIsDeadLettered(t *testing.T) {
 		if !utf8.ValidString(d.Error) || strings.IndexByte(d.Error, 0) >= 0 || !strings.Contains(d.Error, "b") {
 			t.Errorf("dead letter %s error %q", d.StreamID, d.Error)
 		}
+	}
+}
+
+// TestAtLeastOnceLongBatchesLoseNothing: at-least-once batches that run past
+// BatchMaxDuration go back to the partition's loop and carry on with the
+// rest; with reads bigger than BatchSize some of the rest is already carried
+// over. Every event must still be delivered, in order.
+func TestAtLeastOnceLongBatchesLoseNothing(t *testing.T) {
+	e := newEnv(t)
+	const total = 400
+	if err := appendBatches(pgtest.Context(t, time.Minute), e.log, "long", 1, total, 50); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var versions []int64
+	sub := worker.Subscription{
+		Name: "longbatch", Partitions: 1, Mode: worker.AtLeastOnce,
+		BatchSize: 20, BatchMaxDuration: 10 * time.Millisecond,
+		Handler: func(ctx context.Context, d *worker.Delivery) error {
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			versions = append(versions, d.Event.Version)
+			return nil
+		},
+	}
+	startWorker(t, e.config("m"), sub)
+	waitFor(t, 30*time.Second, "the subscription to catch up", func() bool { return caughtUp(t, e.log, e.cps, "longbatch") })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("delivery %d was version %d (%d deliveries of %d events)", i, v, len(versions), total)
+		}
+	}
+	if len(versions) != total {
+		t.Fatalf("%d deliveries of %d events", len(versions), total)
+	}
+}
+
+// TestAtLeastOnceOutageIsNotAnAttempt: an at-least-once handler whose own
+// database writes fail because PostgreSQL is away (a connection error) is
+// not failing: those failures are not counted, and the event is retried
+// past MaxAttempts until it passes, never dead-lettered for an outage.
+func TestAtLeastOnceOutageIsNotAnAttempt(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int32
+	var dead atomic.Int32
+	sub := worker.Subscription{
+		Name: "outage", Partitions: 1, Mode: worker.AtLeastOnce,
+		Retry: worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
+		Handler: func(ctx context.Context, d *worker.Delivery) error {
+			if calls.Add(1) <= 5 {
+				return fmt.Errorf("record delivery: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01",
+					Message: "terminating connection due to administrator command"})
+			}
+			return nil
+		},
+	}
+	cfg := e.config("m")
+	cfg.Hooks.DeadLettered = func(string, int, *eventlog.Event, bool, error) { dead.Add(1) }
+	startWorker(t, cfg, sub)
+	appendAmount(t, e.log, "out-1", 1)
+	waitFor(t, 20*time.Second, "the event handled after the outage", func() bool { return calls.Load() == 6 })
+	waitFor(t, 10*time.Second, "no dead letters left", func() bool {
+		n, _ := e.cps.CountDeadLetters(pgtest.Context(t, time.Minute), "outage")
+		return n == 0
+	})
+	if n := dead.Load(); n != 0 {
+		t.Fatalf("an outage dead-lettered %d events", n)
 	}
 }

@@ -80,6 +80,7 @@ func (p RetryPolicy) nextAttempt(attempts int, err error, since, now time.Time) 
 // wait is the backoff after the given number of failed attempts (from 1):
 // InitialBackoff doubling each time, capped at MaxBackoff, with jitter.
 func (p RetryPolicy) wait(attempts int) time.Duration {
+	p = p.withDefaults()
 	b := retry.NewExponential(p.InitialBackoff)
 	if p.JitterPercent > 0 {
 		b = retry.WithJitterPercent(p.JitterPercent, b)
