@@ -16,14 +16,13 @@ import (
 // between them.
 const pgFaultGap = 10 * time.Second
 
-// injector injects the process and PostgreSQL faults, and the operator's
-// rounds, at random times drawn from the seed.
+// injector injects the process and PostgreSQL faults at random times drawn
+// from the seed (the operator has its own loop).
 type injector struct {
 	opts     Options
 	fleet    *fleet
 	cluster  *pgembed.Cluster // nil: no PostgreSQL faults
 	tl       *timeline
-	op       *operator
 	work     *workload
 	rng      *rand.Rand
 	progress io.Writer
@@ -91,6 +90,7 @@ func (in *injector) storm(ctx context.Context) {
 			p := running[in.rng.IntN(len(running))]
 			in.fleet.leave(p, FaultLeave)
 			in.count(FaultLeave)
+			in.say("  storm: leave %s (SIGTERM)", p.member)
 		}
 		if sleep(ctx, time.Duration(300+in.rng.IntN(700))*time.Millisecond) != nil {
 			return
@@ -102,6 +102,7 @@ func (in *injector) storm(ctx context.Context) {
 			}
 			in.tl.add(FaultJoin, p.member)
 			in.count(FaultJoin)
+			in.say("  storm: join %s", p.member)
 		}
 	}
 }
@@ -122,7 +123,6 @@ func (in *injector) one(ctx context.Context) error {
 	if in.cluster != nil && time.Since(in.lastPG) >= pgFaultGap {
 		weights[FaultPGCrash], weights[FaultPGRestart] = 2, 1
 	}
-	weights[FaultOperator] = 1
 	// Every enabled kind comes once before any comes by weight, so even a
 	// short run covers them all.
 	in.mu.Lock()
@@ -180,8 +180,6 @@ func (in *injector) one(ctx context.Context) error {
 		if err := in.pgRestart(ctx); err != nil {
 			return err
 		}
-	case FaultOperator:
-		in.op.act(ctx, false)
 	}
 	in.count(kind)
 	// Without joins, replace what was taken away.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 	"sync"
 
 	"github.com/google/uuid"
@@ -30,7 +31,9 @@ const (
 
 // operator acts on dead letters and sagas the way a person on call would,
 // through the runtime's operations API (the same the CLI and HTTP API use),
-// and remembers what it did for the oracle.
+// and remembers what it did for the oracle. One goroutine at a time acts
+// (the loop during the run, then the settler); mu guards what the oracle
+// reads.
 type operator struct {
 	ops   *runtime.Ops
 	c     *consumer // for the fixes table
@@ -40,6 +43,7 @@ type operator struct {
 
 	mu        sync.Mutex
 	counts    map[string]int
+	rounds    int
 	discarded map[string]map[uuid.UUID]bool // subscription → event ids discarded
 	resumed   map[uuid.UUID]int             // saga id → step (from 1) whose compensation was skipped
 	cancelled map[uuid.UUID]string          // saga id → the cancel action
@@ -58,6 +62,21 @@ func (o *operator) count(action string) {
 	o.mu.Lock()
 	o.counts[action]++
 	o.mu.Unlock()
+}
+
+// loop runs a round every 1–5 s until ctx ends, like someone on call
+// watching the dead letters: parked events must not pile up to the cap.
+func (o *operator) loop(ctx context.Context) {
+	for {
+		wait := time.Duration(1000+o.rng.IntN(4000)) * time.Millisecond
+		if sleep(ctx, wait) != nil {
+			return
+		}
+		o.act(ctx, false)
+		o.mu.Lock()
+		o.rounds++
+		o.mu.Unlock()
+	}
 }
 
 // act runs one round. During the run (all false) it handles about half the

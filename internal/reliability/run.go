@@ -106,7 +106,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	say("%d consumer processes started", opts.Workers)
 
 	op := newOperator(r.Ops(), c, opts.Seed, viol, opts.Logger)
-	in := &injector{opts: opts, fleet: f, tl: tl, op: op, work: w, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0)),
+	in := &injector{opts: opts, fleet: f, tl: tl, work: w, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0)),
 		progress: opts.Progress, start: began, counts: map[string]int{}, lastPG: time.Now()}
 	if cluster != nil {
 		in.cluster = cluster
@@ -116,6 +116,10 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.run(runCtx) }()
+	if opts.enabled(FaultOperator) {
+		wg.Add(1)
+		go func() { defer wg.Done(); op.loop(runCtx) }()
+	}
 	injErr := in.run(runCtx)
 	stopRun()
 	wg.Wait()
@@ -172,6 +176,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	op.mu.Lock()
 	sum.OperatorActions = maps.Clone(op.counts)
+	if opts.enabled(FaultOperator) {
+		sum.Injected[FaultOperator] = op.rounds
+	}
 	op.mu.Unlock()
 	f.mu.Lock()
 	sum.Consumers.Started = f.started
@@ -182,6 +189,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		}
 	}
 	sum.Violations = viol.list()
+	if sum.Violations == nil {
+		sum.Violations = []Violation{} // "violations": [] in JSON
+	}
 	sum.OK = len(sum.Violations) == 0
 	if sum.OK && opts.LogDir == "" {
 		_ = os.RemoveAll(logDir)

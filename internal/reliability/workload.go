@@ -232,8 +232,8 @@ func (w *workload) burster(ctx context.Context) {
 	}
 }
 
-// burstStreams are the streams bursts append to.
-var burstStreams = func() *streams {
+// burstStreams returns the streams bursts append to.
+func burstStreams() *streams {
 	var ids []string
 	for i := range 200 {
 		ids = append(ids, fmt.Sprintf("%s-b%03d", itemCategory, i))
