@@ -8,8 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
