@@ -28,9 +28,10 @@ type injector struct {
 	progress io.Writer
 	start    time.Time
 
-	mu     sync.Mutex
+	lastPG time.Time // the last PostgreSQL fault (the injector's goroutine only)
+
+	mu     sync.Mutex // guards counts, which the run reads at the end
 	counts map[string]int
-	lastPG time.Time
 }
 
 func (in *injector) count(kind string) {
@@ -239,9 +240,7 @@ func (in *injector) restart(ctx context.Context) error {
 	var err error
 	for ctx.Err() == nil {
 		if err = in.cluster.Restart(ctx); err == nil {
-			in.mu.Lock()
 			in.lastPG = time.Now()
-			in.mu.Unlock()
 			in.tl.add(eventPGUp, "")
 			return nil
 		}

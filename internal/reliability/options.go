@@ -71,11 +71,11 @@ type Options struct {
 	// Schema is Causeway's schema (default "causeway_reliability").
 	Schema string
 
-	// Rate is the steady append rate in events/s (default 150), Writers the
+	// Rate is the steady append rate in events/s (default 100), Writers the
 	// appending goroutines (default 4) and Streams the streams they share
 	// (default 400). Backlog events are appended before the first consumer
 	// starts, and bursts of Burst events arrive every 10–25 s (default
-	// 10000 and 5000; negative = none).
+	// 10000 and 3000; negative = none).
 	Rate    float64
 	Writers int
 	Streams int
@@ -108,11 +108,11 @@ const (
 	DefaultDuration      = 2 * time.Minute
 	DefaultWorkers       = 3
 	DefaultSchema        = "causeway_reliability"
-	DefaultRate          = 150
+	DefaultRate          = 100
 	DefaultWriters       = 4
 	DefaultStreams       = 400
 	DefaultBacklog       = 10000
-	DefaultBurst         = 5000
+	DefaultBurst         = 3000
 	DefaultSagaRate      = 5
 	DefaultFaultEvery    = 2500 * time.Millisecond
 	DefaultLeaseTTL      = 2 * time.Second

@@ -107,11 +107,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 	op := newOperator(r.Ops(), c, opts.Seed, viol, opts.Logger)
 	in := &injector{opts: opts, fleet: f, tl: tl, work: w, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0)),
-		progress: opts.Progress, start: began, counts: map[string]int{}, lastPG: time.Now()}
-	if cluster != nil {
-		in.cluster = cluster
-	}
+		progress: opts.Progress, start: began, counts: map[string]int{}, lastPG: time.Now(), cluster: cluster}
 
+	runBegan := time.Now()
 	runCtx, stopRun := context.WithTimeout(ctx, opts.Duration)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -129,7 +127,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	sum.DurationS = time.Since(began).Seconds()
+	sum.DurationS = time.Since(runBegan).Seconds()
 	say("faults stopped: %s; %d events appended; settling (up to %v)", counts(in.counts), w.appended.Load(), opts.SettleTimeout)
 
 	settleBegan := time.Now()
