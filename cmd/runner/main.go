@@ -1,8 +1,9 @@
 // Command runner is Causeway's stock binary: the operations commands
 // (migrate, status, replay, dlq, sagas) for any Causeway database, `demo`
 // (the orders example end to end, on a throwaway embedded PostgreSQL when
-// DATABASE_URL is unset) and `bench` (the benchmarks of internal/bench,
-// beside plain pgx; see docs/benchmarks.md).
+// DATABASE_URL is unset), `bench` (the benchmarks of internal/bench,
+// beside plain pgx; see docs/benchmarks.md) and `reliability` (the fault
+// injection harness of internal/reliability; see docs/reliability.md).
 //
 // Programs with their own projections and sagas build their own binary with
 // runtime.Main, which gives them the same commands plus `run`.
@@ -16,6 +17,7 @@ import (
 
 	"github.com/causewayhq/causeway/examples/orders"
 	"github.com/causewayhq/causeway/internal/bench"
+	"github.com/causewayhq/causeway/internal/reliability"
 	"github.com/causewayhq/causeway/runtime"
 )
 
@@ -23,9 +25,11 @@ func main() {
 	// The latency scenarios re-execute this binary as their reader: such a
 	// process reads, reports and exits here, before any command line.
 	bench.MaybeRunChild()
+	// So do the reliability harness's consumer processes.
+	reliability.MaybeRunChild()
 	runtime.Main(runtime.App{
 		Name:     "runner",
-		Commands: []runtime.Command{orders.DemoCommand(), benchCommand()},
+		Commands: []runtime.Command{orders.DemoCommand(), benchCommand(), reliabilityCommand()},
 	})
 }
 
@@ -39,6 +43,16 @@ func benchCommand() runtime.Command {
 				return fmt.Errorf("%w: %s", runtime.ErrUsage, ue.Msg)
 			}
 			return err
+		},
+	}
+}
+
+func reliabilityCommand() runtime.Command {
+	return runtime.Command{
+		Name:    "reliability",
+		Summary: "inject faults into consumers and PostgreSQL for a while, then check nothing was lost: reliability [--duration 2m] [--json]",
+		Run: func(ctx context.Context, args []string) error {
+			return reliability.Command(ctx, args, os.Stdout, os.Stderr)
 		},
 	}
 }
