@@ -322,6 +322,12 @@ func TestDiscardUnblocksKey(t *testing.T) {
 // TestDeadLetterCapHalts: at the cap the partition stops visibly at the
 // failing event; making room resumes it with nothing skipped.
 func TestDeadLetterCapHalts(t *testing.T) {
+	for _, makeRoom := range []string{"discard", "retry"} {
+		t.Run(makeRoom, func(t *testing.T) { testDeadLetterCapHalts(t, makeRoom) })
+	}
+}
+
+func testDeadLetterCapHalts(t *testing.T, makeRoom string) {
 	e := newEnv(t)
 	var fail atomic.Bool
 	fail.Store(true)
@@ -362,10 +368,17 @@ func TestDeadLetterCapHalts(t *testing.T) {
 	if rm := e.readModel(t); len(rm) != 0 {
 		t.Fatalf("events past the halted one were handled: %v", rm)
 	}
-	// Operators make room: discard one; the halted event gets a new round.
+	// Operators make room — discard one, or fix the handler and retry one
+	// (a halted partition still serves retries) — and the halted event gets
+	// a new round.
 	fail.Store(false)
 	dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "cap"})
-	if err := e.cps.Discard(ctx, "cap", dls[0].ID); err != nil {
+	admin := worker.DeadLetterAdmin{Store: e.cps}
+	act := admin.Discard
+	if makeRoom == "retry" {
+		act = admin.Retry
+	}
+	if err := act(ctx, "cap", dls[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "resume after the cap", func() bool {

@@ -163,7 +163,7 @@ func errorText(err error) string {
 }
 
 // halt waits, in the halted state, until the dead letters are under the
-// cap again.
+// cap again (discarded, or retried: it still serves retry requests).
 func (p *partition) halt() error {
 	p.state.Store(stateHalted)
 	defer p.state.Store(stateRunning)
@@ -175,6 +175,11 @@ func (p *partition) halt() error {
 	for {
 		if !p.pause(capPollInterval) {
 			return errStop
+		}
+		// Operators make room by discarding, or by retrying: a halted
+		// partition still re-delivers the keys they ask for.
+		if err := p.pollRetries(); err != nil {
+			return err
 		}
 		n, err := p.g.store().CountDeadLetters(p.work, p.g.sub.Name)
 		if err != nil {

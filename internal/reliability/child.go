@@ -59,7 +59,10 @@ func runChild(raw string) error {
 	defer stop()
 
 	app, _ := newApp(cfg.AppSchema, cfg.Member)
-	rc := runtime.ConfigFromEnv()
+	rc, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
 	rc.DatabaseURL, rc.Schema, rc.MemberID, rc.LeaseTTL = cfg.URL, cfg.Schema, cfg.Member, cfg.LeaseTTL
 	rc.HTTPAddr, rc.LogLevel, rc.LogFormat, rc.SagaConcurrency = "off", "warn", "text", 8
 	r, err := runtime.Open(ctx, app, rc)

@@ -54,6 +54,9 @@ type evidence struct {
 	discarded  map[string]map[uuid.UUID]bool
 	reported   map[string]bool // dead letters the operator reported as unexpected
 	marks      []mark
+	// leaseLead is how long after a PostgreSQL outage ends a lease it let
+	// expire can still be taken over (see cause).
+	leaseLead time.Duration
 }
 
 // readLog reads every workload event with the store's own reader (the

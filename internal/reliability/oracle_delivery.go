@@ -96,7 +96,7 @@ func (ev *evidence) checkDeliveries(viol *violations) DeliveryResult {
 
 // dupCause names why b re-delivered what a had delivered.
 func (ev *evidence) dupCause(a, b effectRow) string {
-	switch cause(ev.marks, a.At, b.At, a.Member, clockSlack) {
+	switch cause(ev.marks, a.At, b.At, a.Member, clockSlack, ev.leaseLead) {
 	case FaultPGCrash:
 		return dupPGCrash
 	case FaultPGRestart:

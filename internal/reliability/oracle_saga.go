@@ -139,7 +139,7 @@ func (ev *evidence) checkSaga(d saga.Details, effects []sagaEffect, rec operator
 	var acts, comps []sagaEffect
 	for _, e := range effects {
 		if e.Runs > 1 {
-			c := cause(ev.marks, e.FirstAt, e.LastAt, e.FirstMember, clockSlack)
+			c := cause(ev.marks, e.FirstAt, e.LastAt, e.FirstMember, clockSlack, ev.leaseLead)
 			key := map[string]string{FaultPGCrash: dupPGCrash, FaultPGRestart: dupPGRestart, FaultKill: dupKill,
 				eventDied: dupDied, FaultLeave: dupGraceful, eventStopped: dupGraceful}[c]
 			if key == "" {

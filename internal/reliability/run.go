@@ -76,7 +76,10 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	// operates and inspects.
 	appSchema := opts.Schema + "_app"
 	app, c := newApp(appSchema, "harness")
-	cfg := runtime.ConfigFromEnv()
+	cfg, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	cfg.DatabaseURL, cfg.Schema, cfg.HTTPAddr, cfg.LogLevel, cfg.LeaseTTL = url, opts.Schema, "off", "error", opts.LeaseTTL
 	r, err := runtime.Open(ctx, app, cfg)
 	if err != nil {
@@ -146,7 +149,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		return nil, ctx.Err()
 	}
 
-	if err := check(ctx, r, c, op, tl, viol, sum); err != nil {
+	if err := check(ctx, r, c, op, tl, opts.LeaseTTL, viol, sum); err != nil {
 		return nil, err
 	}
 	say("oracle checked")
@@ -200,7 +203,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 }
 
 // check reads the evidence and runs the oracle into sum.
-func check(ctx context.Context, r *runtime.Runtime, c *consumer, op *operator, tl *timeline, viol *violations, sum *Summary) error {
+func check(ctx context.Context, r *runtime.Runtime, c *consumer, op *operator, tl *timeline, leaseTTL time.Duration, viol *violations, sum *Summary) error {
 	ev, err := readLog(ctx, r.Log, r.Pool(), r.Log.Schema(), viol)
 	if err != nil {
 		return err
@@ -228,6 +231,9 @@ func check(ctx context.Context, r *runtime.Runtime, c *consumer, op *operator, t
 	rec := operatorRecord{on: sum.operatorOn, resumed: maps.Clone(op.resumed), cancelled: maps.Clone(op.cancelled)}
 	op.mu.Unlock()
 	ev.marks = tl.snapshot()
+	// A lease renewed just before an outage lasts TTL; the member renews
+	// every TTL/3 once it reconnects, which can take a backoff of its own.
+	ev.leaseLead = 2*leaseTTL + clockSlack
 	effects, err := readSagaEffects(ctx, r.Pool(), c.tables.effects)
 	if err != nil {
 		return err

@@ -44,17 +44,26 @@ func (t *timeline) snapshot() []mark {
 const memberLead = 15 * time.Second
 
 // cause names what explains work done by fromMember at t1 being done again
-// at t2: a PostgreSQL crash or restart between them, or that member being
-// killed, dying or stopping (a graceful stop may have begun shortly before
-// t1), in that precedence; "" when nothing did (a live hand-over). slack
-// widens the window for clock differences.
-func cause(marks []mark, t1, t2 time.Time, fromMember string, slack time.Duration) string {
+// at t2: a PostgreSQL crash or restart, or that member being killed, dying
+// or stopping (a graceful stop may have begun shortly before t1), in that
+// precedence; "" when nothing did (a live hand-over). slack widens the
+// window for clock differences.
+//
+// A PostgreSQL outage explains re-deliveries until leaseLead after it ended
+// (its pg-up mark): a member that could not renew while the database was
+// away may find its lease expired and taken when it comes back, and then
+// hands over what it had not committed; that is the lease doing its job,
+// not a hand-over between live members.
+func cause(marks []mark, t1, t2 time.Time, fromMember string, slack, leaseLead time.Duration) string {
 	rank := map[string]int{FaultPGCrash: 5, FaultPGRestart: 4, FaultKill: 3, eventDied: 2, FaultLeave: 1, eventStopped: 1}
 	found := ""
-	for _, m := range marks {
+	for i, m := range marks {
 		from := t1.Add(-slack)
 		switch m.Kind {
 		case FaultPGCrash, FaultPGRestart:
+			if up := pgUpAfter(marks[i+1:], m.At); !up.Add(leaseLead).Before(from) {
+				from = m.At // the outage, and the leases it let expire, still explain it
+			}
 		case FaultKill, eventDied, FaultLeave, eventStopped:
 			if m.Member != fromMember {
 				continue
@@ -71,4 +80,15 @@ func cause(marks []mark, t1, t2 time.Time, fromMember string, slack time.Duratio
 		}
 	}
 	return found
+}
+
+// pgUpAfter is when PostgreSQL accepted connections again after a fault at
+// t (the first pg-up mark among later), or t if none was recorded.
+func pgUpAfter(later []mark, t time.Time) time.Time {
+	for _, m := range later {
+		if m.Kind == eventPGUp {
+			return m.At
+		}
+	}
+	return t
 }
