@@ -86,20 +86,25 @@ func newQueries(schema string) queries {
 	}
 	for shape := 0; shape < 4; shape++ {
 		// One statement, one snapshot: the matching events after the cursor
-		// below the horizon, and the last row of any kind below it (l), so a
-		// batch that is not full can move its cursor past filtered-out rows
-		// to a committed row — never to the horizon itself, whose ids crash
-		// recovery may hand out again. Both lateral subqueries run once; l
-		// is one backward probe of the primary key. The outer join returns
-		// l even when no event qualifies.
-		q.batch[shape] = `SELECT l.tx_id, l.position, ` + nullableEventColumns + `
-			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
-			LEFT JOIN LATERAL (
-				SELECT e.tx_id, e.position FROM ` + t + `.events e
+		// below the horizon and, for a filtered read, the last row of any
+		// kind below it (l), so a batch that is not full can move its cursor
+		// past filtered-out rows to a committed row — never to the horizon
+		// itself, whose ids crash recovery may hand out again. Both lateral
+		// subqueries run once; l is one backward probe of the primary key,
+		// returned even when no event qualifies (position -1: no row; the
+		// columns are coalesced so they scan without allocating per row).
+		// An unfiltered read needs no probe: when it is not full, the last
+		// event it returns is that row.
+		last := `SELECT '0'::xid8 AS tx_id, -1::bigint AS position`
+		if shape != 0 {
+			last = `SELECT e.tx_id, e.position FROM ` + t + `.events e
 				WHERE e.tx_id < h.xmin
 				ORDER BY e.tx_id DESC, e.position DESC
-				LIMIT 1
-			) l ON true
+				LIMIT 1`
+		}
+		q.batch[shape] = `SELECT coalesce(l.tx_id, '0'), coalesce(l.position, -1), ` + nullableEventColumns + `
+			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+			LEFT JOIN LATERAL (` + last + `) l ON true
 			LEFT JOIN LATERAL (
 				SELECT * FROM ` + t + `.events e
 				WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint) AND e.tx_id < h.xmin` + filterSQL(shape, 4) + `

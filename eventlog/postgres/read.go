@@ -88,8 +88,8 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	defer rows.Close()
 	var (
 		batch   eventlog.Batch
-		lastTx  *uint64 // the last row below the horizon, filtered or not
-		lastSeq *int64
+		lastTx  uint64 // the last row below the horizon, filtered or not
+		lastSeq int64  // -1: there is none
 	)
 	batch.Events = make([]eventlog.Event, 0, min(limit, 1024))
 	for rows.Next() {
@@ -123,8 +123,8 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 		// it — a committed row, whose id no transaction gets again, even
 		// after crash recovery (unlike the horizon's).
 		batch.CaughtUp = true
-		if lastTx != nil && lastSeq != nil {
-			if p := (eventlog.Position{TxID: *lastTx, Seq: *lastSeq}); batch.Next.Before(p) {
+		if lastSeq >= 0 {
+			if p := (eventlog.Position{TxID: lastTx, Seq: lastSeq}); batch.Next.Before(p) {
 				batch.Next = p
 			}
 		}
