@@ -123,3 +123,26 @@ func TestHandlerLogsNameTheirEvent(t *testing.T) {
 		return false, "not logged yet"
 	})
 }
+
+// TestRunStoppedWhileStartingIsAGracefulStop: a stop requested while Run is
+// still starting (listening, migrating) is a stop like any other — Run
+// returns nil, so a process told to stop during its start exits cleanly.
+func TestRunStoppedWhileStartingIsAGracefulStop(t *testing.T) {
+	schema, _ := pgtest.NewSchema(t)
+	ctx := pgtest.Context(t, time.Minute)
+	for _, addr := range []string{"127.0.0.1:0", "off"} {
+		cfg := runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: addr,
+			LeaseTTL: 2 * time.Second, SagaConcurrency: 2, Logger: slog.New(slog.DiscardHandler)}
+		r, err := runtime.Open(ctx, cliApp(schema), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		err = r.Run(stopped)
+		r.Close()
+		if err != nil {
+			t.Errorf("HTTP %s: Run stopped before it started returned %v; want nil (a graceful stop)", addr, err)
+		}
+	}
+}

@@ -218,6 +218,12 @@ func (r *Runtime) Run(ctx context.Context) error {
 		defer ln.Close() // on an early return; Serve owns it afterwards
 	}
 	if _, err := r.Migrate(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Asked to stop while starting: nothing was claimed yet, so
+			// this is a graceful stop like any other, not a failure.
+			r.logger.Info("causeway: stopped while starting")
+			return nil
+		}
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var x *saga.Executor

@@ -141,7 +141,8 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	sum.Settled, sum.Outstanding = st.settle(ctx)
 	sum.SettleS = time.Since(settleBegan).Seconds()
 	if !sum.Settled {
-		viol.add("settle-timeout", "not settled within %v: %s", opts.SettleTimeout, sum.Outstanding)
+		viol.add("settle-timeout", "not settled within %v: %s", opts.SettleTimeout,
+			orNone(sum.Outstanding, "nothing outstanding, but effects were still being recorded"))
 	}
 	say("settled=%v in %.1fs; stopping the consumers", sum.Settled, sum.SettleS)
 	f.stopAll()
