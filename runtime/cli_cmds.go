@@ -30,6 +30,9 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	cfg.TelemetryFromEnv = true
 	r, err := c.open(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while connecting: a stop is how run ends
+		}
 		return err
 	}
 	defer r.Close()

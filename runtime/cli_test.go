@@ -266,3 +266,17 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 		t.Fatalf("status after restamp: %d %q", code, out)
 	}
 }
+
+// TestCLIRunStoppedWhileConnectingExitsCleanly: SIGTERM (here a cancelled
+// context) while `run` is still connecting is a graceful stop: exit 0, no
+// error printed — a supervisor stopping a starting process sees success.
+func TestCLIRunStoppedWhileConnectingExitsCleanly(t *testing.T) {
+	schema, _ := pgtest.NewSchema(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	code := runtime.Execute(ctx, cliApp(schema), []string{"run", "--schema=" + schema, "--http=off"}, &out, &errOut)
+	if code != 0 || errOut.Len() > 0 {
+		t.Fatalf("run stopped while connecting: exit %d, stderr %q; want 0 and nothing", code, errOut.String())
+	}
+}

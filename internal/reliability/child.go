@@ -67,6 +67,9 @@ func runChild(raw string) error {
 	rc.HTTPAddr, rc.LogLevel, rc.LogFormat, rc.SagaConcurrency = "off", "warn", "text", 8
 	r, err := runtime.Open(ctx, app, rc)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while connecting, as `runner run` does
+		}
 		return err
 	}
 	defer r.Close()

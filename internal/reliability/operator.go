@@ -111,7 +111,7 @@ func (o *operator) report(sub string, dls []checkpoint.DeadLetter) {
 	defer o.mu.Unlock()
 	for _, d := range dls {
 		id := fmt.Sprintf("%s/%d", sub, d.ID)
-		if parked(d) || injectedError(d.Error) || o.unexpected[id] {
+		if parked(d) || outage(d) || injectedError(d.Error) || o.unexpected[id] {
 			continue
 		}
 		o.unexpected[id] = true
@@ -243,6 +243,11 @@ func (o *operator) cancelRunning(ctx context.Context) {
 // parked reports whether a dead letter is an event parked behind an
 // earlier one of its key, never attempted.
 func parked(d checkpoint.DeadLetter) bool { return d.Blocked && d.Attempts == 0 }
+
+// outage reports a key set aside only by a database outage: its head waits
+// to be retried and the outage used none of its attempts (the worker does
+// not count them), so it can never become a dead letter because of it.
+func outage(d checkpoint.DeadLetter) bool { return d.Retrying() && d.Attempts == 0 && !d.Blocked }
 
 // listDeadLetters returns every dead letter of a subscription.
 func listDeadLetters(ctx context.Context, ops *runtime.Ops, sub string) ([]checkpoint.DeadLetter, error) {
