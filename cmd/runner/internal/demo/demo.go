@@ -1,4 +1,7 @@
-package orders
+// Package demo is `runner demo`: the orders example end to end, on a
+// throwaway embedded PostgreSQL when no database is given. It lives beside
+// the runner so that the example itself links no embedded launcher.
+package demo
 
 import (
 	"context"
@@ -10,16 +13,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/causewayhq/causeway/examples/orders"
 	"github.com/causewayhq/causeway/internal/pgembed"
 	"github.com/causewayhq/causeway/runtime"
 	"github.com/causewayhq/causeway/saga"
 )
 
-// DemoSchema holds Causeway's tables in the demo.
-const DemoSchema = "causeway_demo"
+// Schema holds Causeway's tables in the demo.
+const Schema = "causeway_demo"
 
-// DemoOptions tune Demo.
-type DemoOptions struct {
+// Options tune Run.
+type Options struct {
 	Orders        int    // how many orders to place (default 24)
 	DeclinedEvery int    // every n-th order pays with the declined card (default 4)
 	DatabaseURL   string // "" = a throwaway embedded PostgreSQL
@@ -27,15 +31,15 @@ type DemoOptions struct {
 	Progress      io.Writer // replay progress (default Out)
 }
 
-// DemoCommand is `demo` for a runner binary.
-func DemoCommand() runtime.Command {
+// Command is `demo` for a runner binary.
+func Command() runtime.Command {
 	return runtime.Command{
 		Name:    "demo",
 		Summary: "run the orders example end to end (embedded PostgreSQL unless DATABASE_URL is set)",
 		Run: func(ctx context.Context, args []string) error {
 			fs := flag.NewFlagSet("runner demo", flag.ContinueOnError)
 			fs.SetOutput(os.Stdout) // --help prints the flags
-			opts := DemoOptions{DatabaseURL: os.Getenv("DATABASE_URL"), Out: os.Stdout, Progress: os.Stderr}
+			opts := Options{DatabaseURL: os.Getenv("DATABASE_URL"), Out: os.Stdout, Progress: os.Stderr}
 			fs.IntVar(&opts.Orders, "orders", 24, "orders to place")
 			fs.IntVar(&opts.DeclinedEvery, "declined-every", 4, "every n-th order's card is declined (its saga compensates)")
 			if rest, err := runtime.ParseFlags(fs, args); err != nil {
@@ -43,7 +47,7 @@ func DemoCommand() runtime.Command {
 			} else if len(rest) > 0 {
 				return fmt.Errorf("%w: unexpected arguments %q", runtime.ErrUsage, rest)
 			}
-			return Demo(ctx, opts)
+			return Run(ctx, opts)
 		},
 	}
 }
@@ -51,7 +55,7 @@ func DemoCommand() runtime.Command {
 // Demo places orders, waits for every saga to finish, prints the outcomes
 // and the read model, replays the projection and checks the rebuilt read
 // model is identical. It returns an error if anything is not as it must be.
-func Demo(ctx context.Context, opts DemoOptions) error {
+func Run(ctx context.Context, opts Options) error {
 	if opts.Orders <= 0 {
 		opts.Orders = 24
 	}
@@ -79,28 +83,28 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 		url = c.URL("")
 		fmt.Fprintf(out, "  started on port %d (removed when the demo ends)\n", c.Port())
 	} else {
-		fmt.Fprintln(out, "· using DATABASE_URL; the demo resets the schemas "+DemoSchema+" and "+Schema)
+		fmt.Fprintln(out, "· using DATABASE_URL; the demo resets the schemas "+Schema+" and "+orders.Schema)
 	}
 
 	cfg, err := runtime.ConfigFromEnv()
 	if err != nil {
 		return err
 	}
-	cfg.DatabaseURL, cfg.Schema, cfg.HTTPAddr, cfg.LogLevel = url, DemoSchema, "off", "error"
+	cfg.DatabaseURL, cfg.Schema, cfg.HTTPAddr, cfg.LogLevel = url, Schema, "off", "error"
 	cfg.LeaseTTL = 5 * time.Second
-	app := App()
+	app := orders.App()
 	r, err := runtime.Open(ctx, app, cfg)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if _, err := r.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS `+DemoSchema+` CASCADE; DROP SCHEMA IF EXISTS `+Schema+` CASCADE`); err != nil {
+	if _, err := r.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS `+Schema+` CASCADE; DROP SCHEMA IF EXISTS `+orders.Schema+` CASCADE`); err != nil {
 		return err
 	}
 	if _, err := r.Migrate(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "· migrated schema %s; registered projection order_summary and saga order_fulfilment\n", DemoSchema)
+	fmt.Fprintf(out, "· migrated schema %s; registered projection order_summary and saga order_fulfilment\n", Schema)
 
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
@@ -116,16 +120,16 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 		price float64
 	}{{"sku-kettle", 35}, {"sku-teapot", 22.5}, {"sku-mug", 8}}
 	customers := []string{"ann", "bob", "chen", "dana", "emil"}
-	placed := make([]OrderPlaced, 0, opts.Orders)
+	placed := make([]orders.OrderPlaced, 0, opts.Orders)
 	for i := 0; i < opts.Orders; i++ {
 		it := items[i%len(items)]
 		qty := 1 + i%3
-		o := OrderPlaced{OrderID: fmt.Sprintf("%04d", i+1), Customer: customers[i%len(customers)], SKU: it.sku,
+		o := orders.OrderPlaced{OrderID: fmt.Sprintf("%04d", i+1), Customer: customers[i%len(customers)], SKU: it.sku,
 			Quantity: qty, Total: it.price * float64(qty), Card: "4242-4242-4242-4242"}
 		if (i+1)%opts.DeclinedEvery == 0 {
-			o.Card = DeclinedCard
+			o.Card = orders.DeclinedCard
 		}
-		if _, err := Place(ctx, r.Log, o); err != nil {
+		if _, err := orders.Place(ctx, r.Log, o); err != nil {
 			return err
 		}
 		placed = append(placed, o)
@@ -141,7 +145,7 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 	}
 	if err := waitFor(ctx, runErr, 60*time.Second, "the read model to catch up", func() (bool, error) {
 		var n int
-		err := r.Pool().QueryRow(ctx, `SELECT count(*) FROM `+Schema+`.order_summary WHERE status IN ('shipped', 'cancelled')`).Scan(&n)
+		err := r.Pool().QueryRow(ctx, `SELECT count(*) FROM `+orders.Schema+`.order_summary WHERE status IN ('shipped', 'cancelled')`).Scan(&n)
 		return n == len(placed), err
 	}); err != nil {
 		return err
@@ -208,7 +212,7 @@ func waitFor(ctx context.Context, runErr chan error, timeout time.Duration, what
 
 // printOutcomes prints each order's saga outcome and checks it against what
 // the card should have caused.
-func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []OrderPlaced, out io.Writer) ([]string, error) {
+func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []orders.OrderPlaced, out io.Writer) ([]string, error) {
 	var problems []string
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDER\tCUSTOMER\tITEMS\tTOTAL\tCARD\tSAGA\tSTEPS")
@@ -231,7 +235,7 @@ func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []OrderPlaced
 		}
 		card := "ok"
 		want := saga.StatusCompleted
-		if o.Card == DeclinedCard {
+		if o.Card == orders.DeclinedCard {
 			card, want = "declined", saga.StatusCompensated
 		}
 		if d.Status != want {
@@ -245,7 +249,7 @@ func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []OrderPlaced
 	}
 	// The warehouse must have given back every compensated reservation.
 	var reserved, shipped int
-	if err := r.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM `+Schema+`.warehouse_reservations), (SELECT count(*) FROM `+Schema+`.shipments)`).Scan(&reserved, &shipped); err != nil {
+	if err := r.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM `+orders.Schema+`.warehouse_reservations), (SELECT count(*) FROM `+orders.Schema+`.shipments)`).Scan(&reserved, &shipped); err != nil {
 		return nil, err
 	}
 	if reserved != shipped {
@@ -259,22 +263,22 @@ func readModel(ctx context.Context, r *runtime.Runtime) (string, error) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CUSTOMER\tORDERS\tSHIPPED\tCANCELLED\tSPENT")
-	rows, err := r.Pool().Query(ctx, `SELECT customer, orders, shipped, cancelled, spent::text FROM `+Schema+`.customer_summary ORDER BY customer`)
+	rows, err := r.Pool().Query(ctx, `SELECT customer, orders, shipped, cancelled, spent::text FROM `+orders.Schema+`.customer_summary ORDER BY customer`)
 	if err != nil {
 		return "", err
 	}
 	for rows.Next() {
 		var c, spent string
-		var orders, shippedN, cancelled int
-		if err := rows.Scan(&c, &orders, &shippedN, &cancelled, &spent); err != nil {
+		var count, shippedN, cancelled int
+		if err := rows.Scan(&c, &count, &shippedN, &cancelled, &spent); err != nil {
 			rows.Close()
 			return "", err
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", c, orders, shippedN, cancelled, spent)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", c, count, shippedN, cancelled, spent)
 	}
 	rows.Close()
 	fmt.Fprintln(tw, "\nORDER\tCUSTOMER\tTOTAL\tSTATUS\tTRACKING")
-	rows, err = r.Pool().Query(ctx, `SELECT order_id, customer, total::text, status, tracking FROM `+Schema+`.order_summary ORDER BY order_id`)
+	rows, err = r.Pool().Query(ctx, `SELECT order_id, customer, total::text, status, tracking FROM `+orders.Schema+`.order_summary ORDER BY order_id`)
 	if err != nil {
 		return "", err
 	}

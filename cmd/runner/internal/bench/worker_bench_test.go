@@ -1,4 +1,4 @@
-package worker_test
+package bench
 
 import (
 	"flag"
@@ -6,16 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/causewayhq/causeway/internal/bench"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 // Benchmarks of the worker, each beside plain pgx doing the same I/O
 // against the same server in the same run; they share their workloads with
-// `runner bench worker-catchup worker-upsert` through package
-// internal/bench (whose doc explains the method). Run them with
+// `runner bench worker-catchup worker-upsert` through this
+// package (whose doc explains the method). Run them with
 //
-//	go test -run '^$' -bench . ./worker/
+//	go test -run '^$' -bench Worker ./cmd/runner/internal/bench/
 //
 // against pgtest's embedded cluster (fsync, synchronous_commit and
 // full_page_writes off) unless DATABASE_URL names another server. One op
@@ -28,9 +27,9 @@ import (
 var benchWorkerEvents = flag.Int("bench.worker-events", 20_000, "worker benchmarks: size of the preloaded log")
 
 // benchEnv connects the bench package to the test server.
-func benchEnv(b *testing.B) *bench.Env {
+func benchEnv(b *testing.B) *Env {
 	b.Helper()
-	_, env := bench.ForBenchmark(b, pgtest.URL(b), time.Minute)
+	_, env := ForBenchmark(b, pgtest.URL(b), time.Minute)
 	return env
 }
 
@@ -45,7 +44,7 @@ func reportRate(b *testing.B, events int64) {
 // plain-pgx reads the same rows with a keyset scan.
 func BenchmarkWorkerCatchUp(b *testing.B) {
 	ctx := pgtest.Context(b, 30*time.Minute)
-	w, err := bench.NewWorkerCatchUpWorkload(ctx, benchEnv(b), bench.Options{Events: *benchWorkerEvents})
+	w, err := NewWorkerCatchUpWorkload(ctx, benchEnv(b), Options{Events: *benchWorkerEvents})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,7 +89,7 @@ func BenchmarkWorkerCatchUp(b *testing.B) {
 // upserts them from 8 goroutines, one transaction per gathered batch.
 func BenchmarkWorkerUpsert(b *testing.B) {
 	ctx := pgtest.Context(b, 30*time.Minute)
-	w, err := bench.NewWorkerUpsertWorkload(ctx, benchEnv(b), bench.Options{Events: *benchWorkerEvents})
+	w, err := NewWorkerUpsertWorkload(ctx, benchEnv(b), Options{Events: *benchWorkerEvents})
 	if err != nil {
 		b.Fatal(err)
 	}

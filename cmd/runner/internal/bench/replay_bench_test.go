@@ -1,4 +1,4 @@
-package projection_test
+package bench
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/causewayhq/causeway/internal/bench"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -18,15 +17,15 @@ import (
 // rows with a keyset scan and upserts them from 8 goroutines, one
 // transaction per gathered batch. One op is one full replay: compare the
 // events/s metric. It shares its workload with `runner bench replay`
-// through package internal/bench, which also reports the replay's memory;
+// through this package, which also reports the replay's memory;
 // docs/benchmarks.md has measured numbers. Run with
 //
-//	go test -run '^$' -bench Replay ./projection/
+//	go test -run '^$' -bench Replay ./cmd/runner/internal/bench/
 var benchReplayEvents = flag.Int("bench.replay-events", 20_000, "BenchmarkReplay: size of the preloaded log")
 
 func BenchmarkReplay(b *testing.B) {
-	ctx, env := bench.ForBenchmark(b, pgtest.URL(b), 30*time.Minute)
-	w, err := bench.NewReplayWorkload(ctx, env, bench.Options{Events: *benchReplayEvents})
+	ctx, env := ForBenchmark(b, pgtest.URL(b), 30*time.Minute)
+	w, err := NewReplayWorkload(ctx, env, Options{Events: *benchReplayEvents})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package orders_test
+package demo_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/causewayhq/causeway/examples/orders"
+	"github.com/causewayhq/causeway/cmd/runner/internal/demo"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := orders.Demo(ctx, orders.DemoOptions{Orders: 30, DeclinedEvery: 3, DatabaseURL: pgtest.URL(t), Out: &out})
+	err := demo.Run(ctx, demo.Options{Orders: 30, DeclinedEvery: 3, DatabaseURL: pgtest.URL(t), Out: &out})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

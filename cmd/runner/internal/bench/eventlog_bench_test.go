@@ -1,4 +1,4 @@
-package postgres_test
+package bench
 
 import (
 	"context"
@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/bench"
+	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 // Benchmarks of the event log, each beside plain pgx doing the same I/O
 // against the same server in the same run; they share their workloads with
-// `runner bench` through package internal/bench (whose doc explains the
-// methodology). Run them with
+// `runner bench` (this package's doc explains the methodology). They live
+// here, not in eventlog/postgres, so that the library's tests never import
+// the harness. Run them with
 //
-//	go test -run '^$' -bench . ./eventlog/postgres/
+//	go test -run '^$' -bench 'Append|Import|CatchUp' ./cmd/runner/internal/bench/
 //
 // They run against the test server: pgtest's embedded cluster — fsync,
 // synchronous_commit and full_page_writes off — unless DATABASE_URL names
@@ -29,23 +30,26 @@ import (
 // has measured numbers, taken with the bench command, which repeats and
 // alternates the runs.
 
-// The latency benchmark re-executes this test binary as its reader.
-func init() { bench.MaybeRunChild() }
-
 var benchCatchUpEvents = flag.Int("bench.catchup-events", 100_000, "BenchmarkCatchUp: size of the preloaded log")
 
 var logSettings sync.Once
 
-// benchFixture returns a fixture on a fresh migrated schema (newStore's),
-// with a pool of maxConns connections and a store configured by cfg.
-func benchFixture(b *testing.B, cfg postgres.Config, maxConns int32) *bench.Fixture {
+// testCtx bounds a benchmark's database work.
+func testCtx(b *testing.B) context.Context { return pgtest.Context(b, 3*time.Minute) }
+
+// benchFixture returns a fixture on a fresh migrated schema, with a pool of
+// maxConns connections and a store configured by cfg.
+func benchFixture(b *testing.B, cfg postgres.Config, maxConns int32) *Fixture {
 	b.Helper()
-	s, _ := newStore(b, cfg)
-	fx, err := bench.OpenFixture(testCtx(b), pgtest.URL(b), s.Schema(), bench.FixtureOptions{MaxConns: maxConns, Store: cfg})
+	schema, pool := pgtest.NewSchema(b)
+	if _, err := migrations.Apply(testCtx(b), pool, schema); err != nil {
+		b.Fatal(err)
+	}
+	fx, err := OpenFixture(testCtx(b), pgtest.URL(b), schema, FixtureOptions{MaxConns: maxConns, Store: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(fx.Close) // before newStore's cleanups drop the schema
+	b.Cleanup(fx.Close) // before NewSchema's cleanup drops the schema
 	logSettings.Do(func() {
 		var version, fsync, syncCommit, fpw string
 		err := fx.Pool.QueryRow(testCtx(b), `SELECT current_setting('server_version'), current_setting('fsync'),
@@ -73,11 +77,11 @@ func measure(b *testing.B, perOp int, f func(ctx context.Context, n int) error) 
 
 // BenchmarkAppend: single-event appends from 16 goroutines over 10,000
 // streams partitioned among them; plain-pgx does single-row autocommit
-// INSERTs into an equivalent table (see bench.PlainTableDDL).
+// INSERTs into an equivalent table (see PlainTableDDL).
 func BenchmarkAppend(b *testing.B) {
 	fx := benchFixture(b, postgres.Config{}, 20)
-	w := bench.NewAppendWorkload(fx, bench.Options{})
-	warm := bench.Defaults(bench.ScenarioAppend).Warmup
+	w := NewAppendWorkload(fx, Options{})
+	warm := Defaults(ScenarioAppend).Warmup
 	if err := w.Ours(testCtx(b), warm); err != nil {
 		b.Fatal(err)
 	}
@@ -93,19 +97,19 @@ func BenchmarkAppend(b *testing.B) {
 // ways (the fastest is the ceiling).
 func BenchmarkAppendBatch100(b *testing.B) {
 	fx := benchFixture(b, postgres.Config{}, 8)
-	w := bench.NewBatchWorkload(fx, bench.Options{BatchSize: 100})
+	w := NewBatchWorkload(fx, Options{BatchSize: 100})
 	ctx := testCtx(b)
 	if err := w.Ours(ctx, 20); err != nil {
 		b.Fatal(err)
 	}
-	for _, m := range bench.PlainBatchMethods {
+	for _, m := range PlainBatchMethods {
 		if err := w.Plain(ctx, m, 20); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.Run("ours", func(b *testing.B) { measure(b, w.Size(), w.Ours) })
 	b.Run("plain-pgx", func(b *testing.B) {
-		for _, m := range bench.PlainBatchMethods {
+		for _, m := range PlainBatchMethods {
 			b.Run(m, func(b *testing.B) {
 				measure(b, w.Size(), func(ctx context.Context, n int) error { return w.Plain(ctx, m, n) })
 			})
@@ -117,7 +121,7 @@ func BenchmarkAppendBatch100(b *testing.B) {
 // new streams of 10 against pgx CopyFrom of the same rows.
 func BenchmarkImport(b *testing.B) {
 	fx := benchFixture(b, postgres.Config{}, 4)
-	w := bench.NewImportWorkload(fx, bench.Options{})
+	w := NewImportWorkload(fx, Options{})
 	b.Run("ours", func(b *testing.B) {
 		events := w.PrepareOurs(b.N)
 		measure(b, 1, func(ctx context.Context, _ int) error { return w.Ours(ctx, events) })
@@ -134,7 +138,7 @@ func BenchmarkImport(b *testing.B) {
 // at the start of the log when needed.
 func BenchmarkCatchUp(b *testing.B) {
 	fx := benchFixture(b, postgres.Config{}, 4)
-	w := bench.NewCatchUpWorkload(fx, bench.Options{})
+	w := NewCatchUpWorkload(fx, Options{})
 	ctx := testCtx(b)
 	if err := w.Preload(ctx, *benchCatchUpEvents); err != nil {
 		b.Fatal(err)
@@ -158,17 +162,17 @@ func BenchmarkCatchUp(b *testing.B) {
 func BenchmarkAppendToReaderLatency(b *testing.B) {
 	run := func(b *testing.B, mode string, cfg postgres.Config) {
 		fx := benchFixture(b, cfg, 4)
-		o := bench.LatencyOptionsFrom(bench.Options{Events: b.N, Warmup: 100})
+		o := LatencyOptionsFrom(Options{Events: b.N, Warmup: 100})
 		o.OnMeasureStart, o.OnMeasureStop = b.ResetTimer, b.StopTimer
-		r, err := bench.MeasureLatency(testCtx(b), fx, mode, o)
+		r, err := MeasureLatency(testCtx(b), fx, mode, o)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(bench.Percentile(r.Latencies, 50))/float64(time.Millisecond), "p50-ms")
-		b.ReportMetric(float64(bench.Percentile(r.Latencies, 99))/float64(time.Millisecond), "p99-ms")
+		b.ReportMetric(float64(Percentile(r.Latencies, 50))/float64(time.Millisecond), "p50-ms")
+		b.ReportMetric(float64(Percentile(r.Latencies, 99))/float64(time.Millisecond), "p99-ms")
 		b.ReportMetric(r.Rate(), "events/s")
 	}
-	b.Run("ours", func(b *testing.B) { run(b, bench.ModeNotify, postgres.Config{}) })
-	b.Run("ours-polling", func(b *testing.B) { run(b, bench.ModePoll, postgres.Config{DisableNotify: true}) })
-	b.Run("plain-pgx", func(b *testing.B) { run(b, bench.ModePlain, postgres.Config{DisableNotify: true}) })
+	b.Run("ours", func(b *testing.B) { run(b, ModeNotify, postgres.Config{}) })
+	b.Run("ours-polling", func(b *testing.B) { run(b, ModePoll, postgres.Config{DisableNotify: true}) })
+	b.Run("plain-pgx", func(b *testing.B) { run(b, ModePlain, postgres.Config{DisableNotify: true}) })
 }
