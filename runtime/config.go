@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/runtime/telemetry"
 )
 
 // Config is the process configuration: flags override environment
@@ -219,20 +220,9 @@ func (c Config) httpDisabled() bool { return c.HTTPAddr == "" || c.HTTPAddr == "
 // logger builds the process logger.
 func (c Config) logger() (*slog.Logger, error) {
 	if c.Logger != nil {
-		return withContextAttrs(c.Logger), nil
+		return telemetry.ContextLogger(c.Logger), nil
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch c.LogFormat {
-	case "json":
-		return withContextAttrs(slog.New(slog.NewJSONHandler(os.Stderr, opts))), nil
-	case "text", "":
-		return withContextAttrs(slog.New(slog.NewTextHandler(os.Stderr, opts))), nil
-	}
-	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	return telemetry.NewLogger(os.Stderr, c.LogLevel, c.LogFormat)
 }
 
 func (c Config) connectTimeout() time.Duration {

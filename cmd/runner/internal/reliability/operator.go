@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
-	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -35,7 +35,7 @@ const (
 // (the loop during the run, then the settler); mu guards what the oracle
 // reads.
 type operator struct {
-	ops   *runtime.Ops
+	ops   *ops.Ops
 	c     *consumer // for the fixes table
 	rng   *rand.Rand
 	viol  *violations
@@ -52,7 +52,7 @@ type operator struct {
 	unexpected map[string]bool
 }
 
-func newOperator(ops *runtime.Ops, c *consumer, seed int64, viol *violations, debug *slog.Logger) *operator {
+func newOperator(ops *ops.Ops, c *consumer, seed int64, viol *violations, debug *slog.Logger) *operator {
 	return &operator{ops: ops, c: c, rng: rand.New(rand.NewPCG(uint64(seed), 5)), viol: viol, debug: debug,
 		counts: map[string]int{}, discarded: map[string]map[uuid.UUID]bool{},
 		resumed: map[uuid.UUID]int{}, cancelled: map[uuid.UUID]string{}, unexpected: map[string]bool{}}
@@ -245,7 +245,7 @@ func (o *operator) cancelRunning(ctx context.Context) {
 func parked(d checkpoint.DeadLetter) bool { return d.Blocked && d.Attempts == 0 }
 
 // listDeadLetters returns every dead letter of a subscription.
-func listDeadLetters(ctx context.Context, ops *runtime.Ops, sub string) ([]checkpoint.DeadLetter, error) {
+func listDeadLetters(ctx context.Context, ops *ops.Ops, sub string) ([]checkpoint.DeadLetter, error) {
 	var out []checkpoint.DeadLetter
 	q := checkpoint.DeadLetterQuery{Subscription: sub, Limit: 500}
 	for {
@@ -263,7 +263,7 @@ func listDeadLetters(ctx context.Context, ops *runtime.Ops, sub string) ([]check
 
 // listSagas returns every instance of the harness's saga in a status ("" =
 // all).
-func listSagas(ctx context.Context, ops *runtime.Ops, status saga.Status) ([]saga.Instance, error) {
+func listSagas(ctx context.Context, ops *ops.Ops, status saga.Status) ([]saga.Instance, error) {
 	var out []saga.Instance
 	q := saga.Query{Type: sagaName, Status: status, Limit: 500}
 	for {

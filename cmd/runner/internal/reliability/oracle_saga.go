@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -84,7 +84,7 @@ func readSagaEffects(ctx context.Context, pool *pgxpool.Pool, table string) (map
 // after a crash); every committed request started exactly one saga; none
 // left unfinished; and each ended as its plan said, unless the operator
 // intervened.
-func (ev *evidence) checkSagas(ctx context.Context, ops *runtime.Ops, effects map[uuid.UUID][]sagaEffect,
+func (ev *evidence) checkSagas(ctx context.Context, ops *ops.Ops, effects map[uuid.UUID][]sagaEffect,
 	rec operatorRecord, viol *violations) (SagaResult, error) {
 	res := SagaResult{ByStatus: map[string]int{}, StepReRunsByCause: map[string]int{}}
 	insts, err := listSagas(ctx, ops, "")

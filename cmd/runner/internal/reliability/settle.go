@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -14,7 +14,7 @@ import (
 // and every saga has finished (or the time is up), with the operator
 // resolving dead letters and failed sagas meanwhile.
 type settler struct {
-	ops      *runtime.Ops
+	ops      *ops.Ops
 	sagas    *saga.PostgresStore
 	c        *consumer
 	op       *operator // nil when operator actions are off

@@ -1,7 +1,8 @@
-package runtime
+package ops
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/causewayhq/causeway/checkpoint"
@@ -12,10 +13,12 @@ import (
 	"github.com/causewayhq/causeway/worker"
 )
 
-// The management API's JSON shapes: snake_case names, positions in their
-// String form ("txid/seq"), times in RFC 3339 (UTC; omitted when unset) and
-// durations in seconds. They are built from the internal types explicitly,
-// so a change there never changes the API by accident.
+// The JSON shapes of the operations' resources, shared by the HTTP API and
+// the command line's --json: snake_case names, positions in their String
+// form ("txid/seq"), times in RFC 3339 (UTC; omitted when unset) and
+// durations in seconds. They are built from the stores' types explicitly,
+// so a change there never changes the API by accident. docs/api.md lists
+// them.
 
 // timestamp renders t in RFC 3339, or "" for the zero time.
 func timestamp(t time.Time) string {
@@ -37,14 +40,16 @@ func rawJSON(b []byte) json.RawMessage {
 	return q
 }
 
-type statusView struct {
+// StatusView is the whole system at a glance (GET /api/status, status --json).
+type StatusView struct {
 	Head          string                         `json:"head"`
-	Horizon       horizonView                    `json:"horizon"`
-	Subscriptions []subscriptionView             `json:"subscriptions"`
+	Horizon       HorizonView                    `json:"horizon"`
+	Subscriptions []SubscriptionView             `json:"subscriptions"`
 	Sagas         map[string]map[saga.Status]int `json:"sagas"`
 }
 
-type horizonView struct {
+// HorizonView: what holds the log's visibility horizon back.
+type HorizonView struct {
 	Held        bool    `json:"held"`
 	Xmin        uint64  `json:"xmin"`
 	PID         int     `json:"pid,omitempty"`
@@ -57,12 +62,14 @@ type horizonView struct {
 	Application string  `json:"application,omitempty"`
 }
 
-func newHorizonView(h pgstore.HorizonInfo) horizonView {
-	return horizonView{Held: h.Held, Xmin: h.Xmin, PID: h.PID, XID: h.XID, Since: timestamp(h.Since),
+// NewHorizonView renders h.
+func NewHorizonView(h pgstore.HorizonInfo) HorizonView {
+	return HorizonView{Held: h.Held, Xmin: h.Xmin, PID: h.PID, XID: h.XID, Since: timestamp(h.Since),
 		AgeSeconds: h.Age.Seconds(), State: h.State, Query: h.Query, Database: h.Database, Application: h.Application}
 }
 
-type subscriptionView struct {
+// SubscriptionView is one subscription with its members and partitions.
+type SubscriptionView struct {
 	Name string `json:"name"`
 	// Registered: this program runs it (others may be another binary's).
 	Registered  bool            `json:"registered"`
@@ -71,17 +78,19 @@ type subscriptionView struct {
 	LagEvents   int64           `json:"lag_events"`
 	LagSeconds  float64         `json:"lag_seconds"`
 	DeadLetters int             `json:"dead_letters"`
-	Members     []memberView    `json:"members"`
-	Partitions  []partitionView `json:"partitions"`
+	Members     []MemberView    `json:"members"`
+	Partitions  []PartitionView `json:"partitions"`
 }
 
-type memberView struct {
+// MemberView is a process in a subscription's consumer group.
+type MemberView struct {
 	ID   string `json:"id"`
 	Host string `json:"host,omitempty"`
 	PID  int    `json:"pid,omitempty"`
 }
 
-type partitionView struct {
+// PartitionView is one partition: its owner, lease, checkpoint and lag.
+type PartitionView struct {
 	Partition      int     `json:"partition"`
 	Owner          string  `json:"owner,omitempty"`
 	Epoch          int64   `json:"epoch"`
@@ -93,34 +102,38 @@ type partitionView struct {
 	State          string  `json:"state"`
 }
 
-func newSubscriptionView(s worker.SubscriptionStatus, registered bool) subscriptionView {
-	v := subscriptionView{Name: s.Name, Registered: registered, State: s.State, Head: s.Head.String(),
+// NewSubscriptionView renders s; registered: this program runs it.
+func NewSubscriptionView(s worker.SubscriptionStatus, registered bool) SubscriptionView {
+	v := SubscriptionView{Name: s.Name, Registered: registered, State: s.State, Head: s.Head.String(),
 		LagEvents: s.LagEvents, LagSeconds: s.LagSeconds, DeadLetters: s.DeadLetters,
-		Members: make([]memberView, 0, len(s.Members)), Partitions: make([]partitionView, 0, len(s.Partitions))}
+		Members: make([]MemberView, 0, len(s.Members)), Partitions: make([]PartitionView, 0, len(s.Partitions))}
 	for _, m := range s.Members {
-		v.Members = append(v.Members, memberView{ID: m.ID, Host: m.Host, PID: m.PID})
+		v.Members = append(v.Members, MemberView{ID: m.ID, Host: m.Host, PID: m.PID})
 	}
 	for _, p := range s.Partitions {
-		v.Partitions = append(v.Partitions, partitionView{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch,
+		v.Partitions = append(v.Partitions, PartitionView{Partition: p.Partition, Owner: p.Owner, Epoch: p.Epoch,
 			LeaseExpiresAt: timestamp(p.LeaseExpiresAt), Checkpoint: p.Checkpoint.String(),
 			CommittedAt: timestamp(p.CommittedAt), LagEvents: p.LagEvents, LagSeconds: p.LagSeconds, State: p.State})
 	}
 	return v
 }
 
-type replayView struct {
+// ReplayView is the outcome of a replay (or of its reset).
+type ReplayView struct {
 	Projection      string  `json:"projection"`
 	Events          int64   `json:"events"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	Status          string  `json:"status"`
 }
 
-func newReplayView(name string, r projection.ReplayResult) replayView {
-	return replayView{Projection: name, Events: r.Events, DurationSeconds: r.Duration.Seconds(),
+// NewReplayView renders a replay of projection name.
+func NewReplayView(name string, r projection.ReplayResult) ReplayView {
+	return ReplayView{Projection: name, Events: r.Events, DurationSeconds: r.Duration.Seconds(),
 		Status: "reset: running runners rebuild it from the start"}
 }
 
-type deadLetterView struct {
+// DeadLetterView is one dead letter; Event is set when it is shown alone.
+type DeadLetterView struct {
 	ID             int64      `json:"id"`
 	Subscription   string     `json:"subscription"`
 	Partition      int        `json:"partition"`
@@ -138,21 +151,22 @@ type deadLetterView struct {
 	LastFailedAt   string     `json:"last_failed_at,omitempty"`
 	NextAttemptAt  string     `json:"next_attempt_at,omitempty"`
 	RetryRequested bool       `json:"retry_requested"`
-	Event          *eventView `json:"event,omitempty"`
+	Event          *EventView `json:"event,omitempty"`
 }
 
-func newDeadLetterView(d checkpoint.DeadLetter) deadLetterView {
-	return deadLetterView{ID: d.ID, Subscription: d.Subscription, Partition: d.Partition, Key: d.Key,
+// NewDeadLetterView renders d (without its event).
+func NewDeadLetterView(d checkpoint.DeadLetter) DeadLetterView {
+	return DeadLetterView{ID: d.ID, Subscription: d.Subscription, Partition: d.Partition, Key: d.Key,
 		EventID: d.EventID.String(), Position: d.Position.String(), StreamID: d.StreamID, Version: d.Version,
-		Type: d.Type, Blocked: d.Blocked, State: deadLetterState(d), Error: d.Error, Attempts: d.Attempts,
+		Type: d.Type, Blocked: d.Blocked, State: DeadLetterState(d), Error: d.Error, Attempts: d.Attempts,
 		FirstFailedAt: timestamp(d.FirstFailedAt), LastFailedAt: timestamp(d.LastFailedAt),
 		NextAttemptAt: timestamp(d.NextAttemptAt), RetryRequested: d.RetryRequested}
 }
 
-// deadLetterState names what a dead letter waits for: "retrying" (the
+// DeadLetterState names what a dead letter waits for: "retrying" (the
 // partition tries it again at NextAttemptAt), "dead" (an operator), or
 // "parked" (behind an earlier dead letter of its key).
-func deadLetterState(d checkpoint.DeadLetter) string {
+func DeadLetterState(d checkpoint.DeadLetter) string {
 	switch {
 	case d.Blocked:
 		return "parked"
@@ -162,20 +176,23 @@ func deadLetterState(d checkpoint.DeadLetter) string {
 	return "dead"
 }
 
-type deadLetterListView struct {
-	DeadLetters []deadLetterView `json:"dead_letters"`
+// DeadLetterListView is a page of dead letters.
+type DeadLetterListView struct {
+	DeadLetters []DeadLetterView `json:"dead_letters"`
 	// NextAfter is the after= of the next page, when there may be one.
 	NextAfter *int64 `json:"next_after,omitempty"`
 }
 
-type deadLetterActionView struct {
+// DeadLetterActionView is the outcome of a retry or discard.
+type DeadLetterActionView struct {
 	Subscription string `json:"subscription"`
 	ID           int64  `json:"id"`
 	Action       string `json:"action"`
 	Status       string `json:"status"`
 }
 
-type eventView struct {
+// EventView is a stored event.
+type EventView struct {
 	ID         string          `json:"id"`
 	StreamID   string          `json:"stream_id"`
 	Version    int64           `json:"version"`
@@ -183,10 +200,11 @@ type eventView struct {
 	Position   string          `json:"position"`
 	RecordedAt string          `json:"recorded_at,omitempty"`
 	Data       json.RawMessage `json:"data,omitempty"`
-	Metadata   metadataView    `json:"metadata"`
+	Metadata   MetadataView    `json:"metadata"`
 }
 
-type metadataView struct {
+// MetadataView is an event's metadata.
+type MetadataView struct {
 	CorrelationID string            `json:"correlation_id,omitempty"`
 	CausationID   string            `json:"causation_id,omitempty"`
 	TraceParent   string            `json:"traceparent,omitempty"`
@@ -194,14 +212,16 @@ type metadataView struct {
 	Headers       map[string]string `json:"headers,omitempty"`
 }
 
-func newEventView(e eventlog.Event) *eventView {
-	return &eventView{ID: e.ID.String(), StreamID: e.StreamID, Version: e.Version, Type: e.Type,
+// NewEventView renders e.
+func NewEventView(e eventlog.Event) *EventView {
+	return &EventView{ID: e.ID.String(), StreamID: e.StreamID, Version: e.Version, Type: e.Type,
 		Position: e.Position.String(), RecordedAt: timestamp(e.RecordedAt), Data: rawJSON(e.Data),
-		Metadata: metadataView{CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
+		Metadata: MetadataView{CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
 			TraceParent: e.Metadata.TraceParent, TraceState: e.Metadata.TraceState, Headers: e.Metadata.Headers}}
 }
 
-type sagaView struct {
+// SagaView is a saga instance; History is set when it is shown alone.
+type SagaView struct {
 	ID             string          `json:"id"`
 	Type           string          `json:"type"`
 	CorrelationID  string          `json:"correlation_id"`
@@ -218,10 +238,11 @@ type sagaView struct {
 	StartedBy      string          `json:"started_by"`
 	CreatedAt      string          `json:"created_at,omitempty"`
 	UpdatedAt      string          `json:"updated_at,omitempty"`
-	History        []historyView   `json:"history,omitempty"`
+	History        []HistoryView   `json:"history,omitempty"`
 }
 
-type historyView struct {
+// HistoryView is one step attempt of a saga.
+type HistoryView struct {
 	Seq     int64        `json:"seq"`
 	Step    string       `json:"step"`
 	Phase   saga.Phase   `json:"phase"`
@@ -231,26 +252,70 @@ type historyView struct {
 	At      string       `json:"at"`
 }
 
-func newSagaView(i saga.Instance) sagaView {
-	return sagaView{ID: i.ID.String(), Type: i.Type, CorrelationID: i.CorrelationID, Status: i.Status,
+// NewSagaView renders i (without its history).
+func NewSagaView(i saga.Instance) SagaView {
+	return SagaView{ID: i.ID.String(), Type: i.Type, CorrelationID: i.CorrelationID, Status: i.Status,
 		Step: i.Step, Attempts: i.Attempts, State: rawJSON(i.State), NextAttemptAt: timestamp(i.NextAttemptAt),
 		WaitDeadline: timestamp(i.WaitDeadline), LeaseOwner: i.LeaseOwner, LeaseExpiresAt: timestamp(i.LeaseExpiresAt),
 		Version: i.Version, LastError: i.LastError, StartedBy: i.StartedBy.String(),
 		CreatedAt: timestamp(i.CreatedAt), UpdatedAt: timestamp(i.UpdatedAt)}
 }
 
-func newSagaDetailsView(d saga.Details) sagaView {
-	v := newSagaView(d.Instance)
-	v.History = make([]historyView, 0, len(d.History))
+// NewSagaDetailsView renders d with its history.
+func NewSagaDetailsView(d saga.Details) SagaView {
+	v := NewSagaView(d.Instance)
+	v.History = make([]HistoryView, 0, len(d.History))
 	for _, h := range d.History {
-		v.History = append(v.History, historyView{Seq: h.Seq, Step: h.Step, Phase: h.Phase, Attempt: h.Attempt,
+		v.History = append(v.History, HistoryView{Seq: h.Seq, Step: h.Step, Phase: h.Phase, Attempt: h.Attempt,
 			Outcome: h.Outcome, Error: h.Error, At: timestamp(h.At)})
 	}
 	return v
 }
 
-type sagaListView struct {
-	Sagas []sagaView `json:"sagas"`
+// SagaListView is a page of saga instances.
+type SagaListView struct {
+	Sagas []SagaView `json:"sagas"`
 	// NextAfter is the after= of the next page, when there may be one.
 	NextAfter string `json:"next_after,omitempty"`
+}
+
+// NewStatusView renders st; registered lists the subscriptions this
+// program runs (Ops.Registered).
+func NewStatusView(st Status, registered []string) StatusView {
+	v := StatusView{Head: st.Head.String(), Horizon: NewHorizonView(st.Horizon),
+		Subscriptions: make([]SubscriptionView, 0, len(st.Subscriptions)), Sagas: st.Sagas}
+	for _, s := range st.Subscriptions {
+		v.Subscriptions = append(v.Subscriptions, NewSubscriptionView(s, slices.Contains(registered, s.Name)))
+	}
+	if v.Sagas == nil {
+		v.Sagas = map[string]map[saga.Status]int{}
+	}
+	return v
+}
+
+// NewDeadLetterListView renders a page of dead letters; more: a next page
+// may follow (NextAfter is then the last id).
+func NewDeadLetterListView(dls []checkpoint.DeadLetter, more bool) DeadLetterListView {
+	v := DeadLetterListView{DeadLetters: make([]DeadLetterView, 0, len(dls))}
+	for _, d := range dls {
+		v.DeadLetters = append(v.DeadLetters, NewDeadLetterView(d))
+	}
+	if more && len(dls) > 0 {
+		next := dls[len(dls)-1].ID
+		v.NextAfter = &next
+	}
+	return v
+}
+
+// NewSagaListView renders a page of saga instances; more: a next page may
+// follow (NextAfter is then the last id).
+func NewSagaListView(insts []saga.Instance, more bool) SagaListView {
+	v := SagaListView{Sagas: make([]SagaView, 0, len(insts))}
+	for _, i := range insts {
+		v.Sagas = append(v.Sagas, NewSagaView(i))
+	}
+	if more && len(insts) > 0 {
+		v.NextAfter = insts[len(insts)-1].ID.String()
+	}
+	return v
 }

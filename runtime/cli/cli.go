@@ -1,4 +1,9 @@
-package runtime
+// Package cli is Causeway's command line: run, migrate, status, replay,
+// dlq, sagas, restamp and version, plus a program's own commands. It is
+// driven by runtime.Main, which gives it the program (Program) and a way
+// to open it (Settings); the commands act through package ops and print
+// its JSON shapes with --json.
+package cli
 
 import (
 	"context"
@@ -6,29 +11,84 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/causewayhq/causeway/internal/cliflags"
+	"github.com/causewayhq/causeway/runtime/ops"
 )
 
-// Main runs the command line for app and exits: `run`, `migrate`,
-// `status`, `replay`, `dlq`, `sagas`, `version`, and the app's own
-// commands. Errors print as one line on stderr with a non-zero exit code
-// (2 for usage mistakes).
-func Main(app App) {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := Execute(ctx, app, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+// Program is what the command line runs: its name, the projections it
+// registers (for replay's messages), its own commands, and its settings.
+type Program struct {
+	// Name is the program's name in usage and messages (default causeway).
+	Name string
+	// Projections names the registered projections.
+	Projections []string
+	// Commands are extra subcommands.
+	Commands []Command
+	// Settings reads the configuration from the environment; an error is
+	// what it could not parse, reported once a command's flags are parsed
+	// (so --help works with a broken environment).
+	Settings func() (Settings, error)
+}
+
+// Settings is one command's configuration: the environment's, overridden
+// by the command's flags, and how to open the program with it.
+type Settings interface {
+	// BindFlags binds the connection flags every command has.
+	BindFlags(fs *flag.FlagSet)
+	// BindRunFlags binds the flags of run.
+	BindRunFlags(fs *flag.FlagSet)
+	// Schema is the schema of Causeway's tables.
+	Schema() string
+	// RedactedURL is the database URL for messages, without its password.
+	RedactedURL() string
+	// CommandTimeout bounds a command's database work.
+	CommandTimeout() time.Duration
+	// Open connects; run: for `run` (also exports telemetry as the OTEL_*
+	// variables say).
+	Open(ctx context.Context, run bool) (Runtime, error)
+}
+
+// Runtime is an opened program, as the commands use it.
+type Runtime interface {
+	Migrate(ctx context.Context) ([]int, error)
+	Run(ctx context.Context) error
+	Ops() *ops.Ops
+	Close()
+}
+
+// Command is an extra subcommand.
+type Command struct {
+	Name    string
+	Summary string
+	// Run gets the arguments after the command name.
+	Run func(ctx context.Context, args []string) error
+}
+
+// ErrUsage marks a command-line mistake: the message is printed with the
+// command's usage and the exit code is 2.
+var ErrUsage = errors.New("usage")
+
+// ParseFlags parses a command's flags, which may come before, between or
+// after its positional arguments, and returns the positional ones. --help
+// returns flag.ErrHelp (exit 0); any other mistake is an ErrUsage (exit
+// 2). fs should use flag.ContinueOnError.
+func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := cliflags.Parse(fs, args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return pos, err
 }
 
 // cli is one invocation.
 type cli struct {
-	app     App
+	p       Program
 	prog    string
 	stdout  io.Writer
 	stderr  io.Writer
@@ -53,7 +113,7 @@ func (c *cli) commands() []command {
 		{"restamp", "re-stamp stored transaction ids after a pg_dump restore or a move to another cluster", (*cli).cmdRestamp},
 		{"version", "print the version", (*cli).cmdVersion},
 	}
-	for _, extra := range c.app.Commands {
+	for _, extra := range c.p.Commands {
 		run := extra.Run
 		cmds = append(cmds, command{extra.Name, extra.Summary, func(_ *cli, ctx context.Context, args []string) error {
 			return run(ctx, args)
@@ -62,13 +122,15 @@ func (c *cli) commands() []command {
 	return cmds
 }
 
-// Execute runs one command line and returns the exit code.
-func Execute(ctx context.Context, app App, args []string, stdout, stderr io.Writer) int {
-	prog := app.Name
+// Execute runs one command line and returns the exit code: errors print
+// as one line on stderr with a non-zero exit code (2 for usage mistakes,
+// 130 when ctx was cancelled).
+func Execute(ctx context.Context, p Program, args []string, stdout, stderr io.Writer) int {
+	prog := p.Name
 	if prog == "" {
 		prog = "causeway"
 	}
-	c := &cli{app: app, prog: prog, stdout: stdout, stderr: stderr, usageOf: map[*flag.FlagSet]func(){}}
+	c := &cli{p: p, prog: prog, stdout: stdout, stderr: stderr, usageOf: map[*flag.FlagSet]func(){}}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		c.usage(stdout)
 		if len(args) == 0 {
@@ -111,14 +173,14 @@ func (c *cli) usage(w io.Writer) {
 
 // flags returns a flag set for a command, with the shared connection flags
 // bound to cfg, printing its usage on --help.
-func (c *cli) flags(name, argsUsage, summary string, cfg *Config) *flag.FlagSet {
+func (c *cli) flags(name, argsUsage, summary string, cfg Settings) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.prog+" "+name, flag.ContinueOnError)
 	// The flag package would print parse errors and the usage itself; we
 	// print one line for errors, and the usage only for --help.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	if cfg != nil {
-		cfg.bindFlags(fs)
+		cfg.BindFlags(fs)
 	}
 	c.usageOf[fs] = func() {
 		fmt.Fprintf(c.stdout, "Usage: %s %s [flags] %s\n\n%s\n\nFlags:\n", c.prog, name, argsUsage, summary)
@@ -145,8 +207,8 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // env reads the configuration from the environment. A value it cannot
 // parse fails the command once its flags are parsed, so that --help still
 // works with a broken environment.
-func (c *cli) env() Config {
-	cfg, err := ConfigFromEnv()
+func (c *cli) env() Settings {
+	cfg, err := c.p.Settings()
 	c.envErr = err
 	return cfg
 }
@@ -183,9 +245,4 @@ func (c *cli) parseNone(fs *flag.FlagSet, args []string) error {
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
-}
-
-// open connects with cfg.
-func (c *cli) open(ctx context.Context, cfg Config) (*Runtime, error) {
-	return Open(ctx, c.app, cfg)
 }

@@ -1,4 +1,4 @@
-package runtime
+package telemetry
 
 // Log records made with a handler's context name the event they are about:
 // the runtime's logger adds the trace and span ids of the context's span
@@ -9,6 +9,8 @@ package runtime
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 
 	"go.opentelemetry.io/otel/trace"
@@ -35,8 +37,10 @@ func withDelivery(ctx context.Context, d *worker.Delivery) context.Context {
 // contextHandler adds the context's trace and delivery to every record.
 type contextHandler struct{ slog.Handler }
 
-// withContextAttrs wraps a logger's handler with contextHandler.
-func withContextAttrs(l *slog.Logger) *slog.Logger {
+// ContextLogger wraps a logger's handler so that records made with a
+// handler's context carry the trace, span, subscription, event and
+// correlation ids. Wrapping twice wraps once.
+func ContextLogger(l *slog.Logger) *slog.Logger {
 	if _, done := l.Handler().(contextHandler); done {
 		return l
 	}
@@ -62,4 +66,21 @@ func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
+}
+
+// NewLogger returns a ContextLogger writing to w at level (debug, info,
+// warn or error) in format (text or json; "" is text).
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return ContextLogger(slog.New(slog.NewJSONHandler(w, opts))), nil
+	case "text", "":
+		return ContextLogger(slog.New(slog.NewTextHandler(w, opts))), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
 }

@@ -1,4 +1,4 @@
-package runtime
+package cli
 
 import (
 	"context"
@@ -16,19 +16,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
-	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
 
 func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	cfg := c.env()
-	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", &cfg)
-	cfg.bindRunFlags(fs)
+	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", cfg)
+	cfg.BindRunFlags(fs)
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
-	cfg.TelemetryFromEnv = true
-	r, err := c.open(ctx, cfg)
+	r, err := cfg.Open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -38,11 +37,11 @@ func (c *cli) cmdRun(ctx context.Context, args []string) error {
 
 func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
 	cfg := c.env()
-	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", &cfg)
+	fs := c.flags("migrate", "", "Apply Causeway's migrations (idempotent, under an advisory lock) and the projections' set-up.", cfg)
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
-	r, err := c.open(ctx, cfg)
+	r, err := cfg.Open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -52,9 +51,9 @@ func (c *cli) cmdMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(applied) == 0 {
-		fmt.Fprintf(c.stdout, "schema %s is up to date\n", cfg.Schema)
+		fmt.Fprintf(c.stdout, "schema %s is up to date\n", cfg.Schema())
 	} else {
-		fmt.Fprintf(c.stdout, "schema %s: applied migrations %v\n", cfg.Schema, applied)
+		fmt.Fprintf(c.stdout, "schema %s: applied migrations %v\n", cfg.Schema(), applied)
 	}
 	return nil
 }
@@ -67,21 +66,23 @@ func (c *cli) printJSON(v any) error {
 
 func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 	cfg := c.env()
-	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", &cfg)
+	fs := c.flags("status", "", "Show every subscription's state, lag and dead letters, each partition's owner,\nepoch and checkpoint, saga counts, and what holds the log's horizon back.", cfg)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
-	var st Status
-	if err := c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+	var st ops.Status
+	var registered []string
+	if err := c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
 		var err error
 		st, err = o.Status(ctx)
+		registered = o.Registered()
 		return err
 	}); err != nil {
 		return err
 	}
 	if *asJSON {
-		return c.printJSON(st)
+		return c.printJSON(ops.NewStatusView(st, registered))
 	}
 	fmt.Fprintf(c.stdout, "log head %s\n", st.Head)
 	if st.Horizon.Held {
@@ -117,7 +118,7 @@ func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 
 func (c *cli) cmdReplay(ctx context.Context, args []string) error {
 	cfg := c.env()
-	fs := c.flags("replay", "NAME", "Rebuild one projection: reset its read model and checkpoints in one transaction\n(fencing running workers of it), then catch up from the start here, with progress.\nOther subscriptions are untouched.", &cfg)
+	fs := c.flags("replay", "NAME", "Rebuild one projection: reset its read model and checkpoints in one transaction\n(fencing running workers of it), then catch up from the start here, with progress.\nOther subscriptions are untouched.", cfg)
 	noCatchUp := fs.Bool("no-catch-up", false, "only reset; let running runners rebuild it")
 	rest, err := c.parse(fs, args)
 	if err != nil {
@@ -126,7 +127,7 @@ func (c *cli) cmdReplay(ctx context.Context, args []string) error {
 	if len(rest) != 1 {
 		return usageErr("want exactly one projection name (registered: %s)", strings.Join(c.projectionNames(), ", "))
 	}
-	r, err := c.open(ctx, cfg)
+	r, err := cfg.Open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -151,14 +152,10 @@ func (c *cli) cmdReplay(ctx context.Context, args []string) error {
 }
 
 func (c *cli) projectionNames() []string {
-	var out []string
-	for _, p := range c.app.Projections {
-		out = append(out, p.Name())
-	}
-	if len(out) == 0 {
+	if len(c.p.Projections) == 0 {
 		return []string{"none"}
 	}
-	return out
+	return c.p.Projections
 }
 
 func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
@@ -169,7 +166,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 	cfg := c.env()
 	switch sub {
 	case "list":
-		fs := c.flags("dlq list", "", "List dead letters, oldest first.", &cfg)
+		fs := c.flags("dlq list", "", "List dead letters, oldest first.", cfg)
 		q := checkpoint.DeadLetterQuery{}
 		fs.StringVar(&q.Subscription, "subscription", "", "only this subscription")
 		part := fs.Int("partition", -1, "only this partition")
@@ -189,20 +186,24 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		if q.Limit < 1 {
 			return usageErr("--limit %d: want 1 or more", q.Limit)
 		}
-		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
 			limit := q.Limit
 			q.Limit++ // one more tells whether there is a next page
 			dls, err := o.DeadLetters(ctx, q)
 			if err != nil {
 				return err
 			}
-			if len(dls) > limit {
+			more := len(dls) > limit
+			if more {
 				dls = dls[:limit]
 				defer c.morePages(limit, "dead letters", fmt.Sprint(dls[limit-1].ID))
 			}
-			return printRows(c, *asJSON, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST FAILURE\tERROR",
+			if *asJSON {
+				return c.printJSON(ops.NewDeadLetterListView(dls, more))
+			}
+			return printRows(c, dls, "ID\tSUBSCRIPTION\tPARTITION\tKEY\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST FAILURE\tERROR",
 				func(d checkpoint.DeadLetter) []any {
-					state := deadLetterState(d)
+					state := ops.DeadLetterState(d)
 					if d.Retrying() {
 						state += " (next " + d.NextAttemptAt.Format(time.RFC3339) + ")"
 					}
@@ -215,7 +216,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			"show":    "Show a dead letter with its event and full error.",
 			"retry":   "Ask the partition's owner to re-deliver the dead letter's key, all of its dead letters in order.",
 			"discard": "Drop a dead letter without handling it; its key resumes once it has none left.",
-		}[sub], &cfg)
+		}[sub], cfg)
 		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
@@ -230,7 +231,7 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 		if err != nil || id <= 0 {
 			return usageErr("dead letter id %q is not a positive number", pos[1])
 		}
-		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
 			switch sub {
 			case "retry":
 				if err := o.RetryDeadLetter(ctx, pos[0], id); err != nil {
@@ -249,7 +250,11 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.printJSON(map[string]any{"dead_letter": dl, "event": ev})
+			v := ops.NewDeadLetterView(dl)
+			if ev != nil {
+				v.Event = ops.NewEventView(*ev)
+			}
+			return c.printJSON(v)
 		})
 	case "-h", "--help", "help":
 		fmt.Fprintf(c.stdout, "Usage: %s dlq list|show|retry|discard [flags]\n\nRun '%s dlq <sub-command> --help' for flags.\n", c.prog, c.prog)
@@ -266,7 +271,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 	cfg := c.env()
 	switch sub {
 	case "list":
-		fs := c.flags("sagas list", "", "List saga instances.", &cfg)
+		fs := c.flags("sagas list", "", "List saga instances.", cfg)
 		var q saga.Query
 		fs.StringVar(&q.Type, "type", "", "only this saga type")
 		status := fs.String("status", "", "only this status ("+statusNames()+")")
@@ -294,18 +299,22 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			}
 			q.After = id
 		}
-		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
 			limit := q.Limit
 			q.Limit++ // one more tells whether there is a next page
 			list, err := o.Sagas(ctx, q)
 			if err != nil {
 				return err
 			}
-			if len(list) > limit {
+			more := len(list) > limit
+			if more {
 				list = list[:limit]
 				defer c.morePages(limit, "saga instances", list[limit-1].ID.String())
 			}
-			return printRows(c, *asJSON, list, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR",
+			if *asJSON {
+				return c.printJSON(ops.NewSagaListView(list, more))
+			}
+			return printRows(c, list, "ID\tTYPE\tCORRELATION\tSTATUS\tSTEP\tATTEMPTS\tUPDATED\tLAST ERROR",
 				func(s saga.Instance) []any {
 					return []any{s.ID, s.Type, s.CorrelationID, s.Status, s.Step, s.Attempts,
 						s.UpdatedAt.Format(time.RFC3339), firstLine(s.LastError, 60)}
@@ -317,7 +326,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			"retry":  "Run the saga's current step again now (a failed compensation gets fresh attempts).",
 			"resume": "Continue compensating a failed saga past the compensation that failed (done by hand).",
 			"cancel": "Compensate a running or waiting saga; give up a failed one (cancelled).",
-		}[sub], &cfg)
+		}[sub], cfg)
 		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
@@ -329,7 +338,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageErr("%q is not a saga id", pos[0])
 		}
-		return c.withOps(ctx, cfg, func(ctx context.Context, o *Ops) error {
+		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
 			var inst saga.Instance
 			var err error
 			switch sub {
@@ -338,7 +347,7 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 				if err != nil {
 					return err
 				}
-				return c.printJSON(d)
+				return c.printJSON(ops.NewSagaDetailsView(d))
 			case "retry":
 				inst, err = o.RetrySaga(ctx, id)
 			case "resume":
@@ -382,10 +391,10 @@ func statusNames() string {
 // withOps opens the runtime and runs fn on its Ops, all within the
 // command timeout, explaining a timeout and a schema that was never
 // migrated.
-func (c *cli) withOps(ctx context.Context, cfg Config, fn func(context.Context, *Ops) error) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout())
+func (c *cli) withOps(ctx context.Context, cfg Settings, fn func(context.Context, *ops.Ops) error) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.CommandTimeout())
 	defer cancel()
-	r, err := c.open(ctx, cfg)
+	r, err := cfg.Open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -393,9 +402,9 @@ func (c *cli) withOps(ctx context.Context, cfg Config, fn func(context.Context, 
 	err = fn(ctx, r.Ops())
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 		return fmt.Errorf("database %s: no answer within %v (set --command-timeout or CAUSEWAY_COMMAND_TIMEOUT): %w",
-			redactDSN(cfg.DatabaseURL), cfg.commandTimeout(), err)
+			cfg.RedactedURL(), cfg.CommandTimeout(), err)
 	}
-	return c.notMigrated(err, cfg.Schema)
+	return c.notMigrated(err, cfg.Schema())
 }
 
 // morePages says, on stderr (stdout stays data), that a list was cut at
@@ -404,12 +413,9 @@ func (c *cli) morePages(limit int, what, last string) {
 	fmt.Fprintf(c.stderr, "showing the first %d %s; more match: see the next page with --after %s, or raise --limit\n", limit, what, last)
 }
 
-// printRows prints rows as JSON (--json) or as a table: the header, then
-// the cells of each row.
-func printRows[T any](c *cli, asJSON bool, rows []T, header string, cells func(T) []any) error {
-	if asJSON {
-		return c.printJSON(rows)
-	}
+// printRows prints rows as a table: the header, then the cells of each
+// row.
+func printRows[T any](c *cli, rows []T, header string, cells func(T) []any) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
@@ -436,7 +442,7 @@ func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
 	cfg := c.env()
 	fs := c.flags("restamp", "", "After restoring a pg_dump or moving the database to another cluster (logical\n"+
 		"replication), the stored transaction ids mean nothing there and readers may see\nno events. Restamp renumbers every event in its current global order below all\n"+
-		"new transaction ids and maps every stored checkpoint to the same events.\nStop all runners first: it locks the events table.", &cfg)
+		"new transaction ids and maps every stored checkpoint to the same events.\nStop all runners first: it locks the events table.", cfg)
 	yes := fs.Bool("yes", false, "confirm: no runner is running")
 	if err := c.parseNone(fs, args); err != nil {
 		return err
@@ -444,17 +450,14 @@ func (c *cli) cmdRestamp(ctx context.Context, args []string) error {
 	if !*yes {
 		return usageErr("stop every runner, then run again with --yes")
 	}
-	r, err := c.open(ctx, cfg)
+	r, err := cfg.Open(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	res, err := r.Log.Restamp(ctx, pgstore.PositionColumns{Table: "partitions", TxID: "tx_id", Seq: "position"},
-		pgstore.PositionColumns{Table: "subscriptions", TxID: "start_tx", Seq: "start_pos"},
-		pgstore.PositionColumns{Table: "dead_letters", TxID: "event_tx", Seq: "event_pos"},
-		pgstore.PositionColumns{Table: "saga_inbox", TxID: "event_tx", Seq: "event_pos"})
+	res, err := r.Ops().Restamp(ctx)
 	if err != nil {
-		return c.notMigrated(err, cfg.Schema)
+		return c.notMigrated(err, cfg.Schema())
 	}
 	fmt.Fprintf(c.stdout, "re-stamped %d events and %d stored positions\n", res.Events, res.Positions)
 	return nil

@@ -1,4 +1,4 @@
-package runtime
+package telemetry
 
 // OpenTelemetry export as the standard OTEL_* environment variables say,
 // for processes that ask for it (Config.TelemetryFromEnv; `run` does).
@@ -32,13 +32,15 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exportFlushTimeout bounds the last export at Close.
 const exportFlushTimeout = 5 * time.Second
 
-// otelExport is what the environment asked to export.
-type otelExport struct {
+// Export is what the environment asked to export: build it with NewExport
+// and give it to New.
+type Export struct {
 	res    *resource.Resource
 	tp     *sdktrace.TracerProvider // nil: spans are not exported
 	reader sdkmetric.Reader         // nil: metrics are not exported (beyond /metrics)
@@ -54,17 +56,17 @@ func exportAsked(signal string) bool {
 	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
 }
 
-// newOTelExport builds the exporters the environment asks for; spans only
+// NewExport builds the exporters the environment asks for; spans only
 // when traces is set (a program that brings its own TracerProvider
 // exports its spans itself).
-func newOTelExport(ctx context.Context, service string, traces bool) (*otelExport, error) {
+func NewExport(ctx context.Context, service string, traces bool) (*Export, error) {
 	// Later options win: the environment overrides the app's name.
 	res, err := resource.New(ctx, resource.WithAttributes(attribute.String("service.name", service)),
 		resource.WithTelemetrySDK(), resource.WithFromEnv())
 	if err != nil {
 		return nil, fmt.Errorf("OpenTelemetry resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES): %w", err)
 	}
-	x := &otelExport{res: res}
+	x := &Export{res: res}
 	if traces && exportAsked("TRACES") {
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
@@ -77,7 +79,7 @@ func newOTelExport(ctx context.Context, service string, traces bool) (*otelExpor
 	if exportAsked("METRICS") {
 		rd, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
-			_ = x.shutdown(ctx)
+			_ = x.Shutdown(ctx)
 			return nil, fmt.Errorf("OpenTelemetry metric exporter (OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_*): %w", err)
 		}
 		if !autoexport.IsNoneMetricReader(rd) {
@@ -87,11 +89,11 @@ func newOTelExport(ctx context.Context, service string, traces bool) (*otelExpor
 	return x, nil
 }
 
-// install makes the exporting tracer provider the process's global one,
+// Install makes the exporting tracer provider the process's global one,
 // so that the app's own spans (children of the handlers' spans) are
 // exported too, with W3C trace context and baggage propagation, and sends
 // the SDK's export errors to the logger.
-func (x *otelExport) install(logger *slog.Logger) {
+func (x *Export) Install(logger *slog.Logger) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.Warn("causeway: OpenTelemetry export failed", "err", err)
 	}))
@@ -101,23 +103,33 @@ func (x *otelExport) install(logger *slog.Logger) {
 	}
 }
 
-// shutdown flushes and stops the span exporter (the metric reader stops
+// Shutdown flushes and stops the span exporter (the metric reader stops
 // with its meter provider).
-func (x *otelExport) shutdown(ctx context.Context) error {
+func (x *Export) Shutdown(ctx context.Context) error {
 	if x == nil || x.tp == nil {
 		return nil
 	}
 	return x.tp.Shutdown(ctx)
 }
 
-// closeExport flushes what is left to export, within exportFlushTimeout.
-func (t *telemetry) closeExport(logger *slog.Logger) {
+// Close flushes what is left to export, within a few seconds; without an
+// export it does nothing.
+func (t *Telemetry) Close(logger *slog.Logger) {
 	if t.export == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), exportFlushTimeout)
 	defer cancel()
-	if err := errors.Join(t.export.shutdown(ctx), t.provider.Shutdown(ctx)); err != nil {
+	if err := errors.Join(t.export.Shutdown(ctx), t.provider.Shutdown(ctx)); err != nil {
 		logger.Warn("causeway: flushing OpenTelemetry export failed", "err", err)
 	}
+}
+
+// TracerProvider is the exporting tracer provider, nil when spans are not
+// exported.
+func (x *Export) TracerProvider() trace.TracerProvider {
+	if x == nil || x.tp == nil {
+		return nil
+	}
+	return x.tp
 }

@@ -1,4 +1,4 @@
-package runtime_test
+package telemetry_test
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
-	"github.com/causewayhq/causeway/runtime"
+	"github.com/causewayhq/causeway/runtime/telemetry"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
@@ -103,7 +103,7 @@ next:
 
 // obsStore is a fresh schema with an event store whose appends are
 // enriched by tel, and a checkpoint store.
-func obsStore(t *testing.T, tel *runtime.Telemetry) (*pgstore.Store, *checkpoint.PostgresStore) {
+func obsStore(t *testing.T, tel *telemetry.Telemetry) (*pgstore.Store, *checkpoint.PostgresStore) {
 	t.Helper()
 	schema, pool := pgtest.NewSchema(t)
 	if _, err := migrations.Apply(pgtest.Context(t, time.Minute), pool, schema); err != nil {
@@ -150,7 +150,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tel, err := runtime.NewTelemetry("trace-test", tp)
+	tel, err := telemetry.New(telemetry.Options{Service: "trace-test", TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 // counters back from the Prometheus endpoint.
 func TestWorkerMetrics(t *testing.T) {
 	ctx := pgtest.Context(t, 2*time.Minute)
-	tel, err := runtime.NewTelemetry("metrics-test", nil)
+	tel, err := telemetry.New(telemetry.Options{Service: "metrics-test", })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestWorkerMetrics(t *testing.T) {
 		t.Errorf("target_info with service_name: %v %v", v, ok)
 	}
 	// A second telemetry has its own registry: nothing leaks between them.
-	other, err := runtime.NewTelemetry("other", nil)
+	other, err := telemetry.New(telemetry.Options{Service: "other", })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
-package runtime
+package telemetry
 
-// Telemetry: OpenTelemetry metrics, served in the Prometheus exposition
+// Metrics and traces: OpenTelemetry metrics, served in the Prometheus exposition
 // format on /metrics, and traces that continue the appender's trace.
 //
 // Dependencies: go.opentelemetry.io/otel (API, SDK metric) records the
@@ -58,22 +58,20 @@ var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 // do not come and go.
 var sagaStatuses = saga.Statuses
 
-// telemetry holds the process's metrics and tracing.
-type telemetry struct {
+// Telemetry holds a process's metrics and tracing. Build it with New.
+type Telemetry struct {
 	app string
 	// tracerProvider, when set, is used instead of the global one
 	// (otel.GetTracerProvider(), looked up at each use so a provider
 	// installed after Open still applies).
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TraceContext
-	// interval is collect's period.
-	interval time.Duration
 
 	registry *prometheus.Registry
 	provider *sdkmetric.MeterProvider
 	handler  http.Handler
 	// export is the OTEL_* export, nil when not asked for.
-	export *otelExport
+	export *Export
 
 	handled      metric.Int64Counter
 	duration     metric.Float64Histogram
@@ -117,10 +115,35 @@ type subGauges struct {
 	partitions  map[string]int64 // by state
 }
 
-// newTelemetry builds the metrics (and, with export, their OTEL_* export)
-// of an app.
-func newTelemetry(app string, export *otelExport) (*telemetry, error) {
-	t := &telemetry{app: app, interval: defaultCollectInterval, registry: prometheus.NewRegistry(), export: export}
+// Options configure New.
+type Options struct {
+	// Service names the process in the metrics' resource (service.name;
+	// default "causeway").
+	Service string
+	// TracerProvider, when set, makes the handler spans; nil uses the
+	// global provider, looked up at each use.
+	TracerProvider trace.TracerProvider
+	// Export, when set, also exports the metrics as the OTEL_* variables
+	// say (see NewExport).
+	Export *Export
+}
+
+// Gauges is the system's state the gauges show: what Collect's read
+// function returns (package runtime reads it from ops.Ops.Status).
+type Gauges struct {
+	Subscriptions []worker.SubscriptionStatus
+	// HorizonHeld and HorizonAge: an open transaction holds the log's
+	// visibility horizon back, since this long.
+	HorizonHeld bool
+	HorizonAge  time.Duration
+	// Sagas counts instances by type and status.
+	Sagas map[string]map[saga.Status]int
+}
+
+// New builds the metrics (and, with opts.Export, their OTEL_* export).
+func New(o Options) (*Telemetry, error) {
+	app, export := o.Service, o.Export
+	t := &Telemetry{app: app, tracerProvider: o.TracerProvider, registry: prometheus.NewRegistry(), export: export}
 	t.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -159,7 +182,7 @@ func serviceName(app string) string {
 
 // instruments creates the instruments (the Prometheus names are in the
 // comments: the exporter adds _total to counters and the unit suffix).
-func (t *telemetry) instruments(m metric.Meter) error {
+func (t *Telemetry) instruments(m metric.Meter) error {
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -243,7 +266,7 @@ func (t *telemetry) instruments(m metric.Meter) error {
 
 // attrs returns the measurement option for alternating keys and values,
 // cached: handlers run hot and the label sets are few.
-func (t *telemetry) attrs(kv ...string) metric.MeasurementOption {
+func (t *Telemetry) attrs(kv ...string) metric.MeasurementOption {
 	key := strings.Join(kv, "\x00")
 	if o, ok := t.attrCache.Load(key); ok {
 		return o.(metric.MeasurementOption)
@@ -258,7 +281,7 @@ func (t *telemetry) attrs(kv ...string) metric.MeasurementOption {
 }
 
 // observe reports the last snapshot's gauges.
-func (t *telemetry) observe(_ context.Context, o metric.Observer) error {
+func (t *Telemetry) observe(_ context.Context, o metric.Observer) error {
 	t.mu.Lock()
 	s := t.snap
 	t.mu.Unlock()
@@ -294,7 +317,7 @@ func boolInt(b bool) int64 {
 
 // tracer returns the tracer of the configured provider, or of the global
 // one.
-func (t *telemetry) tracer() trace.Tracer {
+func (t *Telemetry) tracer() trace.Tracer {
 	tp := t.tracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -340,9 +363,9 @@ func (c metadataCarrier) Keys() []string {
 	return keys
 }
 
-// enrich stores the W3C trace context of ctx's span in an event's metadata
+// Enrich stores the W3C trace context of ctx's span in an event's metadata
 // (unless the caller set one), so its handlers continue the trace.
-func (t *telemetry) enrich(ctx context.Context, m *eventlog.Metadata) {
+func (t *Telemetry) Enrich(ctx context.Context, m *eventlog.Metadata) {
 	if m == nil || m.TraceParent != "" || !trace.SpanContextFromContext(ctx).IsValid() {
 		return
 	}
@@ -350,9 +373,9 @@ func (t *telemetry) enrich(ctx context.Context, m *eventlog.Metadata) {
 	t.propagator.Inject(ctx, metadataCarrier{m})
 }
 
-// wrapHandler runs h in a consumer span that is a child of the span that
+// WrapHandler runs h in a consumer span that is a child of the span that
 // appended the event (from its metadata), recording the handler's error.
-func (t *telemetry) wrapHandler(sub string, h worker.Handler) worker.Handler {
+func (t *Telemetry) WrapHandler(sub string, h worker.Handler) worker.Handler {
 	name := "causeway.handle " + sub
 	return func(ctx context.Context, d *worker.Delivery) (err error) {
 		md := d.Event.Metadata // the propagator only reads it
@@ -400,9 +423,9 @@ func outcome(err error) string {
 	return "error"
 }
 
-// workerHooks count deliveries, retries, dead letters, halts and lease
+// WorkerHooks count deliveries, retries, dead letters, halts and lease
 // changes.
-func (t *telemetry) workerHooks() worker.Hooks {
+func (t *Telemetry) WorkerHooks() worker.Hooks {
 	return worker.Hooks{
 		Handled: func(ctx context.Context, d *worker.Delivery, took time.Duration, err error) {
 			t.handled.Add(ctx, 1, t.attrs("subscription", d.Subscription, "outcome", outcome(err)))
@@ -423,8 +446,8 @@ func (t *telemetry) workerHooks() worker.Hooks {
 	}
 }
 
-// sagaHooks count transitions and time steps.
-func (t *telemetry) sagaHooks() saga.Hooks {
+// SagaHooks count transitions and time steps.
+func (t *Telemetry) SagaHooks() saga.Hooks {
 	return saga.Hooks{
 		Transition: func(before, after saga.Instance, _ saga.HistoryEntry) {
 			t.transitions.Add(context.Background(), 1,
@@ -441,20 +464,27 @@ func (t *telemetry) sagaHooks() saga.Hooks {
 	}
 }
 
-// metricsHandler serves the metrics in the Prometheus formats.
-func (t *telemetry) metricsHandler() http.Handler { return t.handler }
+// MetricsHandler serves the metrics in the Prometheus formats.
+func (t *Telemetry) MetricsHandler() http.Handler { return t.handler }
 
-// collect refreshes gauges (lag, horizon, dead letters, saga counts) until
-// ctx ends: at once, then every interval.
-func (t *telemetry) collect(ctx context.Context, ops *Ops, logger *slog.Logger) error {
-	tick := time.NewTicker(t.interval)
+// DefaultCollectInterval is Collect's period when it is given none.
+const DefaultCollectInterval = defaultCollectInterval
+
+// Collect refreshes the gauges (lag, horizon, dead letters, saga counts)
+// from read until ctx ends: at once, then every interval (0: the default).
+// A failing read is logged once, not at every tick, and retried.
+func (t *Telemetry) Collect(ctx context.Context, interval time.Duration, read func(context.Context) (Gauges, error), logger *slog.Logger) error {
+	if interval <= 0 {
+		interval = defaultCollectInterval
+	}
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	failing := false
 	for {
-		err := t.refresh(ctx, ops)
+		err := t.refresh(ctx, interval, read)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			logger.Warn("causeway: refreshing metrics failed; retrying", "err", err, "every", t.interval)
+			logger.Warn("causeway: refreshing metrics failed; retrying", "err", err, "every", interval)
 			failing = true
 		case err != nil && ctx.Err() == nil:
 			logger.Debug("causeway: refreshing metrics failed", "err", err)
@@ -471,16 +501,16 @@ func (t *telemetry) collect(ctx context.Context, ops *Ops, logger *slog.Logger) 
 }
 
 // refresh reads the system's status once into the gauge snapshot.
-func (t *telemetry) refresh(ctx context.Context, ops *Ops) error {
-	ctx, cancel := context.WithTimeout(ctx, max(t.interval, 30*time.Second))
+func (t *Telemetry) refresh(ctx context.Context, interval time.Duration, read func(context.Context) (Gauges, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, max(interval, 30*time.Second))
 	defer cancel()
-	st, err := ops.Status(ctx)
+	st, err := read(ctx)
 	if err != nil {
 		return err
 	}
-	s := &gaugeSnapshot{sagas: st.Sagas, horizonHeld: st.Horizon.Held}
-	if st.Horizon.Held {
-		s.horizonAge = st.Horizon.Age.Seconds()
+	s := &gaugeSnapshot{sagas: st.Sagas, horizonHeld: st.HorizonHeld}
+	if st.HorizonHeld {
+		s.horizonAge = st.HorizonAge.Seconds()
 	}
 	for _, ss := range st.Subscriptions {
 		g := subGauges{name: ss.Name, lagEvents: ss.LagEvents, lagSeconds: ss.LagSeconds,
@@ -495,3 +525,7 @@ func (t *telemetry) refresh(ctx context.Context, ops *Ops) error {
 	t.mu.Unlock()
 	return nil
 }
+
+// TracerProvider is the provider Options gave, nil when the handler spans
+// use the global one.
+func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }

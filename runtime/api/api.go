@@ -1,4 +1,8 @@
-package runtime
+// Package api is Causeway's HTTP management API: health, readiness,
+// Prometheus metrics, and the operations of package ops (status, replay,
+// dead letters, sagas) as JSON, in ops's shapes. runtime.Run serves it on
+// CAUSEWAY_HTTP_ADDR; Handler serves it anywhere.
+package api
 
 import (
 	"context"
@@ -8,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -20,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -54,20 +60,34 @@ const (
 	maxListLimit     = 1000
 )
 
+// Config is what the API serves.
+type Config struct {
+	Ops *ops.Ops
+	// Token, when set, is the bearer token every /api/ request must carry.
+	Token string
+	// Metrics serves /metrics (telemetry.Telemetry.MetricsHandler); nil
+	// answers 404.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
 // api serves the management API of one runtime.
 type api struct {
-	r   *Runtime
-	ops *Ops
-	mux *http.ServeMux
+	logger *slog.Logger
+	ops    *ops.Ops
+	mux    *http.ServeMux
 	// token is the SHA-256 of the API token, nil when the API is open.
 	token *[sha256.Size]byte
 }
 
-// apiHandler serves the management API.
-func (r *Runtime) apiHandler() http.Handler {
-	a := &api{r: r, ops: r.ops(), mux: http.NewServeMux()}
-	if r.cfg.APIToken != "" {
-		sum := sha256.Sum256([]byte(r.cfg.APIToken))
+// Handler serves the management API.
+func Handler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{logger: cfg.Logger, ops: cfg.Ops, mux: http.NewServeMux()}
+	if cfg.Token != "" {
+		sum := sha256.Sum256([]byte(cfg.Token))
 		a.token = &sum
 	}
 	m := a.mux
@@ -75,7 +95,9 @@ func (r *Runtime) apiHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.Handle("GET /readyz", a.endpoint(a.readyz))
-	m.Handle("GET /metrics", r.tel.metricsHandler())
+	if cfg.Metrics != nil {
+		m.Handle("GET /metrics", cfg.Metrics)
+	}
 
 	m.Handle("GET /api/status", a.endpoint(a.status))
 	m.Handle("GET /api/subscriptions", a.endpoint(a.subscriptions))
@@ -101,7 +123,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			a.r.logger.Error("causeway: management API handler panicked", "method", req.Method, "path", req.URL.Path, "panic", p)
+			a.logger.Error("causeway: management API handler panicked", "method", req.Method, "path", req.URL.Path, "panic", p)
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
@@ -167,7 +189,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 // itself when it is missing or wrong.
 func (a *api) authenticate(w http.ResponseWriter, req *http.Request) bool {
 	if a.token == nil {
-		return true // open: loopback only (Config.checkHTTP)
+		return true // open: loopback only (runtime refuses otherwise)
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(req.Header.Get("Authorization")), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -241,7 +263,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
-	case errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, saga.ErrNotFound), errors.Is(err, ErrUnknownProjection):
+	case errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, saga.ErrNotFound), errors.Is(err, ops.ErrUnknownProjection):
 		return http.StatusNotFound
 	case errors.Is(err, saga.ErrInvalidState):
 		return http.StatusConflict
@@ -254,7 +276,7 @@ func statusOf(err error) int {
 func (a *api) fail(w http.ResponseWriter, req *http.Request, err error) {
 	code := statusOf(err)
 	if code >= 500 && req.Context().Err() == nil {
-		a.r.logger.Error("causeway: management API request failed", "method", req.Method, "path", req.URL.Path, "err", err)
+		a.logger.Error("causeway: management API request failed", "method", req.Method, "path", req.URL.Path, "err", err)
 	}
 	writeError(w, code, err.Error())
 }
@@ -384,37 +406,21 @@ func (a *api) status(ctx context.Context, req *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	v := statusView{Head: st.Head.String(), Horizon: newHorizonView(st.Horizon),
-		Subscriptions: make([]subscriptionView, 0, len(st.Subscriptions)), Sagas: st.Sagas}
-	registered := a.ops.registered()
-	for _, s := range st.Subscriptions {
-		v.Subscriptions = append(v.Subscriptions, newSubscriptionView(s, slices.Contains(registered, s.Name)))
-	}
-	if v.Sagas == nil {
-		v.Sagas = map[string]map[saga.Status]int{}
-	}
-	return http.StatusOK, v, nil
+	return http.StatusOK, ops.NewStatusView(st, a.ops.Registered()), nil
 }
 
 func (a *api) subscriptions(ctx context.Context, req *http.Request) (int, any, error) {
 	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
-	subs, err := a.ops.cps.Subscriptions(ctx)
+	subs, err := a.ops.Subscriptions(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	registered := a.ops.registered()
-	out := make([]subscriptionView, 0, len(subs))
-	for _, s := range subs {
-		st, err := a.ops.Subscription(ctx, s.Name)
-		if errors.Is(err, checkpoint.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		out = append(out, newSubscriptionView(st, slices.Contains(registered, s.Name)))
+	registered := a.ops.Registered()
+	out := make([]ops.SubscriptionView, 0, len(subs))
+	for _, st := range subs {
+		out = append(out, ops.NewSubscriptionView(st, slices.Contains(registered, st.Name)))
 	}
 	return http.StatusOK, map[string]any{"subscriptions": out}, nil
 }
@@ -431,7 +437,7 @@ func (a *api) subscription(ctx context.Context, req *http.Request) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newSubscriptionView(st, slices.Contains(a.ops.registered(), name)), nil
+	return http.StatusOK, ops.NewSubscriptionView(st, slices.Contains(a.ops.Registered(), name)), nil
 }
 
 func (a *api) replay(ctx context.Context, req *http.Request) (int, any, error) {
@@ -446,8 +452,8 @@ func (a *api) replay(ctx context.Context, req *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	a.r.logger.Info("causeway: projection reset for replay through the API", "projection", name, "events", res.Events)
-	return http.StatusAccepted, newReplayView(name, res), nil
+	a.logger.Info("causeway: projection reset for replay through the API", "projection", name, "events", res.Events)
+	return http.StatusAccepted, ops.NewReplayView(name, res), nil
 }
 
 func (a *api) deadLetters(ctx context.Context, req *http.Request) (int, any, error) {
@@ -460,7 +466,7 @@ func (a *api) deadLetters(ctx context.Context, req *http.Request) (int, any, err
 		if dq.Subscription, err = subscriptionName("subscription", s); err != nil {
 			return 0, nil, err
 		}
-		if _, err := a.ops.cps.Subscription(ctx, s); err != nil {
+		if err := a.ops.CheckSubscription(ctx, s); err != nil {
 			return 0, nil, err // unknown: 404
 		}
 	}
@@ -484,15 +490,7 @@ func (a *api) deadLetters(ctx context.Context, req *http.Request) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	v := deadLetterListView{DeadLetters: make([]deadLetterView, 0, len(dls))}
-	for _, d := range dls {
-		v.DeadLetters = append(v.DeadLetters, newDeadLetterView(d))
-	}
-	if len(dls) == dq.Limit {
-		next := dls[len(dls)-1].ID
-		v.NextAfter = &next
-	}
-	return http.StatusOK, v, nil
+	return http.StatusOK, ops.NewDeadLetterListView(dls, len(dls) == dq.Limit), nil
 }
 
 func (a *api) deadLetter(ctx context.Context, req *http.Request) (int, any, error) {
@@ -507,9 +505,9 @@ func (a *api) deadLetter(ctx context.Context, req *http.Request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	v := newDeadLetterView(dl)
+	v := ops.NewDeadLetterView(dl)
 	if e != nil {
-		v.Event = newEventView(*e)
+		v.Event = ops.NewEventView(*e)
 	}
 	return http.StatusOK, v, nil
 }
@@ -525,8 +523,8 @@ func (a *api) retryDeadLetter(ctx context.Context, req *http.Request) (int, any,
 	if err := a.ops.RetryDeadLetter(ctx, sub, id); err != nil {
 		return 0, nil, err
 	}
-	a.r.logger.Info("causeway: dead letter retry requested through the API", "subscription", sub, "id", id)
-	return http.StatusAccepted, deadLetterActionView{Subscription: sub, ID: id, Action: "retry",
+	a.logger.Info("causeway: dead letter retry requested through the API", "subscription", sub, "id", id)
+	return http.StatusAccepted, ops.DeadLetterActionView{Subscription: sub, ID: id, Action: "retry",
 		Status: "requested: the partition's owner re-delivers the key"}, nil
 }
 
@@ -541,8 +539,8 @@ func (a *api) discardDeadLetter(ctx context.Context, req *http.Request) (int, an
 	if err := a.ops.DiscardDeadLetter(ctx, sub, id); err != nil {
 		return 0, nil, err
 	}
-	a.r.logger.Info("causeway: dead letter discarded through the API", "subscription", sub, "id", id)
-	return http.StatusOK, deadLetterActionView{Subscription: sub, ID: id, Action: "discard", Status: "discarded"}, nil
+	a.logger.Info("causeway: dead letter discarded through the API", "subscription", sub, "id", id)
+	return http.StatusOK, ops.DeadLetterActionView{Subscription: sub, ID: id, Action: "discard", Status: "discarded"}, nil
 }
 
 func (a *api) sagas(ctx context.Context, req *http.Request) (int, any, error) {
@@ -569,14 +567,7 @@ func (a *api) sagas(ctx context.Context, req *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	v := sagaListView{Sagas: make([]sagaView, 0, len(insts))}
-	for _, i := range insts {
-		v.Sagas = append(v.Sagas, newSagaView(i))
-	}
-	if len(insts) == sq.Limit {
-		v.NextAfter = insts[len(insts)-1].ID.String()
-	}
-	return http.StatusOK, v, nil
+	return http.StatusOK, ops.NewSagaListView(insts, len(insts) == sq.Limit), nil
 }
 
 func (a *api) saga(ctx context.Context, req *http.Request) (int, any, error) {
@@ -591,7 +582,7 @@ func (a *api) saga(ctx context.Context, req *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newSagaDetailsView(d), nil
+	return http.StatusOK, ops.NewSagaDetailsView(d), nil
 }
 
 // sagaAction serves retry, resume and cancel.
@@ -608,8 +599,17 @@ func (a *api) sagaAction(act func(context.Context, uuid.UUID) (saga.Instance, er
 		if err != nil {
 			return 0, nil, err
 		}
-		a.r.logger.Info("causeway: saga action through the API", "action", path.Base(req.URL.Path), "saga", inst.Type,
+		a.logger.Info("causeway: saga action through the API", "action", path.Base(req.URL.Path), "saga", inst.Type,
 			"id", id, "status", inst.Status)
-		return http.StatusOK, newSagaView(inst), nil
+		return http.StatusOK, ops.NewSagaView(inst), nil
 	}
+}
+
+// statusNames lists the saga statuses for messages: "running, waiting, …".
+func statusNames() string {
+	names := make([]string, len(saga.Statuses))
+	for i, st := range saga.Statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }
