@@ -296,7 +296,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 // counters back from the Prometheus endpoint.
 func TestWorkerMetrics(t *testing.T) {
 	ctx := pgtest.Context(t, 2*time.Minute)
-	tel, err := telemetry.New(telemetry.Options{Service: "metrics-test", })
+	tel, err := telemetry.New(telemetry.Options{Service: "metrics-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestWorkerMetrics(t *testing.T) {
 		t.Errorf("target_info with service_name: %v %v", v, ok)
 	}
 	// A second telemetry has its own registry: nothing leaks between them.
-	other, err := telemetry.New(telemetry.Options{Service: "other", })
+	other, err := telemetry.New(telemetry.Options{Service: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
