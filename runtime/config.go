@@ -13,7 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/runtime/migrate"
 	"github.com/causewayhq/causeway/runtime/telemetry"
 )
 
@@ -90,7 +90,7 @@ func ConfigFromEnv() (Config, error) {
 	c := Config{
 		DatabaseURL:     os.Getenv("DATABASE_URL"),
 		ListenURL:       os.Getenv("CAUSEWAY_LISTEN_URL"),
-		Schema:          envOr("CAUSEWAY_SCHEMA", migrations.DefaultSchema),
+		Schema:          envOr("CAUSEWAY_SCHEMA", migrate.DefaultSchema),
 		HTTPAddr:        envOr("CAUSEWAY_HTTP_ADDR", DefaultHTTPAddr),
 		APIToken:        os.Getenv("CAUSEWAY_API_TOKEN"),
 		MemberID:        os.Getenv("CAUSEWAY_MEMBER_ID"),
@@ -185,7 +185,7 @@ func (c Config) check() error {
 	if c.DatabaseURL == "" {
 		return errors.New("no database: set DATABASE_URL or --database-url (e.g. postgres://user:pass@host:5432/db)")
 	}
-	if err := migrations.ValidateSchema(c.Schema); err != nil {
+	if err := migrate.ValidateSchema(c.Schema); err != nil {
 		return err
 	}
 	if c.ConnectTimeout < 0 || c.CommandTimeout < 0 {

@@ -15,9 +15,9 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/api"
+	"github.com/causewayhq/causeway/runtime/migrate"
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/runtime/telemetry"
 	"github.com/causewayhq/causeway/saga"
@@ -167,7 +167,7 @@ func (r *Runtime) Logger() *slog.Logger { return r.logger }
 
 // Migrate applies Causeway's migrations and the projections' set-up.
 func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
-	applied, err := migrations.Apply(ctx, r.pool, r.cfg.Schema)
+	applied, err := migrate.Apply(ctx, r.pool, r.cfg.Schema)
 	if err != nil {
 		return applied, err
 	}

@@ -13,7 +13,7 @@ type runner interface {
 
 // scheduler returns the cron scheduler for the app's jobs and retention
 // policies, or nil when there is nothing to schedule. Every process runs
-// one; the elected leader fires the jobs (see package internal/schedule).
+// one; the elected leader fires the jobs.
 func (r *Runtime) scheduler() (runner, error) {
 	if len(r.app.Jobs) == 0 && len(r.app.Retention) == 0 {
 		return nil, nil

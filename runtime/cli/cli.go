@@ -191,8 +191,8 @@ func (c *cli) flags(name, argsUsage, summary string, cfg Settings) *flag.FlagSet
 	return fs
 }
 
-// parse parses flags (before, between or after positional arguments; see
-// internal/cliflags); errors other than --help are usage errors.
+// parse parses flags (before, between or after positional arguments, as
+// ParseFlags); errors other than --help are usage errors.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := ParseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
