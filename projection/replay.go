@@ -21,8 +21,8 @@ import (
 
 // ReplayConfig configures Replay.
 type ReplayConfig struct {
-	Projection  *Projection
-	Log worker.Log
+	Projection *Projection
+	Log        worker.Log
 	// Checkpoints is any checkpoint store (see Reset for what differs
 	// between the PostgreSQL store and the others).
 	Checkpoints checkpoint.Store
