@@ -12,3 +12,13 @@ func (s *PostgresStore) PositionColumns() []pgstore.PositionColumns {
 		{Table: "dead_letters", TxID: "event_tx", Seq: "event_pos"},
 	}
 }
+
+// RetentionGuard describes what retention must keep for this store: no
+// event after the lowest partition checkpoint, and every dead letter's
+// event.
+func (s *PostgresStore) RetentionGuard() pgstore.RetentionGuard {
+	return pgstore.RetentionGuard{
+		Positions: []pgstore.PositionColumns{{Table: "partitions", TxID: "tx_id", Seq: "position"}},
+		EventIDs:  []pgstore.EventIDColumn{{Table: "dead_letters", Column: "event_id"}},
+	}
+}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/schedule"
 )
 
@@ -23,6 +24,7 @@ func (r *Runtime) scheduler() (runner, error) {
 		Schema:   r.cfg.Schema,
 		MemberID: r.cfg.MemberID,
 		Logger:   r.logger,
+		Guards:   []pgstore.RetentionGuard{r.Checkpoints.RetentionGuard(), r.Sagas.RetentionGuard()},
 	}
 	for _, j := range r.app.Jobs {
 		cfg.Jobs = append(cfg.Jobs, schedule.Job{Name: j.Name, Spec: j.Schedule, Run: j.Run})
