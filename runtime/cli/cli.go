@@ -208,6 +208,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // parse fails the command once its flags are parsed, so that --help still
 // works with a broken environment.
 func (c *cli) env() Settings {
+	if c.p.Settings == nil {
+		// Every command then fails once its flags are parsed, never on nil.
+		c.envErr = errors.New("cli: the program has no Settings")
+		return nil
+	}
 	cfg, err := c.p.Settings()
 	c.envErr = err
 	return cfg

@@ -23,7 +23,9 @@ import (
 func (c *cli) cmdRun(ctx context.Context, args []string) error {
 	cfg := c.env()
 	fs := c.flags("run", "", "Run every registered projection, saga and subscription until SIGINT or SIGTERM,\nthen stop gracefully (finish in-flight batches, release leases).", cfg)
-	cfg.BindRunFlags(fs)
+	if cfg != nil {
+		cfg.BindRunFlags(fs)
+	}
 	if err := c.parseNone(fs, args); err != nil {
 		return err
 	}
