@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,6 +58,18 @@ func runChild(raw string) error {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	err := runUntilStopped(ctx, cfg)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// SIGTERM while still connecting or migrating: nothing was claimed
+		// yet, so stopping there is as graceful as stopping later (the
+		// command line exits 130 for it, not 1).
+		return nil
+	}
+	return err
+}
+
+// runUntilStopped opens, migrates and runs the app until ctx ends.
+func runUntilStopped(ctx context.Context, cfg childConfig) error {
 
 	app, _ := newApp(cfg.AppSchema, cfg.Member)
 	rc, err := runtime.ConfigFromEnv()
