@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/backoff"
 )
 
 // TailerOptions tunes a Tailer's adaptive polling.
@@ -106,7 +108,10 @@ func (t *Tailer) Head() Position {
 
 // Run polls until ctx ends.
 func (t *Tailer) Run(ctx context.Context) error {
+	// After activity it polls every MinInterval; each idle or failed poll
+	// doubles that, up to MaxInterval.
 	interval := t.opts.MinInterval
+	slower := backoff.New(2*t.opts.MinInterval, t.opts.MaxInterval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -117,6 +122,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 			// Someone appended: the head is about to move even if the
 			// horizon hides it for a moment, so poll fast again.
 			interval = t.opts.MinInterval
+			slower.Reset()
 		case <-timer.C:
 		}
 		moved, err := t.poll(ctx)
@@ -126,11 +132,12 @@ func (t *Tailer) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			t.opts.Logger.Warn("causeway: tailer poll failed", "err", err)
-			interval = min(interval*2, t.opts.MaxInterval)
+			interval = slower.Next()
 		case moved:
 			interval = t.opts.MinInterval
+			slower.Reset()
 		default:
-			interval = min(interval*2, t.opts.MaxInterval)
+			interval = slower.Next()
 		}
 		if !timer.Stop() {
 			select {

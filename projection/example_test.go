@@ -11,8 +11,8 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/runtime/migrate"
 )
 
 type OrderPlaced struct {
@@ -26,7 +26,7 @@ func Example() {
 	pool, _ := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 	defer pool.Close()
 	pool.Exec(ctx, `DROP SCHEMA IF EXISTS shop CASCADE`)
-	migrations.Apply(ctx, pool, "shop")
+	migrate.Apply(ctx, pool, "shop")
 	log, _ := postgres.New(pool, postgres.Config{Schema: "shop"})
 	checkpoints, _ := checkpoint.NewPostgres(pool, "shop")
 

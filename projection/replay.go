@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
@@ -20,9 +21,11 @@ import (
 
 // ReplayConfig configures Replay.
 type ReplayConfig struct {
-	Projection  *Projection
-	Log         worker.Log
-	Checkpoints *checkpoint.PostgresStore
+	Projection *Projection
+	Log        worker.Log
+	// Checkpoints is any checkpoint store (see Reset for what differs
+	// between the PostgreSQL store and the others).
+	Checkpoints checkpoint.Store
 	// CatchUp runs the projection in this process until it has caught up
 	// with the head as of the reset. Without it, Replay only resets:
 	// running workers pick the projection up from the start by themselves.
@@ -42,17 +45,41 @@ type ReplayResult struct {
 	Duration time.Duration
 }
 
-// Reset empties one projection for a rebuild, in one transaction: the reset
-// hook, the checkpoints back to the start with every epoch bumped (which
-// fences running workers of this projection), and its dead letters
-// deleted. Other subscriptions are untouched. Deadlocks with running workers
-// are retried.
-func Reset(ctx context.Context, p *Projection, cps *checkpoint.PostgresStore) error {
+// txResetter is a checkpoint store that resets within the caller's
+// PostgreSQL transaction (checkpoint.PostgresStore).
+type txResetter interface {
+	Pool() *pgxpool.Pool
+	ResetTx(ctx context.Context, tx pgx.Tx, sub string) error
+}
+
+// Reset empties one projection for a rebuild: the reset hook, the
+// checkpoints back to the start with every epoch bumped (which fences
+// running workers of this projection), and its dead letters deleted. Other
+// subscriptions are untouched.
+//
+// With the PostgreSQL checkpoint store all of it is one transaction, which
+// the reset hook writes in, and deadlocks with running workers are
+// retried. With another store (the memory one, in tests) the hook gets a
+// nil transaction, as handlers do there, and runs before the store's
+// Reset.
+func Reset(ctx context.Context, p *Projection, cps checkpoint.Store) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
+	pg, ok := cps.(txResetter)
+	if !ok {
+		if p.reset != nil {
+			if err := p.reset(ctx, nil); err != nil {
+				return fmt.Errorf("projection %s: reset hook: %w", p.name, err)
+			}
+		}
+		if err := cps.Reset(ctx, p.name); err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
+			return fmt.Errorf("projection %s: reset: %w", p.name, err)
+		}
+		return nil
+	}
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, cps.Pool(), func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, pg.Pool(), func(tx pgx.Tx) error {
 			// The read model first: its locks wait for in-flight batches to
 			// finish; moving the checkpoints then fences anything later.
 			if p.reset != nil {
@@ -60,7 +87,7 @@ func Reset(ctx context.Context, p *Projection, cps *checkpoint.PostgresStore) er
 					return fmt.Errorf("reset hook: %w", err)
 				}
 			}
-			err := cps.ResetTx(ctx, tx, p.name)
+			err := pg.ResetTx(ctx, tx, p.name)
 			if errors.Is(err, checkpoint.ErrNotFound) {
 				return nil // never ran: nothing to move back
 			}

@@ -9,4 +9,4 @@ import (
 func (r *Runtime) APIHandler() http.Handler { return r.apiHandler() }
 
 // SetMetricsInterval sets how often Run refreshes the gauges (before Run).
-func (r *Runtime) SetMetricsInterval(d time.Duration) { r.tel.interval = d }
+func (r *Runtime) SetMetricsInterval(d time.Duration) { r.metricsInterval = d }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/causewayhq/causeway/internal/cliflags"
 	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/runtime/cli"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
@@ -57,29 +57,18 @@ type RetentionPolicy struct {
 	Schedule string // default "@every 1h"
 }
 
-// Command is an extra subcommand.
-type Command struct {
-	Name    string
-	Summary string
-	// Run gets the arguments after the command name.
-	Run func(ctx context.Context, args []string) error
-}
+// Command is an extra subcommand (package cli's, here so that an App is
+// written with this package alone).
+type Command = cli.Command
 
 // ErrUsage marks a command-line mistake: the message is printed with the
-// command's usage and the exit code is 2.
-var ErrUsage = errors.New("usage")
+// command's usage and the exit code is 2. It is cli.ErrUsage.
+var ErrUsage = cli.ErrUsage
 
 // ParseFlags parses an app command's flags, which may come before, between
-// or after its positional arguments, and returns the positional ones.
-// --help returns flag.ErrHelp (exit 0); any other mistake is an ErrUsage
-// (exit 2). fs should use flag.ContinueOnError.
-func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := cliflags.Parse(fs, args)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	return pos, err
-}
+// or after its positional arguments, and returns the positional ones
+// (cli.ParseFlags).
+func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) { return cli.ParseFlags(fs, args) }
 
 func (a App) validate() error {
 	var errs []error
@@ -118,14 +107,4 @@ func (a App) validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// projection returns the registered projection called name.
-func (a App) projection(name string) *projection.Projection {
-	for _, p := range a.Projections {
-		if p.Name() == name {
-			return p
-		}
-	}
-	return nil
 }

@@ -3,10 +3,14 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -195,9 +199,22 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 		!strings.Contains(out, "PARTITION") || !strings.Contains(out, "horizon") {
 		t.Fatalf("status: %d\n%s\n%s", code, out, errOut)
 	}
-	if code, out, _ := execute(t, app, "status", s, "--json"); code != 0 || !strings.Contains(out, `"Subscriptions"`) {
+	// --json prints the HTTP API's shape of each resource (snake_case).
+	code, out, _ = execute(t, app, "status", s, "--json")
+	if code != 0 || !strings.Contains(out, `"subscriptions"`) || !strings.Contains(out, `"lag_events"`) {
 		t.Fatalf("status --json: %d %q", code, out)
 	}
+	sameKeys(t, "status", decodeJSON(t, out), apiJSON(t, r, "/api/status"))
+	code, out, _ = execute(t, app, "dlq", "list", s, "--json")
+	if code != 0 || !strings.Contains(out, `"dead_letters"`) {
+		t.Fatalf("dlq list --json: %d %q", code, out)
+	}
+	sameKeys(t, "dlq list", decodeJSON(t, out), apiJSON(t, r, "/api/dead-letters"))
+	code, out, _ = execute(t, app, "sagas", "list", s, "--json")
+	if code != 0 || !strings.Contains(out, `"correlation_id"`) {
+		t.Fatalf("sagas list --json: %d %q", code, out)
+	}
+	sameKeys(t, "sagas list", decodeJSON(t, out), apiJSON(t, r, "/api/sagas"))
 	code, out, _ = execute(t, app, "dlq", "list", s, "--subscription", "cli_orders")
 	if code != 0 || !strings.Contains(out, "negative amount") {
 		t.Fatalf("dlq list: %d %q", code, out)
@@ -207,8 +224,10 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	sid := fmt.Sprint(id)
-	if code, out, _ := execute(t, app, "dlq", "show", "cli_orders", sid, s); code != 0 || !strings.Contains(out, `"Error": "negative amount"`) || !strings.Contains(out, `"event"`) {
+	if code, out, _ := execute(t, app, "dlq", "show", "cli_orders", sid, s); code != 0 || !strings.Contains(out, `"error": "negative amount"`) || !strings.Contains(out, `"event"`) {
 		t.Fatalf("dlq show: %d %q", code, out)
+	} else {
+		sameKeys(t, "dlq show", decodeJSON(t, out), apiJSON(t, r, "/api/dead-letters/cli_orders/"+sid))
 	}
 	if code, _, errOut := execute(t, app, "dlq", "show", "cli_orders", "99999", s); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Fatalf("dlq show missing: %d %q", code, errOut)
@@ -238,8 +257,11 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 		t.Fatalf("sagas list: %d %q", code, out)
 	}
 	sagaID := saga.InstanceID("cli_saga", "0").String()
-	if code, out, _ := execute(t, app, "sagas", "show", sagaID, s); code != 0 || !strings.Contains(out, `"History"`) || !strings.Contains(out, "declined") {
+	if code, out, _ := execute(t, app, "sagas", "show", sagaID, s); code != 0 || !strings.Contains(out, `"history"`) || !strings.Contains(out, "declined") {
 		t.Fatalf("sagas show: %d %q", code, out)
+	} else if cli, api := decodeJSON(t, out), apiJSON(t, r, "/api/sagas/"+sagaID); !reflect.DeepEqual(cli, api) {
+		// A failed saga stands still: the two must be identical.
+		t.Fatalf("sagas show --json differs from GET /api/sagas/{id}:\n%v\n%v", cli, api)
 	}
 	if code, out, _ := execute(t, app, "sagas", "cancel", sagaID, s); code != 0 || !strings.Contains(out, "is now cancelled") {
 		t.Fatalf("sagas cancel: %d %q", code, out)
@@ -278,5 +300,58 @@ func TestCLIRunStoppedWhileConnectingExitsCleanly(t *testing.T) {
 	code := runtime.Execute(ctx, cliApp(schema), []string{"run", "--schema=" + schema, "--http=off"}, &out, &errOut)
 	if code != 0 || errOut.Len() > 0 {
 		t.Fatalf("run stopped while connecting: exit %d, stderr %q; want 0 and nothing", code, errOut.String())
+	}
+}
+
+// decodeJSON decodes a JSON object.
+func decodeJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, s)
+	}
+	return m
+}
+
+// apiJSON is the management API's answer to GET path.
+func apiJSON(t *testing.T, r *runtime.Runtime, path string) map[string]any {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	r.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+	}
+	return decodeJSON(t, rec.Body.String())
+}
+
+// sameKeys fails unless a and b have the same keys, recursively through
+// objects and the first element of arrays: the same JSON shape.
+func sameKeys(t *testing.T, what string, a, b any) {
+	t.Helper()
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: object %v against %v", what, a, b)
+		}
+		for k := range av {
+			if _, ok := bv[k]; !ok {
+				t.Fatalf("%s: --json has %q, the API does not: %v against %v", what, k, a, b)
+			}
+			sameKeys(t, what+"."+k, av[k], bv[k])
+		}
+		for k := range bv {
+			if _, ok := av[k]; !ok {
+				t.Fatalf("%s: the API has %q, --json does not: %v against %v", what, k, a, b)
+			}
+		}
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			t.Fatalf("%s: array %v against %v", what, a, b)
+		}
+		if len(av) > 0 {
+			sameKeys(t, what+"[0]", av[0], bv[0])
+		}
 	}
 }

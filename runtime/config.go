@@ -13,7 +13,8 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/runtime/migrate"
+	"github.com/causewayhq/causeway/runtime/telemetry"
 )
 
 // Config is the process configuration: flags override environment
@@ -89,7 +90,7 @@ func ConfigFromEnv() (Config, error) {
 	c := Config{
 		DatabaseURL:     os.Getenv("DATABASE_URL"),
 		ListenURL:       os.Getenv("CAUSEWAY_LISTEN_URL"),
-		Schema:          envOr("CAUSEWAY_SCHEMA", migrations.DefaultSchema),
+		Schema:          envOr("CAUSEWAY_SCHEMA", migrate.DefaultSchema),
 		HTTPAddr:        envOr("CAUSEWAY_HTTP_ADDR", DefaultHTTPAddr),
 		APIToken:        os.Getenv("CAUSEWAY_API_TOKEN"),
 		MemberID:        os.Getenv("CAUSEWAY_MEMBER_ID"),
@@ -184,7 +185,7 @@ func (c Config) check() error {
 	if c.DatabaseURL == "" {
 		return errors.New("no database: set DATABASE_URL or --database-url (e.g. postgres://user:pass@host:5432/db)")
 	}
-	if err := migrations.ValidateSchema(c.Schema); err != nil {
+	if err := migrate.ValidateSchema(c.Schema); err != nil {
 		return err
 	}
 	if c.ConnectTimeout < 0 || c.CommandTimeout < 0 {
@@ -219,20 +220,9 @@ func (c Config) httpDisabled() bool { return c.HTTPAddr == "" || c.HTTPAddr == "
 // logger builds the process logger.
 func (c Config) logger() (*slog.Logger, error) {
 	if c.Logger != nil {
-		return withContextAttrs(c.Logger), nil
+		return telemetry.ContextLogger(c.Logger), nil
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch c.LogFormat {
-	case "json":
-		return withContextAttrs(slog.New(slog.NewJSONHandler(os.Stderr, opts))), nil
-	case "text", "":
-		return withContextAttrs(slog.New(slog.NewTextHandler(os.Stderr, opts))), nil
-	}
-	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	return telemetry.NewLogger(os.Stderr, c.LogLevel, c.LogFormat)
 }
 
 func (c Config) connectTimeout() time.Duration {

@@ -16,5 +16,15 @@
 //	myapp sagas list|show|retry|resume|cancel
 //	myapp version
 //
-// Ops is the operations facade the command line and the HTTP API share.
+// The runtime is the composition root and only that; its parts are
+// packages of their own beneath it, none of which imports it:
+//
+//   - runtime/cli: the command line Main drives (Command, ParseFlags and
+//     ErrUsage are here too, so an App is written with this package alone);
+//   - runtime/api: the HTTP management API;
+//   - runtime/ops: the operations the command line and the API share, with
+//     their JSON shapes (Runtime.Ops);
+//   - runtime/telemetry: metrics, tracing, OTLP export and logging;
+//   - runtime/migrate: Causeway's migrations, for programs and tools that
+//     migrate without a runtime.
 package runtime

@@ -15,8 +15,11 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/runtime/api"
+	"github.com/causewayhq/causeway/runtime/migrate"
+	"github.com/causewayhq/causeway/runtime/ops"
+	"github.com/causewayhq/causeway/runtime/telemetry"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
@@ -31,7 +34,10 @@ type Runtime struct {
 	// heartbeats and renewals never queue behind handlers' transactions.
 	control *pgxpool.Pool
 	leases  *checkpoint.PostgresStore
-	tel     *telemetry
+	tel     *telemetry.Telemetry
+	// metricsInterval is how often Run refreshes the gauges (0: the
+	// default; tests shorten it).
+	metricsInterval time.Duration
 
 	// Log, Checkpoints and Sagas are the stores, for programs that append
 	// events or inspect state themselves.
@@ -82,27 +88,27 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		return nil, dbError(cfg.DatabaseURL, poolCfg.ConnConfig.ConnectTimeout, err)
 	}
 	r := &Runtime{cfg: cfg, app: app, logger: logger, pool: pool}
-	var export *otelExport
+	var export *telemetry.Export
 	if cfg.TelemetryFromEnv {
-		if export, err = newOTelExport(ctx, serviceName(app.Name), cfg.TracerProvider == nil); err != nil {
+		if export, err = telemetry.NewExport(ctx, serviceName(app.Name), cfg.TracerProvider == nil); err != nil {
 			pool.Close()
 			return nil, err
 		}
 	}
-	if r.tel, err = newTelemetry(app.Name, export); err != nil {
-		_ = export.shutdown(ctx)
+	tp := cfg.TracerProvider
+	if export != nil {
+		export.Install(logger)
+		if etp := export.TracerProvider(); etp != nil {
+			tp = etp
+		}
+	}
+	if r.tel, err = telemetry.New(telemetry.Options{Service: serviceName(app.Name), TracerProvider: tp, Export: export}); err != nil {
+		_ = export.Shutdown(ctx)
 		pool.Close()
 		return nil, err
 	}
-	r.tel.tracerProvider = cfg.TracerProvider
-	if export != nil {
-		export.install(logger)
-		if export.tp != nil {
-			r.tel.tracerProvider = export.tp
-		}
-	}
 	r.Log, err = pgstore.New(pool, pgstore.Config{Schema: cfg.Schema, DisableNotify: cfg.DisableNotify,
-		ListenURL: cfg.ListenURL, Enrich: r.tel.enrich, Tailer: pgTailerOptions(logger)})
+		ListenURL: cfg.ListenURL, Enrich: r.tel.Enrich, Tailer: eventlog.TailerOptions{Logger: logger}})
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -144,7 +150,7 @@ func (r *Runtime) Close() {
 	}
 	r.pool.Close()
 	if r.tel != nil {
-		r.tel.closeExport(r.logger)
+		r.tel.Close(r.logger)
 	}
 }
 
@@ -161,7 +167,7 @@ func (r *Runtime) Logger() *slog.Logger { return r.logger }
 
 // Migrate applies Causeway's migrations and the projections' set-up.
 func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
-	applied, err := migrations.Apply(ctx, r.pool, r.cfg.Schema)
+	applied, err := migrate.Apply(ctx, r.pool, r.cfg.Schema)
 	if err != nil {
 		return applied, err
 	}
@@ -193,7 +199,7 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 	}
 	subs = append(subs, r.app.Subscriptions...)
 	for i := range subs {
-		subs[i].Handler = r.tel.wrapHandler(subs[i].Name, subs[i].Handler)
+		subs[i].Handler = r.tel.WrapHandler(subs[i].Name, subs[i].Handler)
 	}
 	return subs, nil
 }
@@ -230,8 +236,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if len(r.app.Sagas) > 0 {
 		var err error
 		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.Log, Owner: r.cfg.MemberID,
-			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.sagaHooks(),
-			TracerProvider: r.tel.tracerProvider}, r.app.Sagas...)
+			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.SagaHooks(),
+			TracerProvider: r.tel.TracerProvider()}, r.app.Sagas...)
 		if err != nil {
 			return err
 		}
@@ -240,7 +246,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := r.tel.workerHooks()
+	hooks := r.tel.WorkerHooks()
 	if x != nil {
 		committed := hooks.Committed
 		hooks.Committed = func(sub string, part int, pos eventlog.Position, n int) {
@@ -275,7 +281,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if sched != nil {
 		sup.start("scheduler", sched.Run)
 	}
-	sup.start("metrics", func(ctx context.Context) error { return r.tel.collect(ctx, r.ops(), r.logger) })
+	sup.start("metrics", func(ctx context.Context) error {
+		return r.tel.Collect(ctx, r.metricsInterval, r.gauges, r.logger)
+	})
 	if ln != nil {
 		srv := &http.Server{Handler: r.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn)}
@@ -309,10 +317,34 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	return err
 }
 
-// ops returns the operations facade over this runtime.
-func (r *Runtime) ops() *Ops {
-	return &Ops{app: r.app, cfg: r.cfg, log: r.Log, cps: r.Checkpoints, sagas: r.Sagas, logger: r.logger}
+// Ops returns the operations over this runtime's stores (the CLI and the
+// HTTP API use it).
+func (r *Runtime) Ops() *ops.Ops {
+	return ops.New(ops.Config{Log: r.Log, Checkpoints: r.Checkpoints, SagaStore: r.Sagas,
+		Projections: r.app.Projections, Sagas: r.app.Sagas, Subscriptions: r.app.Subscriptions,
+		MemberID: r.cfg.MemberID, LeaseTTL: r.cfg.LeaseTTL, ReadyMaxLag: r.cfg.ReadyMaxLag,
+		ReadyMaxHorizon: r.cfg.ReadyMaxHorizon, Logger: r.logger})
 }
 
-// Ops returns the operations facade (the CLI and the HTTP API use it).
-func (r *Runtime) Ops() *Ops { return r.ops() }
+// apiHandler serves the management API.
+func (r *Runtime) apiHandler() http.Handler {
+	return api.Handler(api.Config{Ops: r.Ops(), Token: r.cfg.APIToken, Metrics: r.tel.MetricsHandler(), Logger: r.logger})
+}
+
+// gauges reads what the metrics' gauges show.
+func (r *Runtime) gauges(ctx context.Context) (telemetry.Gauges, error) {
+	st, err := r.Ops().Status(ctx)
+	if err != nil {
+		return telemetry.Gauges{}, err
+	}
+	return telemetry.Gauges{Subscriptions: st.Subscriptions, HorizonHeld: st.Horizon.Held,
+		HorizonAge: st.Horizon.Age, Sagas: st.Sagas}, nil
+}
+
+// serviceName is the OpenTelemetry service.name of an app.
+func serviceName(app string) string {
+	if app == "" {
+		return "causeway"
+	}
+	return app
+}

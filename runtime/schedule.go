@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/schedule"
 )
 
@@ -13,7 +14,7 @@ type runner interface {
 
 // scheduler returns the cron scheduler for the app's jobs and retention
 // policies, or nil when there is nothing to schedule. Every process runs
-// one; the elected leader fires the jobs (see package internal/schedule).
+// one; the elected leader fires the jobs.
 func (r *Runtime) scheduler() (runner, error) {
 	if len(r.app.Jobs) == 0 && len(r.app.Retention) == 0 {
 		return nil, nil
@@ -23,6 +24,7 @@ func (r *Runtime) scheduler() (runner, error) {
 		Schema:   r.cfg.Schema,
 		MemberID: r.cfg.MemberID,
 		Logger:   r.logger,
+		Guards:   []pgstore.RetentionGuard{r.Checkpoints.RetentionGuard(), r.Sagas.RetentionGuard()},
 	}
 	for _, j := range r.app.Jobs {
 		cfg.Jobs = append(cfg.Jobs, schedule.Job{Name: j.Name, Spec: j.Schedule, Run: j.Run})

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sethvargo/go-retry"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/backoff"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -131,19 +133,19 @@ func (x *Executor) Run(ctx context.Context) error {
 		slots = make(chan struct{}, x.cfg.Concurrency)
 		freed = make(chan struct{}, 1)
 	)
-	backoff := 50 * time.Millisecond
+	backoff := backoff.New(50*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		if free := x.cfg.Concurrency - len(slots); free > 0 {
 			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, free, x.lease)
 			if err != nil {
 				if ctx.Err() == nil {
-					x.cfg.Logger.Warn("causeway: saga claim failed; retrying", "err", err, "retry_in", backoff)
-					sleepCtx(ctx, backoff)
-					backoff = min(backoff*2, 5*time.Second)
+					wait := backoff.Next()
+					x.cfg.Logger.Warn("causeway: saga claim failed; retrying", "err", err, "retry_in", wait)
+					sleepCtx(ctx, wait)
 				}
 				continue
 			}
-			backoff = 50 * time.Millisecond
+			backoff.Reset()
 			for _, inst := range insts {
 				slots <- struct{}{}
 				wg.Add(1)
@@ -307,25 +309,38 @@ func (x *Executor) receive(ctx context.Context, inst Instance, eventType string)
 // elsewhere under the same idempotency key). A refusal of the outcome
 // itself (ErrOutcomeRefused) is returned at once: it would fail again.
 func (x *Executor) record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
-	backoff := 50 * time.Millisecond
-	for {
+	// Retry with a capped exponential backoff, but never past the lease:
+	// the backoff stops when the next wait would outlast it.
+	var last error
+	leaseOut := false
+	exp := retry.WithCappedDuration(2*time.Second, retry.NewExponential(50*time.Millisecond))
+	b := retry.BackoffFunc(func() (time.Duration, bool) {
+		d, stop := exp.Next()
+		if stop || time.Until(claimed.LeaseExpiresAt) < d {
+			leaseOut = true
+			return 0, true
+		}
+		x.cfg.Logger.Warn("causeway: recording saga outcome failed; retrying", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", last)...)
+		return d, false
+	})
+	rec, err := retry.DoValue(ctx, b, func(ctx context.Context) (Instance, error) {
 		rec, err := x.cfg.Store.Record(ctx, claimed, next, h, emits, consumed, keep)
-		if err == nil || errors.Is(err, ErrOutcomeRefused) {
-			return rec, err
+		if err == nil || errors.Is(err, ErrOutcomeRefused) || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+			return rec, err // done, or retrying cannot help
 		}
-		if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
-			x.cfg.Logger.Warn("causeway: saga outcome not recorded", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
-			return Instance{}, err
-		}
-		if time.Until(claimed.LeaseExpiresAt) < backoff {
-			x.cfg.Logger.Warn("causeway: saga lease ran out before its outcome could be recorded; the step will run again",
-				x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
-			return Instance{}, err
-		}
-		x.cfg.Logger.Warn("causeway: recording saga outcome failed; retrying", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
-		sleepCtx(ctx, backoff)
-		backoff = min(backoff*2, 2*time.Second)
+		last = err
+		return rec, retry.RetryableError(err)
+	})
+	switch {
+	case err == nil || errors.Is(err, ErrOutcomeRefused):
+		return rec, err
+	case leaseOut:
+		x.cfg.Logger.Warn("causeway: saga lease ran out before its outcome could be recorded; the step will run again",
+			x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
+	default:
+		x.cfg.Logger.Warn("causeway: saga outcome not recorded", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 	}
+	return Instance{}, err
 }
 
 // release gives an instance back until at, without a history entry.

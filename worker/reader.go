@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/backoff"
 	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
@@ -34,7 +35,7 @@ func (g *group) readLoop(ctx context.Context) {
 		cursor   eventlog.Position
 		started  bool
 		known    = map[*partition]bool{}
-		backoff  = 50 * time.Millisecond
+		backoff  = backoff.New(50*time.Millisecond, 5*time.Second)
 		idleWait = time.Second // safety net under the tailer's signals
 	)
 	for ctx.Err() == nil {
@@ -70,12 +71,12 @@ func (g *group) readLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			g.warn("causeway: read failed; retrying", "err", err, "retry_in", backoff)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
+			wait := backoff.Next()
+			g.warn("causeway: read failed; retrying", "err", err, "retry_in", wait)
+			sleep(ctx, wait)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		backoff.Reset()
 		markDropped := g.dispatch(ctx, parts, batch)
 		cursor = batch.Next
 		if !batch.CaughtUp {

@@ -1,9 +1,11 @@
 // Command runner is Causeway's stock binary: the operations commands
 // (migrate, status, replay, dlq, sagas) for any Causeway database, `demo`
 // (the orders example end to end, on a throwaway embedded PostgreSQL when
-// DATABASE_URL is unset), `bench` (the benchmarks of internal/bench,
-// beside plain pgx; see docs/benchmarks.md) and `reliability` (the fault
-// injection harness of internal/reliability; see docs/reliability.md).
+// DATABASE_URL is unset; package internal/demo), `bench` (the benchmarks of
+// internal/bench, beside plain pgx; see docs/benchmarks.md) and
+// `reliability` (the fault injection harness of internal/reliability; see
+// docs/reliability.md). These tools live under cmd/runner/internal so that
+// only this binary links them: no library package depends on them.
 //
 // Programs with their own projections and sagas build their own binary with
 // runtime.Main, which gives them the same commands plus `run`.
@@ -15,9 +17,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/causewayhq/causeway/examples/orders"
-	"github.com/causewayhq/causeway/internal/bench"
-	"github.com/causewayhq/causeway/internal/reliability"
+	"github.com/causewayhq/causeway/cmd/runner/internal/bench"
+	"github.com/causewayhq/causeway/cmd/runner/internal/demo"
+	"github.com/causewayhq/causeway/cmd/runner/internal/reliability"
 	"github.com/causewayhq/causeway/runtime"
 )
 
@@ -29,7 +31,7 @@ func main() {
 	reliability.MaybeRunChild()
 	runtime.Main(runtime.App{
 		Name:     "runner",
-		Commands: []runtime.Command{orders.DemoCommand(), benchCommand(), reliabilityCommand()},
+		Commands: []runtime.Command{demo.Command(), benchCommand(), reliabilityCommand()},
 	})
 }
 

@@ -6,25 +6,27 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/internal/backoff"
 )
 
 // listen keeps a dedicated LISTEN connection open and calls wake on every
 // notification and after every (re)connect — notifications sent while it was
 // disconnected are lost, so a reconnect must always be followed by a poll.
 func listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), channel string, wake func(), logger *slog.Logger) {
-	backoff := 50 * time.Millisecond
+	backoff := backoff.New(50*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, connect, channel, wake, func() { backoff = 50 * time.Millisecond })
+		err := listenOnce(ctx, connect, channel, wake, backoff.Reset)
 		if ctx.Err() != nil {
 			return
 		}
-		logger.Warn("causeway: listener disconnected; polling until it reconnects", "err", err, "retry_in", backoff)
+		wait := backoff.Next()
+		logger.Warn("causeway: listener disconnected; polling until it reconnects", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // Config configures a Store. The zero value is usable: schema "causeway",
 // 1 MiB payload limit, notifications on.
 type Config struct {
-	// Schema holds Causeway's tables (default migrations.DefaultSchema).
+	// Schema holds Causeway's tables (default "causeway", runtime/migrate's DefaultSchema).
 	Schema string
 	// MaxPayload limits one event's data plus metadata in bytes
 	// (default eventlog.DefaultMaxPayload).
@@ -64,8 +64,8 @@ type Store struct {
 
 var _ eventlog.Store = (*Store)(nil)
 
-// New returns a store on pool. It does not migrate: run migrations.Apply (or
-// `runner migrate`) first.
+// New returns a store on pool. It does not migrate: run runtime/migrate's
+// Apply (or the `migrate` command of runtime.Main) first.
 func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("eventlog/postgres: nil pool")

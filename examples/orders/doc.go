@@ -12,6 +12,7 @@
 // tables keyed by each step's idempotency key, as real ones would be: a
 // step re-run after a crash changes nothing twice.
 //
-// App builds the runtime.App; Demo runs it end to end (`runner demo`); the
-// cmd/orders binary runs it in production through runtime.Main.
+// App builds the runtime.App; the cmd/orders binary runs it in production
+// through runtime.Main, and `runner demo` (cmd/runner/internal/demo) runs it
+// end to end.
 package orders

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -120,10 +121,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema string) ([]int, error
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+qs); err != nil {
 		return nil, fmt.Errorf("migrations: create schema %s: %w", schema, err)
 	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+qs+`.schema_migrations (
-		version    int PRIMARY KEY,
-		name       text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	if _, err := conn.Exec(ctx, versionTableDDL(qs)); err != nil {
 		return nil, fmt.Errorf("migrations: create version table: %w", err)
 	}
 	var current int
@@ -168,4 +166,68 @@ func Version(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 		return 0, fmt.Errorf("migrations: read version: %w", err)
 	}
 	return v, nil
+}
+
+// Script returns the migration as a standalone script for a migration tool
+// of one's own: its statements followed by the row that records it in the
+// schema's version table, and, for the first migration, preceded by the
+// schema and that table. So a schema migrated this way is one Apply finds
+// up to date.
+func (m Migration) Script(schema string) string {
+	qs := pgx.Identifier{schema}.Sanitize()
+	var b strings.Builder
+	if m.Version == 1 {
+		b.WriteString("CREATE SCHEMA IF NOT EXISTS " + qs + ";\n" + versionTableDDL(qs) + ";\n\n")
+	}
+	body := strings.TrimRight(m.SQL(schema), " \t\r\n")
+	if !strings.HasSuffix(body, ";") {
+		body += "\n;" // on its own line: the file may end in a comment
+	}
+	b.WriteString(body)
+	b.WriteString("\n\nINSERT INTO " + qs + ".schema_migrations (version, name) VALUES (" +
+		strconv.Itoa(m.Version) + ", '" + strings.ReplaceAll(m.Name, "'", "''") + "');\n")
+	return b.String()
+}
+
+// versionTableDDL creates the version table of the schema qs (quoted).
+func versionTableDDL(qs string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + qs + `.schema_migrations (
+		version    int PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`
+}
+
+// Record is an applied migration as the version table holds it.
+type Record struct {
+	Version   int
+	Name      string
+	AppliedAt time.Time
+}
+
+// Applied lists the migrations applied to schema, in order (none when it
+// was never migrated).
+func Applied(ctx context.Context, pool *pgxpool.Pool, schema string) ([]Record, error) {
+	if err := ValidateSchema(schema); err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, schema+".schema_migrations").Scan(&exists); err != nil {
+		return nil, fmt.Errorf("migrations: read applied: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, `SELECT version, name, applied_at FROM `+pgx.Identifier{schema}.Sanitize()+`.schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: read applied: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Record, error) {
+		var rec Record
+		err := r.Scan(&rec.Version, &rec.Name, &rec.AppliedAt)
+		return rec, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrations: read applied: %w", err)
+	}
+	return out, nil
 }

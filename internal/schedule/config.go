@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
 )
 
@@ -88,6 +89,9 @@ type Config struct {
 	Jobs   []Job
 	// Retention policies become built-in jobs named RetentionPolicy.JobName.
 	Retention []RetentionPolicy
+	// Guards describe what retention keeps unless forced (the checkpoint
+	// and saga stores' RetentionGuard); see ApplyRetention.
+	Guards []pgstore.RetentionGuard
 	// RetryInterval is how often a follower tries to take the leader lock
 	// (default DefaultRetryInterval). It bounds failover after the leader's
 	// connection ends.

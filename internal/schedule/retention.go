@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
 )
 
@@ -45,7 +46,11 @@ type position struct {
 // category: the events table has no category index, which would tax every
 // append. So a run costs one read of that part of the log, whatever it
 // deletes.
-func ApplyRetention(ctx context.Context, pool *pgxpool.Pool, schema string, p RetentionPolicy) (RetentionResult, error) {
+//
+// What must be kept is described by guards, one per store that holds
+// positions or event ids (checkpoint and saga stores' RetentionGuard), so
+// this code names no table but the log's.
+func ApplyRetention(ctx context.Context, pool *pgxpool.Pool, schema string, p RetentionPolicy, guards ...pgstore.RetentionGuard) (RetentionResult, error) {
 	var res RetentionResult
 	if err := p.validate(); err != nil {
 		return res, fmt.Errorf("schedule: retention policy for %q: %w", p.Category, err)
@@ -57,6 +62,10 @@ func ApplyRetention(ctx context.Context, pool *pgxpool.Pool, schema string, p Re
 		p.BatchSize = DefaultRetentionBatch
 	}
 	r := retention{pool: pool, q: pgx.Identifier{schema}.Sanitize(), p: p}
+	for _, g := range guards {
+		r.positions = append(r.positions, g.Positions...)
+		r.eventIDs = append(r.eventIDs, g.EventIDs...)
+	}
 	find, del, args, err := r.plan(ctx)
 	if err != nil || find == "" {
 		return res, err
@@ -84,9 +93,20 @@ func ApplyRetention(ctx context.Context, pool *pgxpool.Pool, schema string, p Re
 }
 
 type retention struct {
-	pool *pgxpool.Pool
-	q    string // quoted schema
-	p    RetentionPolicy
+	pool      *pgxpool.Pool
+	q         string // quoted schema
+	p         RetentionPolicy
+	positions []pgstore.PositionColumns
+	eventIDs  []pgstore.EventIDColumn
+}
+
+// table quotes a table of the schema.
+func (r retention) table(name string) string { return r.q + "." + pgx.Identifier{name}.Sanitize() }
+
+// lowest is a query for the lowest position in c's table, as (tx_id, position).
+func (r retention) lowest(c pgstore.PositionColumns) string {
+	tx, seq := pgx.Identifier{c.TxID}.Sanitize(), pgx.Identifier{c.Seq}.Sanitize()
+	return `SELECT ` + tx + ` AS tx_id, ` + seq + ` AS position FROM ` + r.table(c.Table) + ` ORDER BY ` + tx + `, ` + seq + ` LIMIT 1`
 }
 
 func (r retention) wrap(op string, err error) error {
@@ -133,9 +153,10 @@ func (r retention) plan(ctx context.Context) (find, del string, args []any, err 
 	where = append(where, "("+strings.Join(limits, " OR ")+")")
 	refs := ""
 	if !r.p.Force {
-		refs = `
-			AND NOT EXISTS (SELECT 1 FROM ` + r.q + `.dead_letters d WHERE d.event_id = e.event_id)
-			AND NOT EXISTS (SELECT 1 FROM ` + r.q + `.saga_inbox i WHERE i.event_id = e.event_id)`
+		for _, c := range r.eventIDs {
+			refs += `
+			AND NOT EXISTS (SELECT 1 FROM ` + r.table(c.Table) + ` x WHERE x.` + pgx.Identifier{c.Column}.Sanitize() + ` = e.event_id)`
+		}
 	}
 	find = `SELECT e.tx_id, e.position FROM ` + r.q + `.events e
 		WHERE ` + strings.Join(where, " AND ") + refs + `
@@ -147,26 +168,41 @@ func (r retention) plan(ctx context.Context) (find, del string, args []any, err 
 	if !r.p.Force {
 		// Re-check the guards as of this statement: a checkpoint may have
 		// been reset, or a dead letter written, since the candidates were read.
-		del = `WITH g AS MATERIALIZED (
-			SELECT p.tx_id, p.position FROM ` + r.q + `.partitions p ORDER BY p.tx_id, p.position LIMIT 1)
-		` + del + `
-			AND NOT EXISTS (SELECT 1 FROM g WHERE (g.tx_id, g.position) < (e.tx_id, e.position))` + refs
+		var ctes []string
+		for i, c := range r.positions {
+			g := fmt.Sprintf("g%d", i)
+			ctes = append(ctes, g+` AS MATERIALIZED (`+r.lowest(c)+`)`)
+			refs = `
+			AND NOT EXISTS (SELECT 1 FROM ` + g + ` WHERE (` + g + `.tx_id, ` + g + `.position) < (e.tx_id, e.position))` + refs
+		}
+		if len(ctes) > 0 {
+			del = `WITH ` + strings.Join(ctes, ", ") + `
+		` + del
+		}
+		del += refs
 	}
 	return find, del, args, nil
 }
 
-// minCheckpoint is the lowest checkpoint over all partitions of all
-// subscriptions; ok is false when there are none.
+// minCheckpoint is the lowest position over the guards' position tables
+// (every partition's checkpoint); ok is false when there are none.
 func (r retention) minCheckpoint(ctx context.Context) (position, bool, error) {
-	var g position
-	err := r.pool.QueryRow(ctx, `SELECT tx_id, position FROM `+r.q+`.partitions ORDER BY tx_id, position LIMIT 1`).Scan(&g.tx, &g.pos)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return g, false, nil
+	var low position
+	ok := false
+	for _, c := range r.positions {
+		var g position
+		err := r.pool.QueryRow(ctx, r.lowest(c)).Scan(&g.tx, &g.pos)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return low, false, r.wrap("read minimum checkpoint", err)
+		}
+		if !ok || g.tx < low.tx || g.tx == low.tx && g.pos < low.pos {
+			low, ok = g, true
+		}
 	}
-	if err != nil {
-		return g, false, r.wrap("read minimum checkpoint", err)
-	}
-	return g, true, nil
+	return low, ok, nil
 }
 
 // countCutoff is the newest event of the category beyond the newest
@@ -221,7 +257,7 @@ func (r retention) delete(ctx context.Context, del string, keys []position) (int
 func (s *Scheduler) retentionJob(p RetentionPolicy) func(context.Context) error {
 	return func(ctx context.Context) error {
 		start := time.Now()
-		res, err := ApplyRetention(ctx, s.cfg.Pool, s.cfg.Schema, p)
+		res, err := ApplyRetention(ctx, s.cfg.Pool, s.cfg.Schema, p, s.cfg.Guards...)
 		SetResult(ctx, fmt.Sprintf("deleted %d events in %d batches", res.Deleted, res.Batches))
 		s.cfg.Logger.Info("schedule: retention", "category", p.Category, "deleted", res.Deleted,
 			"batches", res.Batches, "force", p.Force, "took", time.Since(start), "err", err)

@@ -8,7 +8,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/causewayhq/causeway/checkpoint"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/pgtest"
+	"github.com/causewayhq/causeway/saga"
 )
 
 type storedEvent struct {
@@ -107,10 +110,11 @@ func TestRetention(t *testing.T) {
 	e.exec(t, `INSERT INTO `+e.schema+`.saga_inbox (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
 		VALUES ('shipping', 'c-20', $1, 'Happened', $2, $3)`, all[20].id, all[20].tx, all[20].pos)
 
+	guards := e.guards(t)
 	apply := func(step string, p RetentionPolicy, deleted int64, batches int, remain []int) {
 		t.Helper()
 		p.Category, p.BatchSize = "order", 40
-		res, err := ApplyRetention(ctx, e.pool, e.schema, p)
+		res, err := ApplyRetention(ctx, e.pool, e.schema, p, guards...)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
@@ -138,7 +142,7 @@ func TestRetention(t *testing.T) {
 	apply("max count, caught up", RetentionPolicy{MaxCount: 60}, 40, 1, span(241, 300))
 
 	// The built-in job applies a policy on its schedule and records the count.
-	e.start(t, "s1", Config{Retention: []RetentionPolicy{{Category: "audit", MaxAge: day, Schedule: "@every 1s"}}})
+	e.start(t, "s1", Config{Retention: []RetentionPolicy{{Category: "audit", MaxAge: day, Schedule: "@every 1s"}}, Guards: guards})
 	name := RetentionPolicy{Category: "audit"}.JobName()
 	waitFor(t, 10*time.Second, "the retention job to run", func() bool { return e.state(t, name).Runs >= 1 })
 	st := e.state(t, name)
@@ -151,4 +155,23 @@ func TestRetention(t *testing.T) {
 	if n := len(e.orderEvents(t)); n != 60 {
 		t.Errorf("the audit policy touched orders: %d left", n)
 	}
+}
+
+// guards are the checkpoint and saga stores' retention guards on e's schema.
+func (e *env) guards(t *testing.T) []pgstore.RetentionGuard {
+	t.Helper()
+	cps, err := checkpoint.NewPostgres(e.pool, e.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := pgstore.New(e.pool, pgstore.Config{Schema: e.schema, DisableNotify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	sagas, err := saga.NewPostgres(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []pgstore.RetentionGuard{cps.RetentionGuard(), sagas.RetentionGuard()}
 }
