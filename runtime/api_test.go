@@ -325,7 +325,15 @@ func TestManagementAPI(t *testing.T) {
 	t.Run("subscriptions", func(t *testing.T) {
 		var sub apiSub
 		obsEventually(t, 30*time.Second, "api_orders to be owned and caught up", func() (bool, string) {
-			e.expect("GET", "/api/subscriptions/api_orders", http.StatusOK).decode(t, &sub)
+			// 404 until the worker has created the subscription's rows.
+			r := e.call("GET", "/api/subscriptions/api_orders")
+			if r.code == http.StatusNotFound {
+				return false, "not created yet"
+			}
+			if r.code != http.StatusOK {
+				t.Fatalf("GET /api/subscriptions/api_orders: status %d: %s", r.code, r.body)
+			}
+			r.decode(t, &sub)
 			if len(sub.Partitions) != 2 || sub.LagEvents != 0 || sub.DeadLetters != 1 {
 				return false, fmt.Sprintf("%+v", sub)
 			}
