@@ -41,6 +41,9 @@ type ExecutorConfig struct {
 	// TracerProvider receives the spans of step attempts (default: the
 	// global otel.GetTracerProvider(), looked up at each use).
 	TracerProvider trace.TracerProvider
+	// Clock decides when a retry or a wait's timeout is due and times the
+	// poll (default worker.SystemClock). Give the store the same clock.
+	Clock worker.Clock
 }
 
 // Hooks observe the executor (metrics, tests). They must be fast and safe
@@ -91,6 +94,9 @@ func NewExecutor(cfg ExecutorConfig, defs ...Saga) (*Executor, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = worker.SystemClock
 	}
 	x := &Executor{cfg: cfg, defs: map[string]Saga{}, steps: map[string][]stepInfo{}, wake: make(chan struct{}, 1)}
 	var longest time.Duration
@@ -163,12 +169,14 @@ func (x *Executor) Run(ctx context.Context) error {
 				continue // there may be more due right now
 			}
 		}
+		poll := x.cfg.Clock.NewTimer(x.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 		case <-x.wake:
 		case <-freed:
-		case <-time.After(x.cfg.PollInterval):
+		case <-poll.C():
 		}
+		poll.Stop()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -192,7 +200,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			consumed *InboxEntry
 			span     trace.SpanContext
 		)
-		now := time.Now()
+		now := x.cfg.Clock.Now()
 		switch {
 		case inst.Status == StatusWaiting:
 			entry, event, err := x.receive(ctx, inst, steps[inst.Step].wait)
@@ -215,7 +223,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 		default:
 			r, emits, span = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
 		}
-		next, h := advance(inst, steps, r, time.Now())
+		next, h := advance(inst, steps, r, x.cfg.Clock.Now())
 		rec, err := x.record(ctx, inst, next, h, emits, consumed, x.keep(next))
 		var refused *RefusedError
 		if errors.As(err, &refused) {
@@ -224,7 +232,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			// instead, so it is visible and the step retries on fresh
 			// state or the saga compensates — never the same record again.
 			r = result{err: refused.Error(), permanent: refused.Permanent}
-			next, h = advance(inst, steps, r, time.Now())
+			next, h = advance(inst, steps, r, x.cfg.Clock.Now())
 			rec, err = x.record(ctx, inst, next, h, nil, nil, x.keep(next))
 		}
 		if err != nil {
@@ -244,7 +252,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 // keep is how long to keep the lease after recording next: a runnable
 // instance that is due carries on with its next step under the same lease.
 func (x *Executor) keep(next Instance) time.Duration {
-	if runnableStatus(next.Status) && !next.NextAttemptAt.After(time.Now()) {
+	if runnableStatus(next.Status) && !next.NextAttemptAt.After(x.cfg.Clock.Now()) {
 		return x.lease
 	}
 	return 0
@@ -317,7 +325,7 @@ func (x *Executor) record(ctx context.Context, claimed, next Instance, h History
 			x.cfg.Logger.Warn("causeway: saga outcome not recorded", x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 			return Instance{}, err
 		}
-		if time.Until(claimed.LeaseExpiresAt) < backoff {
+		if claimed.LeaseExpiresAt.Sub(x.cfg.Clock.Now()) < backoff {
 			x.cfg.Logger.Warn("causeway: saga lease ran out before its outcome could be recorded; the step will run again",
 				x.logAttrs(claimed, trace.SpanContext{}, "step", h.Step, "err", err)...)
 			return Instance{}, err
