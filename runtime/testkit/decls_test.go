@@ -5,6 +5,7 @@ package testkit_test
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,3 +155,6 @@ func tripsProjection(fail func(ctx context.Context, tx pgx.Tx, attempt int) erro
 	})
 	return p
 }
+
+// discard drops the engine's log records (an example's output is checked).
+var discard = slog.New(slog.DiscardHandler)
