@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/worker"
 )
 
 // Admin is the operators' API: list and inspect instances, and act on
@@ -14,6 +16,8 @@ type Admin struct {
 	Store Store
 	// Sagas are the definitions (needed to cancel a running instance).
 	Sagas []Saga
+	// Clock is the executor's (default worker.SystemClock).
+	Clock worker.Clock
 }
 
 // Details is an instance with its history.
@@ -84,7 +88,11 @@ func (a Admin) act(ctx context.Context, id uuid.UUID, what string, change func(I
 	if err != nil {
 		return Instance{}, err
 	}
-	now := time.Now()
+	clock := a.Clock
+	if clock == nil {
+		clock = worker.SystemClock
+	}
+	now := clock.Now()
 	if inst.LeaseOwner != "" && inst.LeaseExpiresAt.After(now) {
 		return Instance{}, fmt.Errorf("%w: saga %s is running a step now; try again", ErrInvalidState, id)
 	}

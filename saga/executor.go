@@ -43,6 +43,9 @@ type ExecutorConfig struct {
 	// TracerProvider receives the spans of step attempts (default: the
 	// global otel.GetTracerProvider(), looked up at each use).
 	TracerProvider trace.TracerProvider
+	// Clock decides when a retry or a wait's timeout is due and times the
+	// poll (default worker.SystemClock). Give the store the same clock.
+	Clock worker.Clock
 }
 
 // Hooks observe the executor (metrics, tests). They must be fast and safe
@@ -93,6 +96,9 @@ func NewExecutor(cfg ExecutorConfig, defs ...Saga) (*Executor, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = worker.SystemClock
 	}
 	x := &Executor{cfg: cfg, defs: map[string]Saga{}, steps: map[string][]stepInfo{}, wake: make(chan struct{}, 1)}
 	var longest time.Duration
@@ -165,12 +171,14 @@ func (x *Executor) Run(ctx context.Context) error {
 				continue // there may be more due right now
 			}
 		}
+		poll := x.cfg.Clock.NewTimer(x.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 		case <-x.wake:
 		case <-freed:
-		case <-time.After(x.cfg.PollInterval):
+		case <-poll.C():
 		}
+		poll.Stop()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -194,7 +202,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			consumed *InboxEntry
 			span     trace.SpanContext
 		)
-		now := time.Now()
+		now := x.cfg.Clock.Now()
 		switch {
 		case inst.Status == StatusWaiting:
 			entry, event, err := x.receive(ctx, inst, steps[inst.Step].wait)
@@ -217,7 +225,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 		default:
 			r, emits, span = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
 		}
-		next, h := advance(inst, steps, r, time.Now())
+		next, h := advance(inst, steps, r, x.cfg.Clock.Now())
 		rec, err := x.record(ctx, inst, next, h, emits, consumed, x.keep(next))
 		var refused *RefusedError
 		if errors.As(err, &refused) {
@@ -226,7 +234,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			// instead, so it is visible and the step retries on fresh
 			// state or the saga compensates — never the same record again.
 			r = result{err: refused.Error(), permanent: refused.Permanent}
-			next, h = advance(inst, steps, r, time.Now())
+			next, h = advance(inst, steps, r, x.cfg.Clock.Now())
 			rec, err = x.record(ctx, inst, next, h, nil, nil, x.keep(next))
 		}
 		if err != nil {
@@ -246,7 +254,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 // keep is how long to keep the lease after recording next: a runnable
 // instance that is due carries on with its next step under the same lease.
 func (x *Executor) keep(next Instance) time.Duration {
-	if runnableStatus(next.Status) && !next.NextAttemptAt.After(time.Now()) {
+	if runnableStatus(next.Status) && !next.NextAttemptAt.After(x.cfg.Clock.Now()) {
 		return x.lease
 	}
 	return 0
@@ -316,7 +324,7 @@ func (x *Executor) record(ctx context.Context, claimed, next Instance, h History
 	exp := retry.WithCappedDuration(2*time.Second, retry.NewExponential(50*time.Millisecond))
 	b := retry.BackoffFunc(func() (time.Duration, bool) {
 		d, stop := exp.Next()
-		if stop || time.Until(claimed.LeaseExpiresAt) < d {
+		if stop || claimed.LeaseExpiresAt.Sub(x.cfg.Clock.Now()) < d {
 			leaseOut = true
 			return 0, true
 		}

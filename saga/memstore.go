@@ -15,6 +15,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/internal/pgtext"
+	"github.com/causewayhq/causeway/worker"
 )
 
 // MemoryStore is an in-memory Store for tests, with the PostgreSQL store's
@@ -35,9 +36,23 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemory returns an empty store; log receives emitted events (may be nil
 // if no step emits).
-func NewMemory(log eventlog.Store) *MemoryStore {
-	return &MemoryStore{log: log, now: time.Now, byID: map[uuid.UUID]*Instance{}, byCorr: map[[2]string]uuid.UUID{},
+func NewMemory(log eventlog.Store, opts ...MemoryOption) *MemoryStore {
+	s := &MemoryStore{log: log, now: time.Now, byID: map[uuid.UUID]*Instance{}, byCorr: map[[2]string]uuid.UUID{},
 		history: map[uuid.UUID][]HistoryEntry{}, inbox: map[[2]string][]InboxEntry{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// MemoryOption configures a MemoryStore.
+type MemoryOption func(*MemoryStore)
+
+// MemoryClock makes the store tell the time (what is due, when a lease
+// expires, timestamps) by c — the executor's clock — instead of the real
+// one.
+func MemoryClock(c worker.Clock) MemoryOption {
+	return func(s *MemoryStore) { s.now = c.Now }
 }
 
 func clone(i Instance) Instance {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -34,6 +33,9 @@ type SubscriptionOptions struct {
 	// OnStarted is called (inside the subscription's transaction, before it
 	// commits) when an instance is created.
 	OnStarted func(inst Instance)
+	// Clock dates a new instance's first step (default worker.SystemClock):
+	// the executor's clock.
+	Clock worker.Clock
 }
 
 // Subscription returns the transactional subscription that starts
@@ -57,6 +59,10 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 		}
 	}
 	slices.Sort(types)
+	clock := opts.Clock
+	if clock == nil {
+		clock = worker.SystemClock
+	}
 	handler := func(ctx context.Context, d *worker.Delivery) error {
 		e := d.Event
 		if slices.Contains(starts, e.Type) {
@@ -66,7 +72,7 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 			}
 			inst := Instance{ID: InstanceID(def.Name(), corr), Type: def.Name(), CorrelationID: corr, State: state, StartedBy: e.ID}
 			inst.TraceParent, inst.TraceState = traceContext(e.Metadata)
-			inst.enterStep(steps, 0, time.Now())
+			inst.enterStep(steps, 0, clock.Now())
 			created, err := store.Start(ctx, d.Tx, inst)
 			if err != nil {
 				return err

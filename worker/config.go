@@ -170,6 +170,9 @@ type Config struct {
 	Logger            *slog.Logger
 	// Hooks observe what the worker does (metrics, tests).
 	Hooks Hooks
+	// Clock times handler retries: when a failed event is due again
+	// (default SystemClock; see Clock for what it does not time).
+	Clock Clock
 }
 
 // Config defaults.
@@ -206,6 +209,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock
 	}
 	return c
 }

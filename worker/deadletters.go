@@ -60,13 +60,13 @@ func (p *partition) armRetry() {
 	}
 	p.retryTimer.Stop()
 	if !next.IsZero() {
-		p.retryTimer.Reset(max(time.Until(next), 0))
+		p.retryTimer.Reset(max(next.Sub(p.clock().Now()), 0))
 	}
 }
 
 // retryDue re-delivers the keys that are due, the longest due first.
 func (p *partition) retryDue() error {
-	now := time.Now()
+	now := p.clock().Now()
 	var due []checkpoint.BlockedKey
 	for _, k := range p.blocked {
 		if k.RetryRequested || !k.RetryAt.IsZero() && !k.RetryAt.After(now) {
@@ -190,7 +190,7 @@ func (p *partition) redeliver(d delivery, dl checkpoint.DeadLetter) (handlerErr,
 // key's other dead letters are cleared, so none is re-delivered out of
 // order.
 func (p *partition) failedAgain(d delivery, dl checkpoint.DeadLetter, cause error, operator bool, rest []checkpoint.DeadLetter) error {
-	now := time.Now()
+	now := p.clock().Now()
 	wasDead := !dl.Blocked && !dl.Retrying()
 	since := dl.FirstFailedAt
 	if dl.Blocked {

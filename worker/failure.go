@@ -42,7 +42,7 @@ func (p *partition) failed(d delivery, cause error) error {
 		}
 		cause = herr
 	}
-	now := time.Now()
+	now := p.clock().Now()
 	attempts, next := p.retryAfter(1, cause, now, now)
 	err := p.retryInfra("record failed event", func() error {
 		tx, err := p.g.store().Begin(p.work)
@@ -144,7 +144,7 @@ func (p *partition) afterParked(parked []delivery) {
 }
 
 func (p *partition) deadLetter(d delivery, blocked bool, attempts int, cause error, next time.Time) checkpoint.DeadLetter {
-	now := time.Now()
+	now := p.clock().Now()
 	return checkpoint.DeadLetter{
 		Subscription: p.g.sub.Name, Partition: p.lease.Partition, Key: d.key,
 		EventID: d.event.ID, Position: d.event.Position, StreamID: d.event.StreamID,
@@ -209,7 +209,7 @@ func (p *partition) pause(d time.Duration) bool {
 func (g *group) logAttempt(p *partition, d delivery, attempt int, err error, next time.Time) {
 	attrs := append(eventAttrs(p, d), "attempt", attempt, "permanent", IsPermanent(err), "err", err)
 	if !next.IsZero() {
-		attrs = append(attrs, "retry_in", time.Until(next).Round(time.Millisecond))
+		attrs = append(attrs, "retry_in", next.Sub(g.w.cfg.Clock.Now()).Round(time.Millisecond))
 	}
 	g.w.cfg.Logger.Warn("causeway: handler failed", attrs...)
 }

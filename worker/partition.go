@@ -56,7 +56,7 @@ type partition struct {
 	// blocked holds the keys with dead letters (their events wait behind
 	// the first one) and when each is due for a retry.
 	blocked    map[string]checkpoint.BlockedKey
-	retryTimer *time.Timer
+	retryTimer Timer        // on the worker's Clock
 	state      atomic.Value // string, see LocalPartitionStatus
 	handled    atomic.Int64
 }
@@ -168,7 +168,7 @@ func (p *partition) run() {
 	defer retryPoll.Stop()
 	flush := time.NewTicker(sub.FlushInterval)
 	defer flush.Stop()
-	p.retryTimer = time.NewTimer(time.Hour)
+	p.retryTimer = p.clock().NewTimer(time.Hour)
 	defer p.retryTimer.Stop()
 	p.armRetry()
 	for {
@@ -179,7 +179,7 @@ func (p *partition) run() {
 		if p.carry != nil {
 			// Due retries first: a long batch must not hold other keys' retries.
 			select {
-			case <-p.retryTimer.C:
+			case <-p.retryTimer.C():
 				if p.retryDue() != nil {
 					return
 				}
@@ -192,7 +192,7 @@ func (p *partition) run() {
 				return
 			case <-p.work.Done():
 				return
-			case <-p.retryTimer.C:
+			case <-p.retryTimer.C():
 				if p.retryDue() != nil {
 					return
 				}

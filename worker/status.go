@@ -13,6 +13,9 @@ func isNotFound(err error) bool { return errors.Is(err, checkpoint.ErrNotFound) 
 
 func (p *partition) now() time.Time { return time.Now() }
 
+// clock is the worker's Clock, which times handler retries.
+func (p *partition) clock() Clock { return p.g.w.cfg.Clock }
+
 // LocalSubscriptionStatus is what this process does for a subscription.
 type LocalSubscriptionStatus struct {
 	Name       string
