@@ -9,7 +9,6 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/examples/orders"
-	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime/testkit"
 	"github.com/causewayhq/causeway/saga"
 )
@@ -18,13 +17,11 @@ import (
 // simulated services it calls, and the read model, are tables in a
 // database of the test's own.
 
+func TestMain(m *testing.M) { testkit.Main(m) }
+
 func servicesDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testkit.Database(t)
 	if err := orders.SetupServices(t.Context(), pool); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime/testkit"
 )
 
@@ -24,7 +23,7 @@ func paidOf(t *testing.T, db *pgxpool.Pool, id string) float64 {
 
 func TestProjectionHandlesEvents(t *testing.T) {
 	ctx := t.Context()
-	_, db := pgtest.NewSchema(t)
+	db := testkit.Database(t)
 	k := testkit.NewProjection(t, tripsProjection(nil), db)
 	k.Publish(ctx, "trip-t1", Trip{ID: "t1"}, Paid{TripID: "t1", Amount: 10})
 	k.Publish(ctx, "trip-t2", Trip{ID: "t2"})
@@ -44,7 +43,7 @@ func TestProjectionHandlesEvents(t *testing.T) {
 // its writes once.
 func TestProjectionRetryIsTransactionalAndTimedByTheClock(t *testing.T) {
 	ctx := t.Context()
-	_, db := pgtest.NewSchema(t)
+	db := testkit.Database(t)
 	k := testkit.NewProjection(t, tripsProjection(func(ctx context.Context, tx pgx.Tx, attempt int) error {
 		if attempt < 3 {
 			return errors.New("downstream busy")
@@ -75,7 +74,7 @@ func TestProjectionRetryIsTransactionalAndTimedByTheClock(t *testing.T) {
 
 func TestProjectionAdvanceToNext(t *testing.T) {
 	ctx := t.Context()
-	_, db := pgtest.NewSchema(t)
+	db := testkit.Database(t)
 	k := testkit.NewProjection(t, tripsProjection(func(ctx context.Context, tx pgx.Tx, attempt int) error {
 		if attempt < 2 {
 			return errors.New("downstream busy")
