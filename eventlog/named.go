@@ -79,7 +79,9 @@ func typeNameOf(t reflect.Type) (string, error) {
 // wait or append declared for eventType with a Go type T is refused when T
 // declares a different name (ErrTypeMismatch). A T that declares none
 // (a map, json.RawMessage, a struct shared by several types) is accepted.
-func CheckTypeName[T any](eventType string) error { return checkTypeName(reflect.TypeFor[T](), eventType) }
+func CheckTypeName[T any](eventType string) error {
+	return checkTypeName(reflect.TypeFor[T](), eventType)
+}
 
 func checkTypeName(t reflect.Type, eventType string) error {
 	if err := ValidateEventType(eventType); err != nil {
