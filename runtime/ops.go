@@ -25,6 +25,7 @@ type Ops struct {
 	app    App
 	cfg    Config
 	log    *pgstore.Store
+	reader worker.Log // log through the app's upcasters
 	cps    *checkpoint.PostgresStore
 	sagas  *saga.PostgresStore
 	logger *slog.Logger
@@ -49,14 +50,14 @@ func (o *Ops) inspectOptions(name string) worker.InspectOptions {
 	}
 	for _, d := range o.app.Sagas {
 		if saga.SubscriptionName(d.Name()) == name {
-			if s, err := saga.Subscription(o.sagas, d, saga.SubscriptionOptions{}); err == nil {
-				opts.Filter = s.Filter
+			if s, err := saga.Subscription(o.sagas, d); err == nil {
+				opts.Filter = s.Filter()
 			}
 		}
 	}
 	for _, s := range o.app.Subscriptions {
-		if s.Name == name {
-			opts.Filter, opts.MaxDeadLetters = s.Filter, s.MaxDeadLetters
+		if s.Name() == name {
+			opts.Filter, opts.MaxDeadLetters = s.Filter(), s.MaxDeadLetters()
 		}
 	}
 	return opts
@@ -95,7 +96,7 @@ func (o *Ops) Status(ctx context.Context) (Status, error) {
 
 // Subscription reports one subscription (checkpoint.ErrNotFound if unknown).
 func (o *Ops) Subscription(ctx context.Context, name string) (worker.SubscriptionStatus, error) {
-	return worker.Inspect(ctx, o.log, o.cps, name, o.inspectOptions(name))
+	return worker.Inspect(ctx, o.reader, o.cps, name, o.inspectOptions(name))
 }
 
 // ErrUnknownProjection: the projection is not registered in this program.
@@ -110,7 +111,7 @@ func (o *Ops) Replay(ctx context.Context, name string, catchUp bool, progress io
 		return projection.ReplayResult{}, fmt.Errorf("%w: %q (replay it from the binary that registers it)", ErrUnknownProjection, name)
 	}
 	return projection.Replay(ctx, projection.ReplayConfig{
-		Projection: p, Log: o.log, Checkpoints: o.cps, CatchUp: catchUp, Progress: progress, Logger: o.logger,
+		Projection: p, Log: o.reader, Checkpoints: o.cps, CatchUp: catchUp, Progress: progress, Logger: o.logger,
 		Worker: worker.Config{MemberID: o.cfg.MemberID, LeaseTTL: o.cfg.LeaseTTL, Logger: o.logger},
 	})
 }
@@ -126,7 +127,7 @@ func (o *Ops) DeadLetter(ctx context.Context, sub string, id int64) (checkpoint.
 	if err != nil {
 		return dl, nil, err
 	}
-	e, found, err := eventlog.ReadAt(ctx, o.log, dl.Position)
+	e, found, err := eventlog.ReadAt(ctx, o.reader, dl.Position)
 	if err != nil || !found {
 		return dl, nil, err
 	}
@@ -215,7 +216,7 @@ func (o *Ops) registered() []string {
 		out = append(out, saga.SubscriptionName(d.Name()))
 	}
 	for _, s := range o.app.Subscriptions {
-		out = append(out, s.Name)
+		out = append(out, s.Name())
 	}
 	slices.Sort(out)
 	return out

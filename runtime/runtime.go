@@ -38,7 +38,17 @@ type Runtime struct {
 	Log         *pgstore.Store
 	Checkpoints *checkpoint.PostgresStore
 	Sagas       *saga.PostgresStore
+
+	// reader is Log as every consumer reads it: through App.Upcasters.
+	reader worker.Log
 }
+
+// Reader is the log as the app's consumers read it: through App.Upcasters
+// (Log itself when there are none). Subscriptions, projections, sagas,
+// replays and inspection all read through it; read through it too when
+// folding a stream (eventlog.Fold), so commands decide from current shapes.
+// Appends through it go to Log unchanged.
+func (r *Runtime) Reader() worker.Log { return r.reader }
 
 // Open connects to the database and builds the stores. It does not
 // migrate (see Migrate) and starts nothing (see Run).
@@ -107,6 +117,14 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		pool.Close()
 		return nil, err
 	}
+	r.reader = r.Log
+	if len(app.Upcasters) > 0 {
+		// Not wrapped without upcasters: the hot read path stays direct.
+		if r.reader, err = eventlog.WithUpcasters(r.Log, app.Upcasters...); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if r.Checkpoints, err = checkpoint.NewPostgres(pool, cfg.Schema); err != nil {
 		r.Close()
 		return nil, err
@@ -173,8 +191,8 @@ func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
 	return applied, projection.Setup(ctx, r.pool, r.cfg.Schema, r.app.Projections...)
 }
 
-// subscriptions builds every worker subscription of the app, wrapped with
-// tracing and metrics, and the saga executor.
+// subscriptions builds every worker subscription of the app (the worker
+// wraps their handlers with tracing and metrics).
 func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error) {
 	var subs []worker.Subscription
 	for _, p := range r.app.Projections {
@@ -185,17 +203,13 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 		subs = append(subs, s)
 	}
 	for _, d := range r.app.Sagas {
-		s, err := saga.Subscription(r.Sagas, d, saga.SubscriptionOptions{})
+		s, err := saga.Subscription(r.Sagas, d)
 		if err != nil {
 			return nil, err
 		}
 		subs = append(subs, s)
 	}
-	subs = append(subs, r.app.Subscriptions...)
-	for i := range subs {
-		subs[i].Handler = r.tel.wrapHandler(subs[i].Name, subs[i].Handler)
-	}
-	return subs, nil
+	return append(subs, r.app.Subscriptions...), nil
 }
 
 // Run migrates, then runs every subscription, the saga executor, the
@@ -223,7 +237,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	var x *saga.Executor
 	if len(r.app.Sagas) > 0 {
 		var err error
-		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.Log, Owner: r.cfg.MemberID,
+		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.reader, Owner: r.cfg.MemberID,
 			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.sagaHooks(),
 			TracerProvider: r.tel.tracerProvider}, r.app.Sagas...)
 		if err != nil {
@@ -248,8 +262,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	var w *worker.Worker
 	if len(subs) > 0 {
-		w, err = worker.New(worker.Config{Log: r.Log, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,
-			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks}, subs...)
+		w, err = worker.New(worker.Config{Log: r.reader, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,
+			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks, Middleware: r.tel.wrapHandler}, subs...)
 		if err != nil {
 			return err
 		}
@@ -305,7 +319,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 
 // ops returns the operations facade over this runtime.
 func (r *Runtime) ops() *Ops {
-	return &Ops{app: r.app, cfg: r.cfg, log: r.Log, cps: r.Checkpoints, sagas: r.Sagas, logger: r.logger}
+	return &Ops{app: r.app, cfg: r.cfg, log: r.Log, reader: r.reader, cps: r.Checkpoints, sagas: r.Sagas, logger: r.logger}
 }
 
 // Ops returns the operations facade (the CLI and the HTTP API use it).
