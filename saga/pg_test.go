@@ -99,7 +99,11 @@ func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := saga.ExecutorConfig{Store: e.store, Log: e.log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}
+	var log worker.Log = e.log
+	if e.reader != nil {
+		log = e.reader
+	}
+	cfg := saga.ExecutorConfig{Store: e.store, Log: log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}
 	for _, c := range configure {
 		c(&cfg)
 	}
@@ -112,7 +116,7 @@ func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func
 		t.Fatal(err)
 	}
 	sub = sub.With(worker.Partitions(2))
-	w, err := worker.New(worker.Config{Log: e.log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second,
+	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second,
 		Hooks: worker.Hooks{Committed: func(string, int, eventlog.Position, int) { x.Wake() }}}, sub)
 	if err != nil {
 		t.Fatal(err)
