@@ -88,3 +88,23 @@ func TestSubscriptionSeesUpcastEvents(t *testing.T) {
 		t.Fatalf("dead letters %+v, %v (want acct-bad after one attempt: an upcast failure is permanent)", dls, err)
 	}
 }
+
+// TestSubscriptionWith: With tunes a copy; the original keeps its settings
+// and handlers.
+func TestSubscriptionWith(t *testing.T) {
+	typed := func(context.Context, *worker.Delivery, eventlog.Envelope[amount]) error { return nil }
+	base := worker.NewSubscription("base", worker.On(typed), worker.Partitions(3))
+	tuned := base.With(worker.Partitions(5), worker.OnType("Other", func(context.Context, *worker.Delivery, eventlog.Envelope[json.RawMessage]) error { return nil }))
+	if base.Partitions() != 3 || tuned.Partitions() != 5 {
+		t.Fatalf("partitions: base %d, tuned %d", base.Partitions(), tuned.Partitions())
+	}
+	if got := base.Types(); len(got) != 1 {
+		t.Fatalf("base types %v: With changed the original", got)
+	}
+	if got := tuned.Types(); len(got) != 2 || got[0] != "Amount" || got[1] != "Other" {
+		t.Fatalf("tuned types %v", got)
+	}
+	if base.MaxDeadLetters() != worker.DefaultMaxDeadLetters {
+		t.Fatalf("default dead-letter cap %d", base.MaxDeadLetters())
+	}
+}
