@@ -326,6 +326,9 @@ func TestManagementAPI(t *testing.T) {
 	t.Run("subscriptions", func(t *testing.T) {
 		var sub apiSub
 		obsEventually(t, 30*time.Second, "api_orders to be owned and caught up", func() (bool, string) {
+			if r := e.call("GET", "/api/subscriptions/api_orders"); r.code == http.StatusNotFound {
+				return false, "not registered yet" // the worker registers it when it starts
+			}
 			e.expect("GET", "/api/subscriptions/api_orders", http.StatusOK).decode(t, &sub)
 			if len(sub.Partitions) != 2 || sub.LagEvents != 0 || sub.DeadLetters != 1 {
 				return false, fmt.Sprintf("%+v", sub)

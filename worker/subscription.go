@@ -110,6 +110,11 @@ func (s *Subscription) bad(format string, args ...any) {
 	s.errs = append(s.errs, fmt.Errorf("%w %q: %s", ErrInvalidSubscription, s.s.Name, fmt.Sprintf(format, args...)))
 }
 
+// badErr records err (kept matchable with errors.Is) as a declaration mistake.
+func (s *Subscription) badErr(what string, err error) {
+	s.errs = append(s.errs, fmt.Errorf("%w %q: %s: %w", ErrInvalidSubscription, s.s.Name, what, err))
+}
+
 // On handles events of T's declared type (its EventType method; see
 // eventlog.Named), decoded into an eventlog.Envelope[T]. Data that does not
 // decode is a permanent failure.
@@ -117,7 +122,7 @@ func On[T any](fn func(ctx context.Context, d *Delivery, e eventlog.Envelope[T])
 	return func(s *Subscription) {
 		name, err := eventlog.TypeName[T]()
 		if err != nil {
-			s.bad("On: %v", err)
+			s.badErr("On", err)
 			return
 		}
 		addTyped(s, name, fn)
@@ -130,7 +135,7 @@ func On[T any](fn func(ctx context.Context, d *Delivery, e eventlog.Envelope[T])
 func OnType[T any](eventType string, fn func(ctx context.Context, d *Delivery, e eventlog.Envelope[T]) error) SubscriptionOption {
 	return func(s *Subscription) {
 		if err := eventlog.CheckTypeName[T](eventType); err != nil {
-			s.bad("OnType: %v", err)
+			s.badErr("OnType", err)
 			return
 		}
 		addTyped(s, eventType, fn)
