@@ -334,7 +334,7 @@ func waitFor[E any](dc *declaration, name, eventType string, correlate func(cont
 	if sd.timeout <= 0 {
 		sd.timeout = DefaultWaitTimeout
 	}
-	return addWait(dc, stepDecl2{name: name, eventType: eventType, sd: sd,
+	return addWait(dc, waitDecl{name: name, eventType: eventType, sd: sd,
 		correlate: func(ctx context.Context, e eventlog.Event) (string, error) {
 			env, err := eventlog.Decode[E](e)
 			if err != nil {
@@ -344,8 +344,8 @@ func waitFor[E any](dc *declaration, name, eventType string, correlate func(cont
 		}})
 }
 
-// stepDecl2 is a wait step before it meets the saga's state type.
-type stepDecl2 struct {
+// waitDecl is a wait step before it meets the saga's state type.
+type waitDecl struct {
 	name, eventType string
 	sd              stepDecl
 	correlate       func(context.Context, eventlog.Event) (string, error)
@@ -353,18 +353,18 @@ type stepDecl2 struct {
 
 // waitAdder and partitionSetter let untyped options reach a *Definition[S].
 type waitAdder interface {
-	addWait(w stepDecl2, state any) error
+	addWait(w waitDecl, state any) error
 }
 
 type partitionSetter interface{ setPartitions(n int) }
 
-func addWait(dc *declaration, w stepDecl2) error { return dc.def.(waitAdder).addWait(w, dc.state) }
+func addWait(dc *declaration, w waitDecl) error { return dc.def.(waitAdder).addWait(w, dc.state) }
 
 func setPartitions(def any, n int) { def.(partitionSetter).setPartitions(n) }
 
 func (d *Definition[S]) setPartitions(n int) { d.partitions = n }
 
-func (d *Definition[S]) addWait(w stepDecl2, state any) error {
+func (d *Definition[S]) addWait(w waitDecl, state any) error {
 	s := stepDef[S]{name: w.name, waitType: w.eventType, timeout: w.sd.timeout, correlate: w.correlate,
 		onEvent: func(context.Context, *StepContext[S], eventlog.Event) error { return nil }}
 	if w.sd.onEvent != nil {

@@ -79,6 +79,11 @@ func (s Subscription) Err() error {
 	return errors.Join(errs...)
 }
 
+// Handler is the handler the worker runs for this subscription (before
+// Config.Middleware): it dispatches by event type to the typed handlers and
+// OnAny. For test kits that deliver events themselves.
+func (s Subscription) Handler() Handler { return s.dispatch() }
+
 // build is the engine's view: one handler dispatching by type, wrapped.
 func (s Subscription) build(mw func(string, Handler) Handler) subscription {
 	out := s.s

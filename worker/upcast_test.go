@@ -104,6 +104,13 @@ func TestSubscriptionWith(t *testing.T) {
 	if got := tuned.Types(); len(got) != 2 || got[0] != "Amount" || got[1] != "Other" {
 		t.Fatalf("tuned types %v", got)
 	}
+	h := tuned.Handler()
+	if err := h(context.Background(), &worker.Delivery{Event: eventlog.Event{Type: "Other", Data: json.RawMessage(`{}`)}}); err != nil {
+		t.Fatalf("Handler() on Other: %v", err)
+	}
+	if err := h(context.Background(), &worker.Delivery{Event: eventlog.Event{Type: "Amount", Data: json.RawMessage(`[`)}}); !worker.IsPermanent(err) {
+		t.Fatalf("Handler() on undecodable Amount: %v, want a permanent failure", err)
+	}
 	if base.MaxDeadLetters() != worker.DefaultMaxDeadLetters {
 		t.Fatalf("default dead-letter cap %d", base.MaxDeadLetters())
 	}

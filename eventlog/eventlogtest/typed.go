@@ -139,7 +139,8 @@ func testUpcastStore(t *testing.T, newStore NewStore) {
 		t.Fatal(err)
 	}
 	mustAppend(t, inner, "acct-1", eventlog.NoStream, ev(t, "Deposited.v1", map[string]int{"cents": 5000}), ev(t, "Deposited", deposited{7}))
-	mustAppend(t, inner, "acct-2", eventlog.NoStream, ev(t, "Deposited.v1", "not an object"), ev(t, "Withdrawn", withdrawn{1}))
+	last := mustAppend(t, inner, "acct-2", eventlog.NoStream, ev(t, "Deposited.v1", "not an object"), ev(t, "Withdrawn", withdrawn{1}))
+	waitVisible(t, inner, lastPos(last))
 
 	got, err := accountFold().Load(ctx, s, "acct-1")
 	if err != nil || got.State.Balance != 57 || got.Version != 2 {
