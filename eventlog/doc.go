@@ -1,7 +1,34 @@
 // Package eventlog is Causeway's append-only event log: the types every other
 // package shares (Event, Position, ExpectedVersion, Filter), the Store
-// contract, validation of what goes in, and the process-wide Tailer that wakes
-// subscriptions when the log grows.
+// contract, validation of what goes in, typed events and folds, upcasting,
+// and the process-wide Tailer that wakes subscriptions when the log grows.
+//
+// # Typed events
+//
+// A Go type names its event type once, with a value-receiver method:
+//
+//	func (OrderPlaced) EventType() string { return "OrderPlaced" }
+//
+// Encode builds an append from a value with that name; handlers, saga starts
+// and waits, and folds infer it from the type parameter of the
+// Envelope[T] they take — the stored Event with its data decoded into Data.
+// For names chosen at run time the string forms remain (NewEvent and the
+// …Type variants elsewhere); they refuse a Go type that declares another
+// name (ErrTypeMismatch).
+//
+// # Upcasting
+//
+// Stored events are never rewritten. An Upcaster turns an old stored type or
+// shape into the current one at read time; WithUpcasters wraps a Store so
+// that every read through it — subscriptions, projections, sagas, folds —
+// sees current shapes only, and type filters also read the old types.
+//
+// # Folds
+//
+// A Fold folds a stream into a state with Evolve functions; Decide loads it,
+// asks a function for the events to append given the state, and appends them
+// at the version it read, so a concurrent writer makes the decision fail with
+// ErrWrongExpectedVersion instead of being based on stale state.
 //
 // # Global order without gaps
 //

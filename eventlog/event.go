@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -19,7 +18,16 @@ type Event struct {
 	Metadata   Metadata
 	RecordedAt time.Time
 	Position   Position // place in the global log
+
+	// upcastErr is set by an UpcastStore on an event its upcasters failed
+	// on: it is returned as stored, and consumers fail it permanently.
+	upcastErr error
 }
+
+// UpcastErr is the error an UpcastStore's upcasters returned for this event
+// (nil for events read otherwise). Such an event keeps its stored type and
+// data; subscriptions dead-letter it, folds fail on it.
+func (e Event) UpcastErr() error { return e.upcastErr }
 
 // Category is the part of the stream id before the first '-'.
 func (e Event) Category() string { return Category(e.StreamID) }
@@ -52,15 +60,6 @@ type EventData struct {
 	Type     string
 	Data     json.RawMessage
 	Metadata Metadata
-}
-
-// NewEvent marshals v as the data of an event of the given type.
-func NewEvent(eventType string, v any) (EventData, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return EventData{}, fmt.Errorf("eventlog: marshal %q data: %w", eventType, err)
-	}
-	return EventData{Type: eventType, Data: b}, nil
 }
 
 // AppendResult reports where an append landed.

@@ -5,18 +5,23 @@
 // projection's checkpoint also moves, so a read model in PostgreSQL and the
 // position it reflects always agree — exactly-once effects, whatever crashes.
 //
-//	p := projection.New("order_summary", projection.Options{Categories: []string{"order"}})
-//	projection.Handle(p, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v OrderPlaced) error {
-//		_, err := tx.Exec(ctx, `INSERT INTO order_summary …`, …)
-//		return err
-//	})
-//	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error { … CREATE TABLE IF NOT EXISTS … })
-//	p.OnReset(func(ctx context.Context, tx pgx.Tx) error { … TRUNCATE … })
+//	p := projection.New("order_summary",
+//		projection.Categories("order"),
+//		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[OrderPlaced]) error {
+//			_, err := tx.Exec(ctx, `INSERT INTO order_summary …`, e.Data.OrderID, …)
+//			return err
+//		}),
+//		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error { … CREATE TABLE IF NOT EXISTS … }),
+//		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error { … TRUNCATE … }),
+//	)
 //
-// Events are decoded once, after upcasting: an Upcaster turns a stored old
-// type or shape into the current one at read time. Events of the projection's
+// The event type of a handler is its Envelope's type parameter's
+// (eventlog.Named); OnType is the string form. Events are decoded once;
+// upcasting happens before, in the log the projection reads (see
+// eventlog.UpcastStore and runtime.App.Upcasters). Events of the projection's
 // categories with no handler are skipped and counted; data that does not
-// decode is a permanent failure and goes to the dead letters.
+// decode is a permanent failure and goes to the dead letters (Permanent marks
+// a handler's own such errors; Retry sets the policy for the others).
 //
 // Replay rebuilds one projection: in one transaction it runs the reset hook,
 // moves every partition's checkpoint back to the start and bumps every

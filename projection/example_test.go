@@ -20,6 +20,9 @@ type OrderPlaced struct {
 	Total    float64 `json:"total"`
 }
 
+// EventType names the event type once; handlers and appends infer it.
+func (OrderPlaced) EventType() string { return "OrderPlaced" }
+
 // A read model of each customer's spending, built from OrderPlaced events.
 func Example() {
 	ctx := context.Background()
@@ -30,24 +33,26 @@ func Example() {
 	log, _ := postgres.New(pool, postgres.Config{Schema: "shop"})
 	checkpoints, _ := checkpoint.NewPostgres(pool, "shop")
 
-	totals := projection.New("customer_totals", projection.Options{Categories: []string{"order"}})
-	totals.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS shop.customer_totals (customer text PRIMARY KEY, total numeric)`)
-		return err
-	})
-	totals.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `TRUNCATE shop.customer_totals`)
-		return err
-	})
-	projection.Handle(totals, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, o OrderPlaced) error {
-		_, err := tx.Exec(ctx, `INSERT INTO shop.customer_totals VALUES ($1, $2)
-			ON CONFLICT (customer) DO UPDATE SET total = customer_totals.total + excluded.total`, o.Customer, o.Total)
-		return err
-	})
+	totals := projection.New("customer_totals",
+		projection.Categories("order"),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS shop.customer_totals (customer text PRIMARY KEY, total numeric)`)
+			return err
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `TRUNCATE shop.customer_totals`)
+			return err
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[OrderPlaced]) error {
+			_, err := tx.Exec(ctx, `INSERT INTO shop.customer_totals VALUES ($1, $2)
+			ON CONFLICT (customer) DO UPDATE SET total = customer_totals.total + excluded.total`, e.Data.Customer, e.Data.Total)
+			return err
+		}),
+	)
 	projection.Setup(ctx, pool, "shop", totals)
 
 	for i, o := range []OrderPlaced{{"ann", 20}, {"bob", 5}, {"ann", 12.5}} {
-		e, _ := eventlog.NewEvent("OrderPlaced", o)
+		e, _ := eventlog.Encode(o)
 		log.Append(ctx, fmt.Sprintf("order-%d", i), eventlog.NoStream, e)
 	}
 	// Rebuild here until caught up (in production, runners keep it current).

@@ -2,7 +2,6 @@ package projection
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,60 +15,102 @@ import (
 	"github.com/causewayhq/causeway/worker"
 )
 
-// Options configure a projection's subscription.
-type Options struct {
-	// Categories limits the projection to these stream categories. With
-	// none, the log is filtered by the handled event types instead.
-	Categories []string
-	// Partitions (fixed at creation), Key, Retry, BatchSize,
-	// BatchMaxDuration and MaxDeadLetters: see worker.Subscription.
-	Partitions       int
-	Key              worker.KeyFunc
-	Retry            worker.RetryPolicy
-	BatchSize        int
-	BatchMaxDuration time.Duration
-	MaxDeadLetters   int
-	// Start: a new projection reads from the beginning unless FromNow.
-	Start worker.StartFrom
-}
+// Option declares part of a projection.
+type Option func(*Projection)
+
+// Worker types a projection's options use, here so that a projection needs
+// no other import.
+type (
+	RetryPolicy = worker.RetryPolicy
+	KeyFunc     = worker.KeyFunc
+	StartFrom   = worker.StartFrom
+)
+
+// Where a new projection starts reading.
+const (
+	FromBeginning = worker.FromBeginning
+	FromNow       = worker.FromNow
+)
+
+// DefaultRetryPolicy is a projection's retry policy unless Retry says
+// otherwise.
+var DefaultRetryPolicy = worker.DefaultRetryPolicy
+
+// Permanent marks a handler's error as one retrying cannot fix: the event
+// is dead-lettered at once. Permanent(nil) is nil.
+func Permanent(err error) error { return worker.Permanent(err) }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool { return worker.IsPermanent(err) }
 
 // TxFunc is a set-up or reset hook, run in the transaction given.
 type TxFunc func(ctx context.Context, tx pgx.Tx) error
 
-// Projection is a read model definition. Build it with New, Handle,
-// OnSetup, OnReset and Upcast before running it; it is then read-only.
+// Projection is a read model definition, declared with New and options; it
+// is read-only afterwards.
 type Projection struct {
-	name      string
-	opts      Options
-	handlers  map[string]func(ctx context.Context, tx pgx.Tx, e eventlog.Event) error
-	upcasters eventlog.Upcasters
-	setup     TxFunc
-	reset     TxFunc
-	errs      []error
+	name       string
+	categories []string
+	wopts      []worker.SubscriptionOption
+	handlers   map[string]func(ctx context.Context, tx pgx.Tx, e eventlog.Event) error
+	setup      TxFunc
+	reset      TxFunc
+	errs       []error
 
 	handled atomic.Int64
 	skipped atomic.Int64
 }
 
 // New declares a projection. The name is its subscription's name.
-func New(name string, opts Options) *Projection {
-	p := &Projection{name: name, opts: opts, handlers: map[string]func(context.Context, pgx.Tx, eventlog.Event) error{}}
+// Declaration mistakes (a bad name, two handlers for one type, a Go type
+// without an event type name) are reported by Err.
+//
+//	p := projection.New("order_summary",
+//		projection.Categories("order"),
+//		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[OrderPlaced]) error { … }),
+//		projection.OnSetup(createTables),
+//		projection.OnReset(truncateTables),
+//	)
+func New(name string, opts ...Option) *Projection {
+	p := &Projection{name: name, handlers: map[string]func(context.Context, pgx.Tx, eventlog.Event) error{}}
 	if err := checkpoint.ValidateName(name); err != nil {
 		p.errs = append(p.errs, err)
+	}
+	for _, o := range opts {
+		o(p)
 	}
 	return p
 }
 
-// Name returns the projection's name.
-func (p *Projection) Name() string { return p.name }
-
-// Handle registers the handler of one event type. The event's data is
-// decoded into a T once; the handler writes the read model through tx.
-func Handle[T any](p *Projection, eventType string, fn func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v T) error) {
-	if err := eventlog.ValidateEventType(eventType); err != nil {
-		p.errs = append(p.errs, fmt.Errorf("projection %s: handler for %q: %w", p.name, eventType, err))
-		return
+// On handles events of T's declared type (its EventType method; see
+// eventlog.Named), decoded once into an eventlog.Envelope[T]; the handler
+// writes the read model through tx. Data that does not decode is a
+// permanent failure.
+func On[T any](fn func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[T]) error) Option {
+	return func(p *Projection) {
+		name, err := eventlog.TypeName[T]()
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("projection %s: %w", p.name, err))
+			return
+		}
+		addHandler(p, name, fn)
 	}
+}
+
+// OnType is On for an event type named at run time (the string form). T
+// may declare no name; one that declares another is refused
+// (eventlog.ErrTypeMismatch).
+func OnType[T any](eventType string, fn func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[T]) error) Option {
+	return func(p *Projection) {
+		if err := eventlog.CheckTypeName[T](eventType); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("projection %s: handler for %q: %w", p.name, eventType, err))
+			return
+		}
+		addHandler(p, eventType, fn)
+	}
+}
+
+func addHandler[T any](p *Projection, eventType string, fn func(context.Context, pgx.Tx, eventlog.Envelope[T]) error) {
 	if _, dup := p.handlers[eventType]; dup {
 		p.errs = append(p.errs, fmt.Errorf("projection %s: two handlers for %q", p.name, eventType))
 		return
@@ -79,28 +120,57 @@ func Handle[T any](p *Projection, eventType string, fn func(ctx context.Context,
 		return
 	}
 	p.handlers[eventType] = func(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
-		var v T
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return worker.Permanent(fmt.Errorf("projection %s: decode %s event %s into %T: %w", p.name, e.Type, e.ID, v, err))
+		env, err := eventlog.Decode[T](e)
+		if err != nil {
+			return worker.Permanent(fmt.Errorf("projection %s: %w", p.name, err))
 		}
-		return fn(ctx, tx, e, v)
+		return fn(ctx, tx, env)
 	}
 }
 
-// Upcast registers an upcaster applied before decoding.
-func (p *Projection) Upcast(u eventlog.Upcaster) {
-	if err := p.upcasters.Add(u); err != nil {
-		p.errs = append(p.errs, fmt.Errorf("projection %s: %w", p.name, err))
-	}
+// Categories limits the projection to these stream categories. Without
+// it, the log is filtered by the handled event types.
+func Categories(categories ...string) Option {
+	return func(p *Projection) { p.categories = append(p.categories, categories...) }
 }
 
 // OnSetup declares the read model's schema set-up, run by Setup (at `runner
 // migrate` and on start). It must be idempotent (CREATE … IF NOT EXISTS).
-func (p *Projection) OnSetup(fn TxFunc) { p.setup = fn }
+func OnSetup(fn TxFunc) Option { return func(p *Projection) { p.setup = fn } }
 
 // OnReset declares how to empty the read model for a replay (e.g. TRUNCATE
 // its tables); it runs in the transaction that resets the checkpoints.
-func (p *Projection) OnReset(fn TxFunc) { p.reset = fn }
+func OnReset(fn TxFunc) Option { return func(p *Projection) { p.reset = fn } }
+
+// Partitions is the partition count, fixed when the projection first runs
+// (default worker.DefaultPartitions).
+func Partitions(n int) Option { return wopt(worker.Partitions(n)) }
+
+// Key is the partition key (default: the stream id). Events with equal
+// keys are handled in order by one transaction at a time.
+func Key(fn KeyFunc) Option { return wopt(worker.Key(fn)) }
+
+// Retry is how a failed event is retried before it is dead-lettered.
+func Retry(rp RetryPolicy) Option { return wopt(worker.Retry(rp)) }
+
+// BatchSize and BatchMaxDuration bound one transaction.
+func BatchSize(n int) Option { return wopt(worker.BatchSize(n)) }
+
+// BatchMaxDuration: see BatchSize.
+func BatchMaxDuration(d time.Duration) Option { return wopt(worker.BatchMaxDuration(d)) }
+
+// MaxDeadLetters caps the projection's dead letters.
+func MaxDeadLetters(n int) Option { return wopt(worker.MaxDeadLetters(n)) }
+
+// Start says where a new projection starts (default FromBeginning).
+func Start(from StartFrom) Option { return wopt(worker.Start(from)) }
+
+func wopt(o worker.SubscriptionOption) Option {
+	return func(p *Projection) { p.wopts = append(p.wopts, o) }
+}
+
+// Name returns the projection's name.
+func (p *Projection) Name() string { return p.name }
 
 // Err reports registration mistakes (bad names, duplicate handlers).
 func (p *Projection) Err() error {
@@ -121,15 +191,13 @@ func (p *Projection) Types() []string {
 }
 
 // Filter is the log filter the projection reads with: its categories, or
-// else the handled types and the stored types that upcast into them.
+// else the handled types (read through an eventlog.UpcastStore, as the
+// runtime does, the stored types that upcast into them are read too).
 func (p *Projection) Filter() eventlog.Filter {
-	if len(p.opts.Categories) > 0 {
-		return eventlog.Filter{Categories: slices.Clone(p.opts.Categories)}
+	if len(p.categories) > 0 {
+		return eventlog.Filter{Categories: slices.Clone(p.categories)}
 	}
-	types := p.Types()
-	types = append(types, p.upcasters.Sources(types)...)
-	slices.Sort(types)
-	return eventlog.Filter{Types: types}
+	return eventlog.Filter{Types: p.Types()}
 }
 
 // Stats counts deliveries in this process.
@@ -148,26 +216,12 @@ func (p *Projection) Subscription() (worker.Subscription, error) {
 	if err := p.Err(); err != nil {
 		return worker.Subscription{}, err
 	}
-	return worker.Subscription{
-		Name:             p.name,
-		Filter:           p.Filter(),
-		Start:            p.opts.Start,
-		Partitions:       p.opts.Partitions,
-		Key:              p.opts.Key,
-		Handler:          p.handle,
-		Retry:            p.opts.Retry,
-		Mode:             worker.Transactional,
-		BatchSize:        p.opts.BatchSize,
-		BatchMaxDuration: p.opts.BatchMaxDuration,
-		MaxDeadLetters:   p.opts.MaxDeadLetters,
-	}, nil
+	opts := append([]worker.SubscriptionOption{worker.Filter(p.Filter()), worker.Mode(worker.Transactional)}, p.wopts...)
+	return worker.NewSubscription(p.name, append(opts, worker.OnAny(p.handle))...), nil
 }
 
 func (p *Projection) handle(ctx context.Context, d *worker.Delivery) error {
 	e := d.Event
-	if err := p.upcasters.Apply(&e); err != nil {
-		return worker.Permanent(err)
-	}
 	h, ok := p.handlers[e.Type]
 	if !ok {
 		p.skipped.Add(1)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ type env struct {
 	pool   *pgxpool.Pool
 	log    *pgstore.Store
 	cps    *checkpoint.PostgresStore
+	// reader, if set, is what workers read (an eventlog.UpcastStore).
+	reader worker.Log
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,7 +77,11 @@ func (e *env) run(t *testing.T, member string, ps ...*projection.Projection) con
 		}
 		subs = append(subs, s)
 	}
-	w, err := worker.New(worker.Config{Log: e.log, Checkpoints: e.cps, MemberID: member, LeaseTTL: 2 * time.Second}, subs...)
+	var log worker.Log = e.log
+	if e.reader != nil {
+		log = e.reader
+	}
+	w, err := worker.New(worker.Config{Log: log, Checkpoints: e.cps, MemberID: member, LeaseTTL: 2 * time.Second}, subs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +123,14 @@ type orderShipped struct {
 	Order string `json:"order"`
 }
 
+func (orderPlaced) EventType() string  { return "OrderPlaced" }
+func (orderShipped) EventType() string { return "OrderShipped" }
+
 // ordersProjection keeps one row per order; it refuses to apply a stream's
 // events out of order or twice (its version check), so any duplicate
 // delivery would surface as a dead letter.
 func ordersProjection(schema, name string, calls *atomic.Int64) *projection.Projection {
 	table := schema + "." + name
-	p := projection.New(name, projection.Options{Categories: []string{"order"}, Partitions: 4,
-		Retry: worker.RetryPolicy{MaxAttempts: 1}})
 	apply := func(ctx context.Context, tx pgx.Tx, e eventlog.Event, status string, total *float64, customer string) error {
 		if calls != nil {
 			calls.Add(1)
@@ -132,27 +140,31 @@ func ordersProjection(schema, name string, calls *atomic.Int64) *projection.Proj
 			return err
 		}
 		if e.Version != 1 {
-			return worker.Permanent(fmt.Errorf("%s v%d out of order", e.StreamID, e.Version))
+			return projection.Permanent(fmt.Errorf("%s v%d out of order", e.StreamID, e.Version))
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO `+table+` (id, customer, status, total, version) VALUES ($1, $2, $3, $4, 1)`, e.StreamID, customer, status, *total)
 		return err
 	}
-	projection.Handle(p, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v orderPlaced) error {
-		return apply(ctx, tx, e, "placed", &v.Total, v.Customer)
-	})
-	projection.Handle(p, "OrderShipped", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v orderShipped) error {
-		return apply(ctx, tx, e, "shipped", nil, "")
-	})
-	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (id text PRIMARY KEY, customer text NOT NULL,
+	return projection.New(name,
+		projection.Categories("order"),
+		projection.Partitions(4),
+		projection.Retry(projection.RetryPolicy{MaxAttempts: 1}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[orderPlaced]) error {
+			return apply(ctx, tx, e.Event, "placed", &e.Data.Total, e.Data.Customer)
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[orderShipped]) error {
+			return apply(ctx, tx, e.Event, "shipped", nil, "")
+		}),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (id text PRIMARY KEY, customer text NOT NULL,
 			status text NOT NULL, total numeric NOT NULL, version bigint NOT NULL)`)
-		return err
-	})
-	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `TRUNCATE `+table)
-		return err
-	})
-	return p
+			return err
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `TRUNCATE `+table)
+			return err
+		}),
+	)
 }
 
 func TestHandlersSkipsAndDecodeFailures(t *testing.T) {
@@ -188,25 +200,34 @@ func TestHandlersSkipsAndDecodeFailures(t *testing.T) {
 }
 
 func TestRegistrationErrors(t *testing.T) {
-	h := func(context.Context, pgx.Tx, eventlog.Event, orderShipped) error { return nil }
-	p := projection.New("bad name!", projection.Options{})
-	projection.Handle(p, "A", h)
-	projection.Handle(p, "A", h)
-	projection.Handle(p, "not a type", h)
-	projection.Handle[orderShipped](p, "B", nil)
-	p.Upcast(eventlog.Upcaster{From: "A.v1", To: "A"})
-	p.Upcast(eventlog.Upcaster{From: "A.v1", To: "A"})
+	h := func(context.Context, pgx.Tx, eventlog.Envelope[orderShipped]) error { return nil }
+	raw := func(context.Context, pgx.Tx, eventlog.Envelope[json.RawMessage]) error { return nil }
+	type nameless struct{}
+	p := projection.New("bad name!",
+		projection.On(h),
+		projection.OnType("OrderShipped", h),
+		projection.OnType("not a type", raw),
+		projection.OnType[orderShipped]("B", nil),
+		projection.On(func(context.Context, pgx.Tx, eventlog.Envelope[nameless]) error { return nil }),
+	)
 	err := p.Err()
-	for _, want := range []string{"invalid subscription name", "two handlers for \"A\"", "handler for \"not a type\"", "nil handler", "two upcasters"} {
+	for _, want := range []string{"invalid subscription name", "two handlers for \"OrderShipped\"", "handler for \"not a type\"",
+		"handler for \"B\"", "projection_test.nameless"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Err() = %v; want it to mention %q", err, want)
 		}
 	}
+	if !errors.Is(err, eventlog.ErrTypeMismatch) || !errors.Is(err, eventlog.ErrUnnamedType) {
+		t.Errorf("Err() = %v; want ErrTypeMismatch (B is not OrderShipped) and ErrUnnamedType", err)
+	}
 	if _, err := p.Subscription(); err == nil {
 		t.Error("Subscription() accepted a broken projection")
 	}
-	if err := projection.New("empty", projection.Options{}).Err(); err == nil || !strings.Contains(err.Error(), "no handlers") {
+	if err := projection.New("empty").Err(); err == nil || !strings.Contains(err.Error(), "no handlers") {
 		t.Errorf("no handlers: %v", err)
+	}
+	if err := projection.New("nil", projection.OnType("X", (func(context.Context, pgx.Tx, eventlog.Envelope[json.RawMessage]) error)(nil))).Err(); err == nil || !strings.Contains(err.Error(), "nil handler") {
+		t.Errorf("nil handler: %v", err)
 	}
 }
 
@@ -223,28 +244,34 @@ func TestUpcastingOldShapes(t *testing.T) {
 		mu  sync.Mutex
 		got = map[string]placedV2{}
 	)
-	p := projection.New("upcast", projection.Options{}) // filter by types: the old type must be read too
-	projection.Handle(p, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v placedV2) error {
-		if e.Type != "OrderPlaced" {
-			return fmt.Errorf("handler saw type %s", e.Type)
-		}
-		mu.Lock()
-		got[v.Order] = v
-		mu.Unlock()
-		return nil
-	})
-	// v1 stored cents under another name; v2 renamed the field.
-	p.Upcast(eventlog.Upcaster{From: "OrderPlaced.v1", To: "OrderPlaced.v2", Fn: func(d json.RawMessage) (json.RawMessage, error) {
-		var old struct {
-			ID    string `json:"id"`
-			Cents int64  `json:"amount_cents"`
-		}
-		if err := json.Unmarshal(d, &old); err != nil {
-			return nil, err
-		}
-		return json.Marshal(map[string]any{"order": old.ID, "total": float64(old.Cents) / 100})
-	}})
-	p.Upcast(eventlog.Upcaster{From: "OrderPlaced.v2", To: "OrderPlaced"})
+	p := projection.New("upcast", // filter by types: the old types must be read too
+		projection.OnType("OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[placedV2]) error {
+			if e.Type != "OrderPlaced" {
+				return fmt.Errorf("handler saw type %s", e.Type)
+			}
+			mu.Lock()
+			got[e.Data.Order] = e.Data
+			mu.Unlock()
+			return nil
+		}))
+	// v1 stored cents under another name; v2 renamed the field. The
+	// upcasters belong to the log the workers read (as runtime.App's do).
+	var err error
+	e.reader, err = eventlog.WithUpcasters(e.log,
+		eventlog.Upcaster{From: "OrderPlaced.v1", To: "OrderPlaced.v2", Fn: func(d json.RawMessage) (json.RawMessage, error) {
+			var old struct {
+				ID    string `json:"id"`
+				Cents int64  `json:"amount_cents"`
+			}
+			if err := json.Unmarshal(d, &old); err != nil {
+				return nil, err
+			}
+			return json.Marshal(map[string]any{"order": old.ID, "total": float64(old.Cents) / 100})
+		}},
+		eventlog.Upcaster{From: "OrderPlaced.v2", To: "OrderPlaced"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.append(t, "order-1", "OrderPlaced.v1", map[string]any{"id": "order-1", "amount_cents": 1234})
 	e.append(t, "order-2", "OrderPlaced.v2", placedV2{"order-2", 7.5})
 	e.append(t, "order-3", "OrderPlaced", placedV2{"order-3", 1})
@@ -276,10 +303,20 @@ func TestReplayRebuildsOnlyItsProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plain atomic.Int64
-	plainSub := worker.Subscription{Name: "plain", Handler: func(context.Context, *worker.Delivery) error { plain.Add(1); return nil }}
+	plainSub := worker.NewSubscription("plain", worker.OnAny(func(context.Context, *worker.Delivery) error { plain.Add(1); return nil }))
 
 	for i := 0; i < 300; i++ {
-		e.append(t, fmt.Sprintf("order-%d", i%60), []string{"OrderPlaced", "OrderShipped"}[min(1, i/60)], orderPlaced{Customer: "c", Total: 1})
+		var v eventlog.Named = orderPlaced{Customer: "c", Total: 1}
+		if i >= 60 {
+			v = orderShipped{}
+		}
+		ev, err := eventlog.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.log.Append(ctx, fmt.Sprintf("order-%d", i%60), eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sa, _ := a.Subscription()
 	sb, _ := b.Subscription()
@@ -382,7 +419,7 @@ func TestReplayWithoutRunnersResetsOnly(t *testing.T) {
 	if _, err := projection.Replay(ctx, projection.ReplayConfig{Projection: p}); err == nil {
 		t.Fatal("replay without stores accepted")
 	}
-	broken := projection.New("broken", projection.Options{})
+	broken := projection.New("broken")
 	if _, err := projection.Replay(ctx, projection.ReplayConfig{Projection: broken, Log: e.log, Checkpoints: e.cps}); err == nil {
 		t.Fatal("broken projection accepted")
 	}

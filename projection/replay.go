@@ -127,7 +127,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 	if stored, err := cfg.Checkpoints.Subscription(ctx, p.name); err == nil {
 		from = stored.StartAt
 	}
-	total, err := cfg.Log.CountBetween(ctx, from, target, sub.Filter)
+	total, err := cfg.Log.CountBetween(ctx, from, target, sub.Filter())
 	if err != nil {
 		return ReplayResult{}, err
 	}
@@ -201,7 +201,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 			lastCheck, lastSeen = time.Now(), d
 		}
 		if !caughtUp && count {
-			behind, err := cfg.Log.CountBetween(ctx, slowest, target, sub.Filter)
+			behind, err := cfg.Log.CountBetween(ctx, slowest, target, sub.Filter())
 			if err == nil {
 				caughtUp = behind == 0
 				d = max(d, total-behind)

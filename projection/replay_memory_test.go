@@ -32,20 +32,20 @@ func TestReplayOnMemoryStores(t *testing.T) {
 		totals = map[string]float64{}
 		resets int
 	)
-	p := projection.New("mem_totals", projection.Options{Categories: []string{"order"}, Partitions: 4})
-	projection.Handle(p, "OrderPlaced", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v OrderPlaced) error {
-		mu.Lock()
-		defer mu.Unlock()
-		totals[v.Customer] += v.Total
-		return nil
-	})
-	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		mu.Lock()
-		defer mu.Unlock()
-		clear(totals)
-		resets++
-		return nil
-	})
+	p := projection.New("mem_totals", projection.Categories("order"), projection.Partitions(4),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[OrderPlaced]) error {
+			mu.Lock()
+			defer mu.Unlock()
+			totals[e.Data.Customer] += e.Data.Total
+			return nil
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			mu.Lock()
+			defer mu.Unlock()
+			clear(totals)
+			resets++
+			return nil
+		}))
 	const orders = 300
 	for i := range orders {
 		ev, err := eventlog.NewEvent("OrderPlaced", OrderPlaced{Customer: fmt.Sprintf("c%d", i%7), Total: 1})

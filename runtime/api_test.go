@@ -168,28 +168,29 @@ type apiTestApp struct {
 }
 
 func (a *apiTestApp) app() runtime.App {
-	p := projection.New("api_orders", projection.Options{Categories: []string{"order"}, Partitions: 2})
-	projection.Handle(p, "OrderPlaced", func(_ context.Context, _ pgx.Tx, _ eventlog.Event, v orderData) error {
-		if v.Bad && !a.fixed.Load() {
-			return worker.Permanent(errors.New("bad order"))
-		}
-		a.handled.Add(1)
-		return nil
-	})
-	s := saga.New[checkoutState]("api_checkout")
-	saga.StartOn(s, "CheckoutStarted", func(_ eventlog.Event, v orderData) (string, checkoutState, error) {
-		return v.ID, checkoutState{ID: v.ID}, nil
-	})
-	s.Step("reserve", func(context.Context, *saga.StepContext[checkoutState]) error { return nil },
-		saga.StepOptions[checkoutState]{Compensate: func(context.Context, *saga.StepContext[checkoutState]) error {
-			if a.compFixed.Load() {
-				return nil
+	p := projection.New("api_orders", projection.Categories("order"), projection.Partitions(2),
+		projection.OnType("OrderPlaced", func(_ context.Context, _ pgx.Tx, e eventlog.Envelope[orderData]) error {
+			if e.Data.Bad && !a.fixed.Load() {
+				return projection.Permanent(errors.New("bad order"))
 			}
-			return worker.Permanent(errors.New("cannot release the reservation"))
-		}})
-	s.Step("charge", func(context.Context, *saga.StepContext[checkoutState]) error {
-		return worker.Permanent(errors.New("card declined"))
-	}, saga.StepOptions[checkoutState]{})
+			a.handled.Add(1)
+			return nil
+		}))
+	s := saga.New[checkoutState]("api_checkout",
+		saga.StartOnType("CheckoutStarted", func(_ context.Context, e eventlog.Envelope[orderData]) (saga.Start[checkoutState], error) {
+			return saga.Start[checkoutState]{CorrelationID: e.Data.ID, State: checkoutState{ID: e.Data.ID}}, nil
+		}),
+		saga.Step("reserve", func(context.Context, *saga.StepContext[checkoutState]) error { return nil },
+			saga.Compensate(func(context.Context, *saga.StepContext[checkoutState]) error {
+				if a.compFixed.Load() {
+					return nil
+				}
+				return saga.Permanent(errors.New("cannot release the reservation"))
+			})),
+		saga.Step("charge", func(context.Context, *saga.StepContext[checkoutState]) error {
+			return saga.Permanent(errors.New("card declined"))
+		}),
+	)
 	return runtime.App{Name: "api-test", Projections: []*projection.Projection{p}, Sagas: []saga.Saga{s}}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/cli"
 	"github.com/causewayhq/causeway/saga"
@@ -22,6 +23,10 @@ type App struct {
 	Projections   []*projection.Projection
 	Sagas         []saga.Saga
 	Subscriptions []worker.Subscription
+	// Upcasters turn stored old event types and shapes into current ones
+	// at read time, for every consumer: subscriptions, projections, saga
+	// starts and waits, dead-letter retries, replays and Runtime.Reader.
+	Upcasters []eventlog.Upcaster
 	// Jobs are cron jobs fired once per cluster by the elected leader.
 	Jobs []Job
 	// Retention policies, applied by the leader on their schedules.
@@ -92,7 +97,7 @@ func (a App) validate() error {
 		claim(saga.SubscriptionName(s.Name()), "saga")
 	}
 	for _, s := range a.Subscriptions {
-		claim(s.Name, "subscription")
+		claim(s.Name(), "subscription")
 	}
 	jobs := map[string]bool{}
 	for _, j := range a.Jobs {

@@ -22,7 +22,6 @@ import (
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime"
 	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/worker"
 )
 
 func execute(t *testing.T, app runtime.App, args ...string) (int, string, string) {
@@ -39,35 +38,40 @@ type cliOrder struct {
 	Amount float64 `json:"amount"`
 }
 
+func (cliOrder) EventType() string { return "Placed" }
+
 // cliApp has a projection that dead-letters negative amounts and a saga
 // whose only compensation always fails.
 func cliApp(schema string) runtime.App {
-	p := projection.New("cli_orders", projection.Options{Categories: []string{"order"}, Retry: worker.RetryPolicy{MaxAttempts: 1}})
-	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.cli_orders (id text PRIMARY KEY, amount numeric)`)
-		return err
-	})
-	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `TRUNCATE `+schema+`.cli_orders`)
-		return err
-	})
-	projection.Handle(p, "Placed", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, o cliOrder) error {
-		if o.Amount < 0 {
-			return errors.New("negative amount")
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.cli_orders VALUES ($1, $2)`, o.ID, o.Amount)
-		return err
-	})
-	d := saga.New[cliOrder]("cli_saga")
-	saga.StartOn(d, "Placed", func(e eventlog.Event, o cliOrder) (string, cliOrder, error) { return o.ID, o, nil })
-	fast := worker.RetryPolicy{MaxAttempts: 1}
-	d.Step("hold", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error { return nil },
-		saga.StepOptions[cliOrder]{Retry: fast, CompensateRetry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
-			return errors.New("cannot release")
-		}})
-	d.Step("charge", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
-		return worker.Permanent(errors.New("declined"))
-	}, saga.StepOptions[cliOrder]{Retry: fast})
+	fast := saga.RetryPolicy{MaxAttempts: 1}
+	p := projection.New("cli_orders", projection.Categories("order"), projection.Retry(fast),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.cli_orders (id text PRIMARY KEY, amount numeric)`)
+			return err
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `TRUNCATE `+schema+`.cli_orders`)
+			return err
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[cliOrder]) error {
+			if e.Data.Amount < 0 {
+				return errors.New("negative amount")
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO `+schema+`.cli_orders VALUES ($1, $2)`, e.Data.ID, e.Data.Amount)
+			return err
+		}))
+	d := saga.New[cliOrder]("cli_saga",
+		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[cliOrder]) (saga.Start[cliOrder], error) {
+			return saga.Start[cliOrder]{CorrelationID: e.Data.ID, State: e.Data}, nil
+		}),
+		saga.Step("hold", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error { return nil },
+			saga.Retry(fast), saga.CompensateRetry(fast), saga.Compensate(func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
+				return errors.New("cannot release")
+			})),
+		saga.Step("charge", func(ctx context.Context, sc *saga.StepContext[cliOrder]) error {
+			return saga.Permanent(errors.New("declined"))
+		}, saga.Retry(fast)),
+	)
 	return runtime.App{Name: "cliapp", Projections: []*projection.Projection{p}, Sagas: []saga.Saga{d}}
 }
 

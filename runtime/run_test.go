@@ -86,11 +86,13 @@ func TestHandlerLogsNameTheirEvent(t *testing.T) {
 	schema, _ := pgtest.NewSchema(t)
 	logger, logs := captureLogger()
 	var rt *runtime.Runtime
-	sub := worker.Subscription{Name: "log_probe", Partitions: 1,
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("log_probe",
+		worker.Partitions(1),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			rt.Logger().ErrorContext(ctx, "probe: charge failed")
 			return nil
-		}}
+		}),
+	)
 	ctx := pgtest.Context(t, time.Minute)
 	rt, err := runtime.Open(ctx, runtime.App{Name: "logs", Subscriptions: []worker.Subscription{sub}},
 		runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: "off", LeaseTTL: 2 * time.Second, Logger: logger})

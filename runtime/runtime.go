@@ -44,7 +44,17 @@ type Runtime struct {
 	Log         *pgstore.Store
 	Checkpoints *checkpoint.PostgresStore
 	Sagas       *saga.PostgresStore
+
+	// reader is Log as every consumer reads it: through App.Upcasters.
+	reader worker.Log
 }
+
+// Reader is the log as the app's consumers read it: through App.Upcasters
+// (Log itself when there are none). Subscriptions, projections, sagas,
+// replays and inspection all read through it; read through it too when
+// folding a stream (eventlog.Fold), so commands decide from current shapes.
+// Appends through it go to Log unchanged.
+func (r *Runtime) Reader() worker.Log { return r.reader }
 
 // Open connects to the database and builds the stores. It does not
 // migrate (see Migrate) and starts nothing (see Run).
@@ -113,6 +123,14 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		pool.Close()
 		return nil, err
 	}
+	r.reader = r.Log
+	if len(app.Upcasters) > 0 {
+		// Not wrapped without upcasters: the hot read path stays direct.
+		if r.reader, err = eventlog.WithUpcasters(r.Log, app.Upcasters...); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if r.Checkpoints, err = checkpoint.NewPostgres(pool, cfg.Schema); err != nil {
 		r.Close()
 		return nil, err
@@ -179,8 +197,8 @@ func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
 	return applied, projection.Setup(ctx, r.pool, r.cfg.Schema, r.app.Projections...)
 }
 
-// subscriptions builds every worker subscription of the app, wrapped with
-// tracing and metrics, and the saga executor.
+// subscriptions builds every worker subscription of the app (the worker
+// wraps their handlers with tracing and metrics).
 func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error) {
 	var subs []worker.Subscription
 	for _, p := range r.app.Projections {
@@ -191,17 +209,13 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 		subs = append(subs, s)
 	}
 	for _, d := range r.app.Sagas {
-		s, err := saga.Subscription(r.Sagas, d, saga.SubscriptionOptions{})
+		s, err := saga.Subscription(r.Sagas, d)
 		if err != nil {
 			return nil, err
 		}
 		subs = append(subs, s)
 	}
-	subs = append(subs, r.app.Subscriptions...)
-	for i := range subs {
-		subs[i].Handler = r.tel.WrapHandler(subs[i].Name, subs[i].Handler)
-	}
-	return subs, nil
+	return append(subs, r.app.Subscriptions...), nil
 }
 
 // Run migrates, then runs every subscription, the saga executor, the
@@ -235,7 +249,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	var x *saga.Executor
 	if len(r.app.Sagas) > 0 {
 		var err error
-		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.Log, Owner: r.cfg.MemberID,
+		x, err = saga.NewExecutor(saga.ExecutorConfig{Store: r.Sagas, Log: r.reader, Owner: r.cfg.MemberID,
 			Concurrency: r.cfg.SagaConcurrency, Logger: r.logger, Hooks: r.tel.SagaHooks(),
 			TracerProvider: r.tel.TracerProvider()}, r.app.Sagas...)
 		if err != nil {
@@ -260,8 +274,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	var w *worker.Worker
 	if len(subs) > 0 {
-		w, err = worker.New(worker.Config{Log: r.Log, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,
-			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks}, subs...)
+		w, err = worker.New(worker.Config{Log: r.reader, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,
+			LeaseTTL: r.cfg.LeaseTTL, Logger: r.logger, Hooks: hooks, Middleware: r.tel.WrapHandler}, subs...)
 		if err != nil {
 			return err
 		}
@@ -320,7 +334,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 // Ops returns the operations over this runtime's stores (the CLI and the
 // HTTP API use it).
 func (r *Runtime) Ops() *ops.Ops {
-	return ops.New(ops.Config{Log: r.Log, Checkpoints: r.Checkpoints, SagaStore: r.Sagas,
+	return ops.New(ops.Config{Log: r.Log, Reader: r.reader, Checkpoints: r.Checkpoints, SagaStore: r.Sagas,
 		Projections: r.app.Projections, Sagas: r.app.Sagas, Subscriptions: r.app.Subscriptions,
 		MemberID: r.cfg.MemberID, LeaseTTL: r.cfg.LeaseTTL, ReadyMaxLag: r.cfg.ReadyMaxLag,
 		ReadyMaxHorizon: r.cfg.ReadyMaxHorizon, Logger: r.logger})

@@ -17,7 +17,6 @@ import (
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/saga/sagatest"
-	"github.com/causewayhq/causeway/worker"
 )
 
 // The multi-process tests re-execute the test binary as executor
@@ -31,12 +30,13 @@ const childEnv = "CAUSEWAY_SAGA_CHILD"
 // means two executors run one saga at the same time.
 func effectDefinitions(pool *pgxpool.Pool, schema, owner string, slow time.Duration) []saga.Saga {
 	var defs []saga.Saga
-	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
+	fast := saga.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
 	for n := 1; n <= 5; n++ {
-		d := saga.New[sagatest.Script](fmt.Sprintf("effects%d", n))
-		saga.StartOn(d, fmt.Sprintf("Start%d", n), func(e eventlog.Event, s sagatest.Script) (string, sagatest.Script, error) {
-			return e.StreamID, s, nil
-		})
+		opts := []saga.Option{
+			saga.StartOnType(fmt.Sprintf("Start%d", n), func(ctx context.Context, e eventlog.Envelope[sagatest.Script]) (saga.Start[sagatest.Script], error) {
+				return saga.Start[sagatest.Script]{CorrelationID: e.StreamID, State: e.Data}, nil
+			}),
+		}
 		for i := 1; i <= n; i++ {
 			effect := func(kind string, fail bool) saga.StepFunc[sagatest.Script] {
 				return func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
@@ -70,14 +70,14 @@ func effectDefinitions(pool *pgxpool.Pool, schema, owner string, slow time.Durat
 				}
 			}
 			i := i
-			d.Step(fmt.Sprintf("T%d", i), func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
+			opts = append(opts, saga.Step(fmt.Sprintf("T%d", i), func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
 				return effect(fmt.Sprintf("T%d", i), sc.State.FailAt == i)(ctx, sc)
-			}, saga.StepOptions[sagatest.Script]{Retry: fast, Timeout: 5 * time.Second,
-				Compensate: func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
+			}, saga.Retry(fast), saga.Timeout(5*time.Second),
+				saga.Compensate(func(ctx context.Context, sc *saga.StepContext[sagatest.Script]) error {
 					return effect(fmt.Sprintf("C%d", i), sc.State.FailComp == i)(ctx, sc)
-				}})
+				})))
 		}
-		defs = append(defs, d)
+		defs = append(defs, saga.New[sagatest.Script](fmt.Sprintf("effects%d", n), opts...))
 	}
 	return defs
 }

@@ -47,21 +47,12 @@ type Emit struct {
 // StepFunc is a step's action or compensation.
 type StepFunc[S any] func(ctx context.Context, sc *StepContext[S]) error
 
-// StepOptions configure a step.
-type StepOptions[S any] struct {
-	// Compensate undoes the action; steps without one are skipped when
-	// compensating.
-	Compensate StepFunc[S]
-	// Retry is the action's retry policy (default worker.DefaultRetryPolicy);
-	// CompensateRetry the compensation's (default: 10 attempts).
-	Retry           worker.RetryPolicy
-	CompensateRetry worker.RetryPolicy
-	// Timeout bounds one attempt (default DefaultStepTimeout).
-	Timeout time.Duration
-}
-
 // DefaultStepTimeout bounds one attempt of a step.
 const DefaultStepTimeout = 30 * time.Second
+
+// DefaultWaitTimeout is how long a WaitFor step waits unless Timeout says
+// otherwise.
+const DefaultWaitTimeout = 24 * time.Hour
 
 // defaultCompensateRetry tries harder than actions: compensations must
 // eventually succeed or need an operator.
@@ -77,27 +68,314 @@ type stepDef[S any] struct {
 	// wait steps
 	waitType  string
 	onEvent   func(ctx context.Context, sc *StepContext[S], e eventlog.Event) error
-	correlate func(e eventlog.Event) (string, error)
+	correlate func(ctx context.Context, e eventlog.Event) (string, error)
 }
 
-// Definition declares a saga type with state S. Build it with New, StartOn,
-// Step and WaitFor, then give it to an Executor and a Runtime; no global
-// registry is involved.
+// Definition declares a saga type with state S. Build it with New and
+// options (StartOn, Step, WaitFor), then give it to an Executor and a
+// Runtime; no global registry is involved.
 type Definition[S any] struct {
-	name   string
-	starts map[string]func(e eventlog.Event) (string, S, error)
-	steps  []stepDef[S]
-	errs   []error
+	name       string
+	starts     map[string]func(ctx context.Context, e eventlog.Event) (string, S, error)
+	steps      []stepDef[S]
+	partitions int
+	errs       []error
 }
 
-// New declares a saga type. The name identifies its instances in storage;
-// it must be valid under ValidateName.
-func New[S any](name string) *Definition[S] {
-	d := &Definition[S]{name: name, starts: map[string]func(eventlog.Event) (string, S, error){}}
+// New declares a saga type with state S:
+//
+//	d := saga.New[Fulfilment]("order_fulfilment",
+//		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[OrderPlaced]) (saga.Start[Fulfilment], error) {
+//			return saga.Start[Fulfilment]{CorrelationID: e.Data.OrderID, State: Fulfilment{Order: e.Data}}, nil
+//		}),
+//		saga.Step("reserve", reserve, saga.Compensate(release), saga.Retry(policy)),
+//		saga.WaitFor("paid", correlate, saga.Timeout(time.Hour), saga.OnEvent(recordPayment)),
+//	)
+//
+// The name identifies its instances in storage; it must be valid under
+// ValidateName. Options are checked here: mistakes (a function written for
+// another state type, a Go type without an event type name, two steps of
+// one name) are reported by Err.
+func New[S any](name string, opts ...Option) *Definition[S] {
+	d := &Definition[S]{name: name, starts: map[string]func(context.Context, eventlog.Event) (string, S, error){}}
 	if err := ValidateName(name); err != nil {
 		d.errs = append(d.errs, err)
 	}
+	var state S
+	for _, o := range opts {
+		if err := o(&declaration{def: d, name: name, state: state}); err != nil {
+			d.errs = append(d.errs, fmt.Errorf("saga %s: %w", name, err))
+		}
+	}
 	return d
+}
+
+// declaration is what an Option sees: the *Definition[S] under
+// construction, as any, since options are not generic over S (so that
+// options with no S in their arguments, like Retry or Timeout, need no
+// type argument).
+type declaration struct {
+	def   any
+	name  string
+	state any // a zero S, to name the type in errors
+}
+
+// Option declares part of a saga.
+type Option func(*declaration) error
+
+func wrongState(what string, want, got any) error {
+	return fmt.Errorf("%s is written for state %T, the saga's state is %T", what, want, got)
+}
+
+// Start is what a start function returns: the instance's correlation id
+// (one instance per id, ever) and its initial state.
+type Start[S any] struct {
+	CorrelationID string
+	State         S
+}
+
+// StartOn makes events of E's declared type (its EventType method; see
+// eventlog.Named) start an instance: fn gets the event decoded and returns
+// the correlation id and the initial state.
+func StartOn[S, E any](fn func(ctx context.Context, e eventlog.Envelope[E]) (Start[S], error)) Option {
+	return func(dc *declaration) error {
+		name, err := eventlog.TypeName[E]()
+		if err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		return startOn(dc, name, fn)
+	}
+}
+
+// StartOnType is StartOn for an event type named at run time (the string
+// form). E may declare no name; one that declares another is refused
+// (eventlog.ErrTypeMismatch).
+func StartOnType[S, E any](eventType string, fn func(ctx context.Context, e eventlog.Envelope[E]) (Start[S], error)) Option {
+	return func(dc *declaration) error {
+		if err := eventlog.CheckTypeName[E](eventType); err != nil {
+			return fmt.Errorf("start on %q: %w", eventType, err)
+		}
+		return startOn(dc, eventType, fn)
+	}
+}
+
+func startOn[S, E any](dc *declaration, eventType string, fn func(context.Context, eventlog.Envelope[E]) (Start[S], error)) error {
+	d, ok := dc.def.(*Definition[S])
+	if !ok {
+		var s S
+		return wrongState("StartOn "+eventType, s, dc.state)
+	}
+	if _, dup := d.starts[eventType]; dup || fn == nil {
+		return fmt.Errorf("start on %q declared twice or nil", eventType)
+	}
+	d.starts[eventType] = func(ctx context.Context, e eventlog.Event) (string, S, error) {
+		env, err := eventlog.Decode[E](e)
+		if err != nil {
+			var zero S
+			return "", zero, worker.Permanent(fmt.Errorf("saga %s: %w", d.name, err))
+		}
+		st, err := fn(ctx, env)
+		return st.CorrelationID, st.State, err
+	}
+	return nil
+}
+
+// Partitions is the partition count of the saga's subscription (the one
+// that starts instances and files awaited events), fixed when it is first
+// registered (default worker.DefaultPartitions).
+func Partitions(n int) Option {
+	return func(dc *declaration) error {
+		if n < 0 {
+			return fmt.Errorf("partitions %d", n)
+		}
+		setPartitions(dc.def, n)
+		return nil
+	}
+}
+
+// StepOption sets an optional part of a step (Step or WaitFor).
+type StepOption func(*stepDecl)
+
+// stepDecl collects a step's options; typed parts are held as any and
+// checked against the saga's state by Step or WaitFor.
+type stepDecl struct {
+	compensate  any // StepFunc[S]
+	onEvent     any // func(ctx, *StepContext[S], eventlog.Event) error
+	onEventType string
+	retry       worker.RetryPolicy
+	compRetry   worker.RetryPolicy
+	timeout     time.Duration
+	errs        []error
+}
+
+// Compensate undoes the step's action; steps without one are skipped when
+// compensating. Not for WaitFor.
+func Compensate[S any](fn StepFunc[S]) StepOption {
+	return func(sd *stepDecl) {
+		if fn == nil {
+			sd.errs = append(sd.errs, errors.New("nil compensation"))
+			return
+		}
+		sd.compensate = fn
+	}
+}
+
+// Retry is the action's retry policy (default DefaultRetryPolicy).
+func Retry(p RetryPolicy) StepOption { return func(sd *stepDecl) { sd.retry = p } }
+
+// CompensateRetry is the compensation's retry policy (default: 10
+// attempts, backing off to 30 s).
+func CompensateRetry(p RetryPolicy) StepOption { return func(sd *stepDecl) { sd.compRetry = p } }
+
+// Timeout bounds one attempt of a step (default DefaultStepTimeout), or how
+// long a WaitFor step waits (default DefaultWaitTimeout).
+func Timeout(d time.Duration) StepOption { return func(sd *stepDecl) { sd.timeout = d } }
+
+// OnEvent lets a WaitFor step update the state from the event it received.
+// E must be the WaitFor's event type.
+func OnEvent[S, E any](fn func(ctx context.Context, sc *StepContext[S], e eventlog.Envelope[E]) error) StepOption {
+	return func(sd *stepDecl) {
+		if fn == nil {
+			sd.errs = append(sd.errs, errors.New("nil OnEvent"))
+			return
+		}
+		sd.onEventType, _ = eventlog.TypeName[E]()
+		sd.onEvent = func(ctx context.Context, sc *StepContext[S], e eventlog.Event) error {
+			env, err := eventlog.Decode[E](e)
+			if err != nil {
+				return worker.Permanent(err)
+			}
+			return fn(ctx, sc, env)
+		}
+	}
+}
+
+func stepOptions(opts []StepOption) (stepDecl, error) {
+	var sd stepDecl
+	for _, o := range opts {
+		o(&sd)
+	}
+	return sd, errors.Join(sd.errs...)
+}
+
+// Step appends a step: an action with optional compensation, retry policy
+// and timeout.
+func Step[S any](name string, action StepFunc[S], opts ...StepOption) Option {
+	return func(dc *declaration) error {
+		d, ok := dc.def.(*Definition[S])
+		if !ok {
+			var s S
+			return wrongState("step "+name, s, dc.state)
+		}
+		if action == nil {
+			return fmt.Errorf("step %q has no action", name)
+		}
+		sd, err := stepOptions(opts)
+		if err != nil {
+			return fmt.Errorf("step %q: %w", name, err)
+		}
+		if sd.onEvent != nil {
+			return fmt.Errorf("step %q: OnEvent is for WaitFor steps", name)
+		}
+		var comp StepFunc[S]
+		if sd.compensate != nil {
+			if comp, ok = sd.compensate.(StepFunc[S]); !ok {
+				return wrongState(fmt.Sprintf("step %q's compensation", name), comp, dc.state)
+			}
+		}
+		return d.addStep(stepDef[S]{name: name, action: action, compensate: comp,
+			retry: sd.retry, compRetry: sd.compRetry, timeout: sd.timeout})
+	}
+}
+
+// WaitFor appends a step that waits for an event of E's declared type whose
+// correlate gives this instance's correlation id ("" when the event is for
+// no instance). OnEvent may update the state from it. If no such event
+// arrives within the step's Timeout of the saga reaching it, the step fails
+// and the saga compensates. The timeout is durable: it fires even if every
+// process restarted meanwhile. An event that arrives before the saga
+// reaches the step is kept for it.
+func WaitFor[E any](name string, correlate func(ctx context.Context, e eventlog.Envelope[E]) (string, error), opts ...StepOption) Option {
+	return func(dc *declaration) error {
+		eventType, err := eventlog.TypeName[E]()
+		if err != nil {
+			return fmt.Errorf("wait %q: %w", name, err)
+		}
+		return waitFor(dc, name, eventType, correlate, opts)
+	}
+}
+
+// WaitForType is WaitFor for an event type named at run time (the string
+// form). E may declare no name; one that declares another is refused
+// (eventlog.ErrTypeMismatch).
+func WaitForType[E any](name, eventType string, correlate func(ctx context.Context, e eventlog.Envelope[E]) (string, error), opts ...StepOption) Option {
+	return func(dc *declaration) error {
+		if err := eventlog.CheckTypeName[E](eventType); err != nil {
+			return fmt.Errorf("wait %q: %w", name, err)
+		}
+		return waitFor(dc, name, eventType, correlate, opts)
+	}
+}
+
+func waitFor[E any](dc *declaration, name, eventType string, correlate func(context.Context, eventlog.Envelope[E]) (string, error), opts []StepOption) error {
+	if correlate == nil {
+		return fmt.Errorf("wait %q: no correlate function", name)
+	}
+	sd, err := stepOptions(opts)
+	if err != nil {
+		return fmt.Errorf("wait %q: %w", name, err)
+	}
+	if sd.compensate != nil {
+		return fmt.Errorf("wait %q: a wait has nothing to compensate", name)
+	}
+	if sd.onEventType != "" && sd.onEventType != eventType {
+		return fmt.Errorf("wait %q: %w: OnEvent takes %q, the wait is for %q", name, eventlog.ErrTypeMismatch, sd.onEventType, eventType)
+	}
+	if sd.timeout <= 0 {
+		sd.timeout = DefaultWaitTimeout
+	}
+	return addWait(dc, waitDecl{name: name, eventType: eventType, sd: sd,
+		correlate: func(ctx context.Context, e eventlog.Event) (string, error) {
+			env, err := eventlog.Decode[E](e)
+			if err != nil {
+				return "", worker.Permanent(err)
+			}
+			return correlate(ctx, env)
+		}})
+}
+
+// waitDecl is a wait step before it meets the saga's state type.
+type waitDecl struct {
+	name, eventType string
+	sd              stepDecl
+	correlate       func(context.Context, eventlog.Event) (string, error)
+}
+
+// waitAdder and partitionSetter let untyped options reach a *Definition[S].
+type waitAdder interface {
+	addWait(w waitDecl, state any) error
+}
+
+type partitionSetter interface{ setPartitions(n int) }
+
+func addWait(dc *declaration, w waitDecl) error { return dc.def.(waitAdder).addWait(w, dc.state) }
+
+func setPartitions(def any, n int) { def.(partitionSetter).setPartitions(n) }
+
+func (d *Definition[S]) setPartitions(n int) { d.partitions = n }
+
+func (d *Definition[S]) addWait(w waitDecl, state any) error {
+	s := stepDef[S]{name: w.name, waitType: w.eventType, timeout: w.sd.timeout, correlate: w.correlate,
+		onEvent: func(context.Context, *StepContext[S], eventlog.Event) error { return nil }}
+	if w.sd.onEvent != nil {
+		fn, ok := w.sd.onEvent.(func(context.Context, *StepContext[S], eventlog.Event) error)
+		if !ok {
+			var want *StepContext[S]
+			return wrongState(fmt.Sprintf("wait %q's OnEvent", w.name), want, state)
+		}
+		s.onEvent = fn
+	}
+	return d.addStep(s)
 }
 
 // MaxNameLen is the longest saga name: the saga's subscription is named
@@ -124,89 +402,13 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// StartOn makes events of eventType start an instance. start decodes nothing
-// itself: it gets the event's data decoded into E and returns the
-// correlation id (one instance per id, ever) and the initial state.
-func StartOn[S, E any](d *Definition[S], eventType string, start func(e eventlog.Event, v E) (correlationID string, state S, err error)) {
-	if err := eventlog.ValidateEventType(eventType); err != nil {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: start on %q: %w", d.name, eventType, err))
-		return
-	}
-	if _, dup := d.starts[eventType]; dup || start == nil {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: start on %q declared twice or nil", d.name, eventType))
-		return
-	}
-	d.starts[eventType] = func(e eventlog.Event) (string, S, error) {
-		var v E
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			var zero S
-			return "", zero, worker.Permanent(fmt.Errorf("saga %s: decode %s event %s: %w", d.name, e.Type, e.ID, err))
-		}
-		return start(e, v)
-	}
-}
-
-// Step appends a step.
-func (d *Definition[S]) Step(name string, action StepFunc[S], opts StepOptions[S]) *Definition[S] {
-	if action == nil {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: step %q has no action", d.name, name))
-		return d
-	}
-	d.addStep(stepDef[S]{name: name, action: action, compensate: opts.Compensate,
-		retry: opts.Retry, compRetry: opts.CompensateRetry, timeout: opts.Timeout})
-	return d
-}
-
-// WaitFor appends a step that waits for an event of eventType whose
-// correlate gives this instance's correlation id. onEvent (optional) may
-// update the state from it. If no such event arrives within timeout of the
-// saga reaching the step, the step fails and the saga compensates. The
-// timeout is durable: it fires even if every process restarted meanwhile.
-// An event that arrives before the saga reaches the step is kept for it.
-func WaitFor[S, E any](d *Definition[S], name, eventType string, timeout time.Duration,
-	correlate func(e eventlog.Event, v E) string, onEvent func(ctx context.Context, sc *StepContext[S], e eventlog.Event, v E) error) {
-	if err := eventlog.ValidateEventType(eventType); err != nil || correlate == nil || timeout <= 0 {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: wait %q: needs a valid event type, a correlate function and a timeout", d.name, name))
-		return
-	}
-	decode := func(e eventlog.Event) (E, error) {
-		var v E
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return v, worker.Permanent(fmt.Errorf("saga %s: decode %s event %s: %w", d.name, e.Type, e.ID, err))
-		}
-		return v, nil
-	}
-	d.addStep(stepDef[S]{
-		name: name, waitType: eventType, timeout: timeout,
-		correlate: func(e eventlog.Event) (string, error) {
-			v, err := decode(e)
-			if err != nil {
-				return "", err
-			}
-			return correlate(e, v), nil
-		},
-		onEvent: func(ctx context.Context, sc *StepContext[S], e eventlog.Event) error {
-			if onEvent == nil {
-				return nil
-			}
-			v, err := decode(e)
-			if err != nil {
-				return err
-			}
-			return onEvent(ctx, sc, e, v)
-		},
-	})
-}
-
-func (d *Definition[S]) addStep(s stepDef[S]) {
+func (d *Definition[S]) addStep(s stepDef[S]) error {
 	if s.name == "" || len(s.name) > 128 || validateText(s.name) != nil {
-		d.errs = append(d.errs, fmt.Errorf("saga %s: step %q: step names must be 1–128 bytes of UTF-8 without NUL", d.name, s.name))
-		return
+		return fmt.Errorf("step %q: step names must be 1–128 bytes of UTF-8 without NUL", s.name)
 	}
 	for _, x := range d.steps {
 		if x.name == s.name {
-			d.errs = append(d.errs, fmt.Errorf("saga %s: two steps named %q", d.name, s.name))
-			return
+			return fmt.Errorf("two steps named %q", s.name)
 		}
 	}
 	if s.timeout <= 0 {
@@ -219,6 +421,7 @@ func (d *Definition[S]) addStep(s stepDef[S]) {
 		s.compRetry = defaultCompensateRetry
 	}
 	d.steps = append(d.steps, s)
+	return nil
 }
 
 // Name returns the saga type's name.
@@ -242,8 +445,9 @@ type Saga interface {
 	Err() error
 	steps_() []stepInfo
 	startTypes() []string
-	start(e eventlog.Event) (corr string, state json.RawMessage, err error)
-	correlate(step int, e eventlog.Event) (string, error)
+	start(ctx context.Context, e eventlog.Event) (corr string, state json.RawMessage, err error)
+	correlate(ctx context.Context, step int, e eventlog.Event) (string, error)
+	subscriptionPartitions() int
 	run(ctx context.Context, inst *Instance, step int, compensate bool, attempt int, event *eventlog.Event) (json.RawMessage, []Emit, error)
 }
 
@@ -274,12 +478,14 @@ func (d *Definition[S]) startTypes() []string {
 	return out
 }
 
-func (d *Definition[S]) start(e eventlog.Event) (string, json.RawMessage, error) {
+func (d *Definition[S]) subscriptionPartitions() int { return d.partitions }
+
+func (d *Definition[S]) start(ctx context.Context, e eventlog.Event) (string, json.RawMessage, error) {
 	fn, ok := d.starts[e.Type]
 	if !ok {
 		return "", nil, fmt.Errorf("saga %s: %s does not start it", d.name, e.Type)
 	}
-	corr, state, err := fn(e)
+	corr, state, err := fn(ctx, e)
 	if err != nil {
 		return "", nil, err
 	}
@@ -310,8 +516,8 @@ func (d *Definition[S]) encode(state S) (json.RawMessage, error) {
 	return b, nil
 }
 
-func (d *Definition[S]) correlate(step int, e eventlog.Event) (string, error) {
-	return d.steps[step].correlate(e)
+func (d *Definition[S]) correlate(ctx context.Context, step int, e eventlog.Event) (string, error) {
+	return d.steps[step].correlate(ctx, e)
 }
 
 // run executes one attempt of a step's action (or compensation, or a wait

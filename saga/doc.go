@@ -9,7 +9,24 @@
 // A Definition has a typed state S (persisted as JSON), the event types that
 // start it with a function giving the correlation id, and an ordered list of
 // steps: actions with optional compensations, each with a retry policy and a
-// timeout, and waits for a correlated event with a durable timeout.
+// timeout, and waits for a correlated event with a durable timeout. It is
+// declared with New and options; event types come from the Envelope[E] the
+// callbacks take (eventlog.Named), and every callback takes ctx first:
+//
+//	d := saga.New[Fulfilment]("order_fulfilment",
+//		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[OrderPlaced]) (saga.Start[Fulfilment], error) {
+//			return saga.Start[Fulfilment]{CorrelationID: e.Data.OrderID, State: Fulfilment{Order: e.Data}}, nil
+//		}),
+//		saga.Step("reserve", reserve, saga.Compensate(release), saga.Retry(policy)),
+//		saga.WaitFor("paid", func(ctx context.Context, e eventlog.Envelope[PaymentConfirmed]) (string, error) {
+//			return e.Data.OrderID, nil
+//		}, saga.Timeout(time.Hour), saga.OnEvent(recordPayment)),
+//		saga.Step("ship", ship),
+//	)
+//
+// Options other than StartOn, Step and OnEvent are not generic, so Retry,
+// Timeout and the like need no type argument; New checks that every typed
+// option was written for S and reports mistakes through Err.
 //
 // Two parts run it:
 //

@@ -15,12 +15,8 @@ import (
 )
 
 func named(name string) *saga.Definition[orderState] {
-	d := saga.New[orderState](name)
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) {
-		return o.Order, orderState{Order: o.Order}, nil
-	})
-	d.Step("s", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil }, saga.StepOptions[orderState]{})
-	return d
+	return saga.New[orderState](name, startOnOrder(),
+		saga.Step("s", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil }))
 }
 
 // TestNameLimit: a saga name is refused when it is declared if the
@@ -42,7 +38,7 @@ func TestNameLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newPGEnv(t)
-	sub, err := saga.Subscription(e.store, longest, saga.SubscriptionOptions{})
+	sub, err := saga.Subscription(e.store, longest)
 	if err != nil {
 		t.Fatal(err)
 	}

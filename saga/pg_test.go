@@ -31,6 +31,20 @@ type paid struct {
 	Ref   string `json:"ref"`
 }
 
+func (order) EventType() string { return "OrderPlaced" }
+func (paid) EventType() string  { return "PaymentConfirmed" }
+
+// startOnOrder starts an instance per OrderPlaced, correlated by order.
+func startOnOrder() saga.Option {
+	return saga.StartOn(func(ctx context.Context, e eventlog.Envelope[order]) (saga.Start[orderState], error) {
+		return saga.Start[orderState]{CorrelationID: e.Data.Order, State: orderState{Order: e.Data.Order}}, nil
+	})
+}
+
+func paidOrder(ctx context.Context, e eventlog.Envelope[paid]) (string, error) {
+	return e.Data.Order, nil
+}
+
 type orderState struct {
 	Order    string   `json:"order"`
 	Reserved bool     `json:"reserved"`
@@ -41,39 +55,36 @@ type orderState struct {
 
 // fulfilment: reserve (undo: release) → wait for PaymentConfirmed → ship.
 func fulfilment(wait time.Duration, shipFails *atomic.Bool) *saga.Definition[orderState] {
-	d := saga.New[orderState]("fulfilment")
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) {
-		return o.Order, orderState{Order: o.Order}, nil
-	})
-	d.Step("reserve", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
-		sc.State.Reserved = true
-		sc.State.Log = append(sc.State.Log, "reserve")
-		ev, _ := eventlog.NewEvent("StockReserved", map[string]string{"order": sc.State.Order, "key": sc.IdempotencyKey})
-		sc.Emit("orderstatus-"+sc.State.Order, eventlog.Any, ev)
-		return nil
-	}, saga.StepOptions[orderState]{Compensate: func(ctx context.Context, sc *saga.StepContext[orderState]) error {
-		sc.State.Reserved = false
-		sc.State.Log = append(sc.State.Log, "release")
-		ev, _ := eventlog.NewEvent("StockReleased", map[string]string{"order": sc.State.Order})
-		sc.Emit("orderstatus-"+sc.State.Order, eventlog.Any, ev)
-		return nil
-	}})
-	saga.WaitFor(d, "payment", "PaymentConfirmed", wait,
-		func(e eventlog.Event, p paid) string { return p.Order },
-		func(ctx context.Context, sc *saga.StepContext[orderState], e eventlog.Event, p paid) error {
-			sc.State.Payment = p.Ref
-			sc.State.Log = append(sc.State.Log, "paid")
+	return saga.New[orderState]("fulfilment",
+		startOnOrder(),
+		saga.Step("reserve", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			sc.State.Reserved = true
+			sc.State.Log = append(sc.State.Log, "reserve")
+			ev, _ := eventlog.NewEvent("StockReserved", map[string]string{"order": sc.State.Order, "key": sc.IdempotencyKey})
+			sc.Emit("orderstatus-"+sc.State.Order, eventlog.Any, ev)
 			return nil
-		})
-	d.Step("ship", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
-		if shipFails != nil && shipFails.Load() {
-			return worker.Permanent(errors.New("no courier"))
-		}
-		sc.State.Shipped = true
-		sc.State.Log = append(sc.State.Log, "ship")
-		return nil
-	}, saga.StepOptions[orderState]{})
-	return d
+		}, saga.Compensate(func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			sc.State.Reserved = false
+			sc.State.Log = append(sc.State.Log, "release")
+			ev, _ := eventlog.NewEvent("StockReleased", map[string]string{"order": sc.State.Order})
+			sc.Emit("orderstatus-"+sc.State.Order, eventlog.Any, ev)
+			return nil
+		})),
+		saga.WaitFor("payment", paidOrder, saga.Timeout(wait),
+			saga.OnEvent(func(ctx context.Context, sc *saga.StepContext[orderState], e eventlog.Envelope[paid]) error {
+				sc.State.Payment = e.Data.Ref
+				sc.State.Log = append(sc.State.Log, "paid")
+				return nil
+			})),
+		saga.Step("ship", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			if shipFails != nil && shipFails.Load() {
+				return saga.Permanent(errors.New("no courier"))
+			}
+			sc.State.Shipped = true
+			sc.State.Log = append(sc.State.Log, "ship")
+			return nil
+		}),
+	)
 }
 
 // running starts the saga's subscription and an executor.
@@ -88,7 +99,11 @@ func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := saga.ExecutorConfig{Store: e.store, Log: e.log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}
+	var log worker.Log = e.log
+	if e.reader != nil {
+		log = e.reader
+	}
+	cfg := saga.ExecutorConfig{Store: e.store, Log: log, Owner: owner, PollInterval: 100 * time.Millisecond, LeaseMargin: time.Second}
 	for _, c := range configure {
 		c(&cfg)
 	}
@@ -96,11 +111,12 @@ func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := saga.Subscription(e.store, def, saga.SubscriptionOptions{Partitions: 2})
+	sub, err := saga.Subscription(e.store, def)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{Log: e.log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second,
+	sub = sub.With(worker.Partitions(2))
+	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second,
 		Hooks: worker.Hooks{Committed: func(string, int, eventlog.Position, int) { x.Wake() }}}, sub)
 	if err != nil {
 		t.Fatal(err)
@@ -266,23 +282,22 @@ func TestOperatorActions(t *testing.T) {
 	ctx := ctxT(t)
 	var compFails atomic.Bool
 	compFails.Store(true)
-	d := saga.New[orderState]("ops")
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) {
-		return o.Order, orderState{Order: o.Order}, nil
-	})
-	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
-	d.Step("reserve", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil },
-		saga.StepOptions[orderState]{Retry: fast, CompensateRetry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[orderState]) error {
-			if compFails.Load() {
-				return errors.New("warehouse down")
-			}
-			sc.State.Log = append(sc.State.Log, "release")
-			return nil
-		}})
-	saga.WaitFor(d, "payment", "PaymentConfirmed", time.Hour, func(e eventlog.Event, p paid) string { return p.Order }, nil)
-	d.Step("charge", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
-		return worker.Permanent(errors.New("card declined"))
-	}, saga.StepOptions[orderState]{Retry: fast})
+	fast := saga.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
+	d := saga.New[orderState]("ops",
+		startOnOrder(),
+		saga.Step("reserve", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil },
+			saga.Retry(fast), saga.CompensateRetry(fast), saga.Compensate(func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+				if compFails.Load() {
+					return errors.New("warehouse down")
+				}
+				sc.State.Log = append(sc.State.Log, "release")
+				return nil
+			})),
+		saga.WaitFor("payment", paidOrder, saga.Timeout(time.Hour)),
+		saga.Step("charge", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			return saga.Permanent(errors.New("card declined"))
+		}, saga.Retry(fast)),
+	)
 	for _, o := range []string{"a", "b", "c"} {
 		e.append(t, "order-"+o, "OrderPlaced", order{Order: o})
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/saga/sagatest"
+	"github.com/causewayhq/causeway/worker"
 )
 
 func TestPostgresConformance(t *testing.T) {
@@ -22,6 +23,9 @@ type pgEnv struct {
 	schema string
 	log    *pgstore.Store
 	store  *saga.PostgresStore
+	// reader, if set, is what the saga's worker and executor read (an
+	// eventlog.UpcastStore over log).
+	reader worker.Log
 }
 
 func newPGEnv(t *testing.T) *pgEnv {

@@ -26,23 +26,35 @@ func InstanceID(sagaType, correlationID string) uuid.UUID {
 	return uuid.NewSHA1(namespace, []byte(sagaType+"\x00"+correlationID))
 }
 
-// SubscriptionOptions tune a saga's subscription.
-type SubscriptionOptions struct {
-	Partitions int
-	Retry      worker.RetryPolicy
-	// OnStarted is called (inside the subscription's transaction, before it
-	// commits) when an instance is created.
-	OnStarted func(inst Instance)
-	// Clock dates a new instance's first step (default worker.SystemClock):
-	// the executor's clock.
-	Clock worker.Clock
+// SubscriptionOption tunes how a process runs a saga's subscription.
+type SubscriptionOption func(*subscriptionConfig)
+
+type subscriptionConfig struct {
+	onStarted func(inst Instance)
+	clock     worker.Clock
+}
+
+// OnStarted is called (inside the subscription's transaction, before it
+// commits) when an instance is created.
+func OnStarted(fn func(inst Instance)) SubscriptionOption {
+	return func(c *subscriptionConfig) { c.onStarted = fn }
+}
+
+// SubscriptionClock dates a new instance's first step (default
+// worker.SystemClock): give it the executor's clock.
+func SubscriptionClock(c worker.Clock) SubscriptionOption {
+	return func(c2 *subscriptionConfig) { c2.clock = c }
 }
 
 // Subscription returns the transactional subscription that starts
 // instances of def — exactly once per correlation id, in the transaction
 // that moves the subscription's checkpoint — and files the events its wait
 // steps wait for.
-func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subscription, error) {
+func Subscription(store Store, def Saga, opts ...SubscriptionOption) (worker.Subscription, error) {
+	var cfg subscriptionConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := def.Err(); err != nil {
 		return worker.Subscription{}, err
 	}
@@ -59,14 +71,14 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 		}
 	}
 	slices.Sort(types)
-	clock := opts.Clock
+	clock := cfg.clock
 	if clock == nil {
 		clock = worker.SystemClock
 	}
 	handler := func(ctx context.Context, d *worker.Delivery) error {
 		e := d.Event
 		if slices.Contains(starts, e.Type) {
-			corr, state, err := def.start(e)
+			corr, state, err := def.start(ctx, e)
 			if err != nil {
 				return err
 			}
@@ -77,12 +89,12 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 			if err != nil {
 				return err
 			}
-			if created && opts.OnStarted != nil {
-				opts.OnStarted(inst)
+			if created && cfg.onStarted != nil {
+				cfg.onStarted(inst)
 			}
 		}
 		for _, i := range waits[e.Type] {
-			corr, err := def.correlate(i, e)
+			corr, err := def.correlate(ctx, i, e)
 			if err != nil {
 				return err
 			}
@@ -98,12 +110,10 @@ func Subscription(store Store, def Saga, opts SubscriptionOptions) (worker.Subsc
 		}
 		return nil
 	}
-	return worker.Subscription{
-		Name:       SubscriptionName(def.Name()),
-		Filter:     eventlog.Filter{Types: types},
-		Partitions: opts.Partitions,
-		Handler:    handler,
-		Retry:      opts.Retry,
-		Mode:       worker.Transactional,
-	}, nil
+	return worker.NewSubscription(SubscriptionName(def.Name()),
+		worker.Filter(eventlog.Filter{Types: types}),
+		worker.Partitions(def.subscriptionPartitions()),
+		worker.Mode(worker.Transactional),
+		worker.OnAny(handler),
+	), nil
 }

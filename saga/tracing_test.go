@@ -17,7 +17,6 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/worker"
 )
 
 // syncBuffer is a bytes.Buffer safe for the executor's goroutines.
@@ -72,22 +71,25 @@ func TestStepSpansAndLogs(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	fast := worker.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond}
-	d := saga.New[traced]("traced")
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o traced) (string, traced, error) { return o.Order, o, nil })
-	d.Step("reserve", func(ctx context.Context, sc *saga.StepContext[traced]) error {
-		ev, _ := eventlog.NewEvent("StockReserved", map[string]string{"order": sc.State.Order})
-		sc.Emit("stock-"+sc.State.Order, eventlog.Any, ev)
-		return nil
-	}, saga.StepOptions[traced]{Retry: fast, CompensateRetry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[traced]) error {
-		if sc.State.CompFail {
-			return errors.New("warehouse down")
-		}
-		return nil
-	}})
-	d.Step("ship", func(ctx context.Context, sc *saga.StepContext[traced]) error {
-		return worker.Permanent(errors.New("no courier"))
-	}, saga.StepOptions[traced]{Retry: fast})
+	fast := saga.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond}
+	d := saga.New[traced]("traced",
+		saga.StartOnType("OrderPlaced", func(ctx context.Context, e eventlog.Envelope[traced]) (saga.Start[traced], error) {
+			return saga.Start[traced]{CorrelationID: e.Data.Order, State: e.Data}, nil
+		}),
+		saga.Step("reserve", func(ctx context.Context, sc *saga.StepContext[traced]) error {
+			ev, _ := eventlog.NewEvent("StockReserved", map[string]string{"order": sc.State.Order})
+			sc.Emit("stock-"+sc.State.Order, eventlog.Any, ev)
+			return nil
+		}, saga.Retry(fast), saga.CompensateRetry(fast), saga.Compensate(func(ctx context.Context, sc *saga.StepContext[traced]) error {
+			if sc.State.CompFail {
+				return errors.New("warehouse down")
+			}
+			return nil
+		})),
+		saga.Step("ship", func(ctx context.Context, sc *saga.StepContext[traced]) error {
+			return saga.Permanent(errors.New("no courier"))
+		}, saga.Retry(fast)),
+	)
 
 	for _, o := range []traced{{Order: "o1"}, {Order: "o2", CompFail: true}} {
 		ev, _ := eventlog.NewEvent("OrderPlaced", o)

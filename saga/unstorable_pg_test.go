@@ -45,14 +45,14 @@ func TestEmitRefusedByPostgres(t *testing.T) {
 // the next start goes through.
 func TestUnstorableCorrelationIDDeadLettered(t *testing.T) {
 	e := newPGEnv(t)
-	d := saga.New[orderState]("badcorr")
-	saga.StartOn(d, "OrderPlaced", func(e eventlog.Event, o order) (string, orderState, error) {
-		if o.Order == "bad" {
-			return "bad\x00id", orderState{}, nil
-		}
-		return o.Order, orderState{Order: o.Order}, nil
-	})
-	d.Step("s", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil }, saga.StepOptions[orderState]{})
+	d := saga.New[orderState]("badcorr",
+		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[order]) (saga.Start[orderState], error) {
+			if e.Data.Order == "bad" {
+				return saga.Start[orderState]{CorrelationID: "bad\x00id"}, nil
+			}
+			return saga.Start[orderState]{CorrelationID: e.Data.Order, State: orderState{Order: e.Data.Order}}, nil
+		}),
+		saga.Step("s", func(ctx context.Context, sc *saga.StepContext[orderState]) error { return nil }))
 	e.append(t, "order-bad", "OrderPlaced", order{Order: "bad"})
 	e.append(t, "order-good", "OrderPlaced", order{Order: "good"})
 	e.run(t, d, "x")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,22 +21,39 @@ import (
 func TestNewRejectsBadSubscriptions(t *testing.T) {
 	cfg := worker.Config{Log: memory.New(memory.Options{}), Checkpoints: checkpoint.NewMemory()}
 	h := func(context.Context, *worker.Delivery) error { return nil }
+	typed := func(context.Context, *worker.Delivery, eventlog.Envelope[amount]) error { return nil }
 	cases := []worker.Subscription{
-		{Name: "", Handler: h},
-		{Name: "bad name", Handler: h},
-		{Name: "nohandler"},
-		{Name: "parts", Handler: h, Partitions: -1},
-		{Name: "mode", Handler: h, Mode: 7},
+		worker.NewSubscription("", worker.OnAny(h)),
+		worker.NewSubscription("bad name", worker.OnAny(h)),
+		worker.NewSubscription("nohandler"),
+		worker.NewSubscription("parts", worker.Partitions(-1), worker.OnAny(h)),
+		worker.NewSubscription("mode", worker.Mode(7), worker.OnAny(h)),
+		worker.NewSubscription("twice", worker.On(typed), worker.OnType("Amount", typed)),
+		worker.NewSubscription("unnamed", worker.On(func(context.Context, *worker.Delivery, eventlog.Envelope[struct{}]) error { return nil })),
+		worker.NewSubscription("mismatch", worker.OnType("Other", typed)),
+		worker.NewSubscription("anytwice", worker.OnAny(h), worker.OnAny(h)),
 	}
 	for _, s := range cases {
 		if _, err := worker.New(cfg, s); !errors.Is(err, worker.ErrInvalidSubscription) {
-			t.Errorf("%+v: err = %v", s.Name, err)
+			t.Errorf("%q: err = %v", s.Name(), err)
 		}
 	}
-	if _, err := worker.New(cfg, worker.Subscription{Name: "a", Handler: h}, worker.Subscription{Name: "a", Handler: h}); err == nil {
+	if err := cases[6].Err(); !errors.Is(err, eventlog.ErrUnnamedType) || !strings.Contains(err.Error(), "struct {}") {
+		t.Errorf("unnamed type: %v", err)
+	}
+	if err := cases[7].Err(); !errors.Is(err, eventlog.ErrTypeMismatch) {
+		t.Errorf("OnType naming another type: %v", err)
+	}
+	if f := worker.NewSubscription("f", worker.On(typed)).Filter(); !reflect.DeepEqual(f, eventlog.Filter{Types: []string{"Amount"}}) {
+		t.Errorf("typed handlers only: filter %+v, want their types", f)
+	}
+	if f := worker.NewSubscription("f", worker.On(typed), worker.OnAny(h)).Filter(); !f.IsZero() {
+		t.Errorf("with OnAny: filter %+v, want everything", f)
+	}
+	if _, err := worker.New(cfg, worker.NewSubscription("a", worker.OnAny(h)), worker.NewSubscription("a", worker.OnAny(h))); err == nil {
 		t.Error("duplicate subscription accepted")
 	}
-	if _, err := worker.New(worker.Config{}, worker.Subscription{Name: "a", Handler: h}); err == nil {
+	if _, err := worker.New(worker.Config{}, worker.NewSubscription("a", worker.OnAny(h))); err == nil {
 		t.Error("missing stores accepted")
 	}
 }
@@ -44,7 +63,7 @@ func TestNewRejectsBadSubscriptions(t *testing.T) {
 // key was handled in order (the handler refuses anything else).
 func TestTransactionalGroupMatchesFold(t *testing.T) {
 	e := newEnv(t)
-	sub := worker.Subscription{Name: "rm", Handler: readModelHandler(e.schema), Filter: eventlog.Filter{Categories: []string{"acct"}}}
+	sub := worker.NewSubscription("rm", worker.Filter(eventlog.Filter{Categories: []string{"acct"}}), worker.OnAny(readModelHandler(e.schema)))
 	appendEvents(t, e.log, "acct", 40, 1000)
 	appendEvents(t, e.log, "noise", 5, 100)
 	for i := 0; i < 3; i++ {
@@ -92,9 +111,11 @@ func TestAtLeastOnceWithMemoryStores(t *testing.T) {
 		seen = map[string]bool{}
 		errs []string
 	)
-	sub := worker.Subscription{
-		Name: "alo", Mode: worker.AtLeastOnce, Partitions: 4, FlushEvents: 10,
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("alo",
+		worker.Partitions(4),
+		worker.Mode(worker.AtLeastOnce),
+		worker.Flush(10, 0),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if d.Tx != nil {
@@ -106,8 +127,8 @@ func TestAtLeastOnceWithMemoryStores(t *testing.T) {
 			last[d.Event.StreamID] = max(last[d.Event.StreamID], d.Event.Version)
 			seen[d.IdempotencyKey()] = true
 			return nil
-		},
-	}
+		}),
+	)
 	startWorker(t, worker.Config{Log: log, Checkpoints: cps, LeaseTTL: time.Second}, sub)
 	appendEvents(t, log, "k", 13, 2000)
 	waitFor(t, 30*time.Second, "all handled", func() bool {
@@ -134,10 +155,12 @@ func TestRetriesPermanentAndPanics(t *testing.T) {
 		return v.(*atomic.Int32).Add(1)
 	}
 	var maxAttempt atomic.Int32
-	sub := worker.Subscription{
-		Name: "retry", Partitions: 2,
-		Retry: worker.RetryPolicy{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("retry",
+		worker.Partitions(2),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			n := count(d)
 			if int32(d.Attempt) != n {
 				return fmt.Errorf("attempt %d reported as %d", n, d.Attempt)
@@ -155,7 +178,7 @@ func TestRetriesPermanentAndPanics(t *testing.T) {
 			}
 			return applyReadModel(ctx, d.Tx, e.schema, d.Event, a)
 		}),
-	}
+	)
 	for _, s := range []string{"flaky-1", "perm-1", "panic-1", "ok-1"} {
 		ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
 		if _, err := e.log.Append(pgtest.Context(t, time.Minute), s, eventlog.Any, ev); err != nil {
@@ -200,16 +223,18 @@ func TestSequencedDeadLetters(t *testing.T) {
 	e := newEnv(t)
 	var broken atomic.Bool
 	broken.Store(true)
-	sub := worker.Subscription{
-		Name: "seq", Partitions: 1, // one partition: keys share it, so "others flow" is tested hard
-		Retry: worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: 5 * time.Millisecond},
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("seq",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: 5 * time.Millisecond}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			if d.Event.StreamID == "bad-1" && d.Event.Version == 3 && broken.Load() {
 				return errors.New("cannot handle v3")
 			}
 			return applyReadModel(ctx, d.Tx, e.schema, d.Event, a)
 		}),
-	}
+	)
 	cfg := e.config("m")
 	cfg.RetryPollInterval = 50 * time.Millisecond
 	startWorker(t, cfg, sub)
@@ -276,16 +301,18 @@ func TestSequencedDeadLetters(t *testing.T) {
 
 func TestDiscardUnblocksKey(t *testing.T) {
 	e := newEnv(t)
-	sub := worker.Subscription{
-		Name: "disc", Partitions: 2,
-		Retry: worker.RetryPolicy{MaxAttempts: 1},
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("disc",
+		worker.Partitions(2),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			if a.N < 0 {
 				return errors.New("negative")
 			}
 			return nil
 		}),
-	}
+	)
 	cfg := e.config("m")
 	cfg.RetryPollInterval = 50 * time.Millisecond
 	var handled atomic.Int32
@@ -331,16 +358,19 @@ func testDeadLetterCapHalts(t *testing.T, makeRoom string) {
 	e := newEnv(t)
 	var fail atomic.Bool
 	fail.Store(true)
-	sub := worker.Subscription{
-		Name: "cap", Partitions: 1, MaxDeadLetters: 2,
-		Retry: worker.RetryPolicy{MaxAttempts: 1},
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("cap",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.MaxDeadLetters(2),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			if fail.Load() && a.N < 0 {
 				return errors.New("negative")
 			}
 			return applyReadModel(ctx, d.Tx, e.schema, d.Event, a)
 		}),
-	}
+	)
 	var halted atomic.Int32
 	cfg := e.config("m")
 	cfg.Hooks.Halted = func(string, int) { halted.Add(1) }
@@ -393,10 +423,10 @@ func TestNoTransactionHeldWhileRetrying(t *testing.T) {
 	e := newEnv(t)
 	var failures atomic.Int32
 	waiting := make(chan struct{}, 1)
-	sub := worker.Subscription{
-		Name: "hold", Partitions: 1,
-		Retry: worker.RetryPolicy{MaxAttempts: 3, InitialBackoff: 1500 * time.Millisecond, MaxBackoff: 1500 * time.Millisecond},
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("hold",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 3, InitialBackoff: 1500 * time.Millisecond, MaxBackoff: 1500 * time.Millisecond}),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			if _, err := d.Tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // hold an xid like a write would
 				return err
 			}
@@ -408,8 +438,8 @@ func TestNoTransactionHeldWhileRetrying(t *testing.T) {
 				return errors.New("fail once")
 			}
 			return nil
-		},
-	}
+		}),
+	)
 	startWorker(t, e.config("m"), sub)
 	ctx := pgtest.Context(t, time.Minute)
 	ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
@@ -437,16 +467,19 @@ func TestGracefulShutdown(t *testing.T) {
 	inHandler := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
-	sub := worker.Subscription{
-		Name: "shut", Partitions: 4, BatchSize: 50,
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("shut",
+		worker.Partitions(4),
+		worker.BatchSize(50),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			if d.Event.StreamID == "slow-1" {
 				once.Do(func() { close(inHandler) })
 				<-release
 			}
 			return applyReadModel(ctx, d.Tx, e.schema, d.Event, a)
 		}),
-	}
+	)
 	cfg := e.config("m")
 	cfg.ShutdownTimeout = 5 * time.Second
 	r := startWorker(t, cfg, sub)
@@ -488,7 +521,7 @@ func TestGracefulShutdown(t *testing.T) {
 // partitions are taken over.
 func TestRebalance(t *testing.T) {
 	e := newEnv(t)
-	sub := worker.Subscription{Name: "bal", Handler: func(context.Context, *worker.Delivery) error { return nil }}
+	sub := worker.NewSubscription("bal", worker.OnAny(func(context.Context, *worker.Delivery) error { return nil }))
 	ctx := pgtest.Context(t, time.Minute)
 	owners := func() map[string]int {
 		parts, _ := e.cps.Partitions(ctx, "bal")
@@ -513,7 +546,7 @@ func TestRebalance(t *testing.T) {
 func TestInspectLag(t *testing.T) {
 	e := newEnv(t)
 	ctx := pgtest.Context(t, time.Minute)
-	sub := worker.Subscription{Name: "lag", Partitions: 2, Handler: readModelHandler(e.schema)}
+	sub := worker.NewSubscription("lag", worker.Partitions(2), worker.OnAny(readModelHandler(e.schema)))
 	if _, err := e.cps.Register(ctx, checkpoint.Subscription{Name: "lag", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestBatchSizeBoundsTransactions(t *testing.T) {
 			tooLarge = append(tooLarge, n)
 		}
 	}
-	sub := worker.Subscription{Name: "rm", Partitions: 3, BatchSize: batchSize, Handler: readModelHandler(e.schema)}
+	sub := worker.NewSubscription("rm", worker.Partitions(3), worker.BatchSize(batchSize), worker.OnAny(readModelHandler(e.schema)))
 	startWorker(t, cfg, sub)
 	waitFor(t, 60*time.Second, "every event committed", func() bool {
 		mu.Lock()

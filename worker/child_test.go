@@ -34,7 +34,7 @@ func runChild() int {
 			return err
 		}
 		w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, MemberID: member, LeaseTTL: time.Duration(ttlMS) * time.Millisecond},
-			worker.Subscription{Name: "rm", Handler: readModelHandler(schema), BatchSize: 50})
+			worker.NewSubscription("rm", worker.BatchSize(50), worker.OnAny(readModelHandler(schema))))
 		if err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ func TestChurnDuringCatchUpLosesNothing(t *testing.T) {
 		time.Sleep(50 * time.Microsecond) // long enough for the cycles to overlap catch-up
 		return slow(ctx, d)
 	}
-	sub := worker.Subscription{Name: "churn", Handler: handler, BatchSize: 100}
+	sub := worker.NewSubscription("churn", worker.BatchSize(100), worker.OnAny(handler))
 	cfg := func(m string) worker.Config {
 		c := e.config(m)
 		c.LeaseTTL = 2 * time.Second
@@ -129,7 +129,7 @@ func TestRebalanceWithSlowHandlersRedeliversNothing(t *testing.T) {
 				}
 				return c
 			}
-			sub := worker.Subscription{Name: "slow", Handler: handler, Mode: mode}
+			sub := worker.NewSubscription("slow", worker.Mode(mode), worker.OnAny(handler))
 			startWorker(t, cfg("first"), sub)
 			waitFor(t, 20*time.Second, "the first member to start handling", func() bool {
 				d, _ := counter.stats()
@@ -193,11 +193,14 @@ func TestLeasesPoolKeepsSlowHandlersFromFencing(t *testing.T) {
 				lost.Add(1)
 			}
 		}}}
-	sub := worker.Subscription{Name: "slowtx", Partitions: 2, Handler: func(ctx context.Context, d *worker.Delivery) error {
-		counter.add(d.Event.ID)
-		time.Sleep(1500 * time.Millisecond) // inside the batch's transaction: its connection is held
-		return nil
-	}}
+	sub := worker.NewSubscription("slowtx",
+		worker.Partitions(2),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
+			counter.add(d.Event.ID)
+			time.Sleep(1500 * time.Millisecond) // inside the batch's transaction: its connection is held
+			return nil
+		}),
+	)
 	startWorker(t, cfg, sub)
 	expired := 0
 	waitFor(t, time.Minute, "every event handled", func() bool {

@@ -47,10 +47,11 @@ const (
 	FromNow
 )
 
-// Subscription defines a consumer group. Name, Handler and the partition
-// count identify it across processes and restarts; the rest may change
-// between deployments.
-type Subscription struct {
+// subscription is a consumer group as the engine runs it, built from a
+// Subscription's options. Name, handlers and the partition count identify
+// it across processes and restarts; the rest may change between
+// deployments.
+type subscription struct {
 	Name       string
 	Filter     eventlog.Filter
 	Start      StartFrom
@@ -85,7 +86,7 @@ const (
 	DefaultMaxDeadLetters   = 10_000
 )
 
-func (s Subscription) withDefaults() Subscription {
+func (s subscription) withDefaults() subscription {
 	if s.Partitions == 0 {
 		s.Partitions = DefaultPartitions
 	}
@@ -114,7 +115,7 @@ func (s Subscription) withDefaults() Subscription {
 // ErrInvalidSubscription is returned by New for a bad definition.
 var ErrInvalidSubscription = errors.New("worker: invalid subscription")
 
-func (s Subscription) validate() error {
+func (s subscription) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w %q: %s", ErrInvalidSubscription, s.Name, fmt.Sprintf(format, args...))
 	}
@@ -173,6 +174,9 @@ type Config struct {
 	// Clock times handler retries: when a failed event is due again
 	// (default SystemClock; see Clock for what it does not time).
 	Clock Clock
+	// Middleware, if set, wraps every subscription's handler (the runtime
+	// adds tracing and metrics with it).
+	Middleware func(subscription string, next Handler) Handler
 }
 
 // Config defaults.

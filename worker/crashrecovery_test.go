@@ -41,7 +41,7 @@ func TestNoEventLostAcrossCrashRecovery(t *testing.T) {
 
 	log := &crashingLog{Store: store}
 	cfg := worker.Config{Log: log, Checkpoints: e.cps, MemberID: "a", LeaseTTL: 30 * time.Second}
-	sub := worker.Subscription{Name: "rm", Handler: readModelHandler(e.schema), Mode: worker.Transactional, Partitions: 4}
+	sub := worker.NewSubscription("rm", worker.Partitions(4), worker.Mode(worker.Transactional), worker.OnAny(readModelHandler(e.schema)))
 	w := startWorker(t, cfg, sub)
 
 	appendN := func(from, n int) []eventlog.Position {
@@ -111,7 +111,7 @@ func TestNoEventLostAcrossCrashRecovery(t *testing.T) {
 	if got := e.readModelEvents(t); got != 2*n {
 		t.Fatalf("read model counted %d events, want %d", got, 2*n)
 	}
-	if k, err := e.cps.CountDeadLetters(ctx, sub.Name); err != nil || k != 0 {
+	if k, err := e.cps.CountDeadLetters(ctx, sub.Name()); err != nil || k != 0 {
 		t.Fatalf("%d dead letters (%v)", k, err)
 	}
 }
@@ -206,13 +206,17 @@ func TestIdlePartitionCheckpointReachesTheHead(t *testing.T) {
 	setup := func(t *testing.T) (e *env, streams [2]string, appendTo func(...string) eventlog.Position, checkpoints func() [2]eventlog.Position) {
 		e = newEnv(t)
 		handle := readModelHandler(e.schema)
-		sub := worker.Subscription{Name: "idle", Mode: worker.Transactional, Partitions: 2, FlushInterval: 2 * time.Second,
-			Handler: func(ctx context.Context, d *worker.Delivery) error {
+		sub := worker.NewSubscription("idle",
+			worker.Partitions(2),
+			worker.Mode(worker.Transactional),
+			worker.Flush(0, 2*time.Second),
+			worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 				if d.Event.Type == "Poison" {
 					return worker.Permanent(errors.New("poison"))
 				}
 				return handle(ctx, d)
-			}}
+			}),
+		)
 		startWorker(t, e.config("a"), sub)
 		for i := 0; streams[0] == "" || streams[1] == ""; i++ { // a stream in each partition
 			s := fmt.Sprintf("acct-%d", i)
@@ -245,7 +249,7 @@ func TestIdlePartitionCheckpointReachesTheHead(t *testing.T) {
 			return last
 		}
 		checkpoints = func() (out [2]eventlog.Position) {
-			parts, err := e.cps.Partitions(ctx, sub.Name)
+			parts, err := e.cps.Partitions(ctx, sub.Name())
 			if err != nil {
 				t.Fatal(err)
 			}

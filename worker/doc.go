@@ -2,6 +2,25 @@
 // (consumer groups) over the event log, in one process or many sharing the
 // work through PostgreSQL.
 //
+// # Declaring a subscription
+//
+// A subscription is a name and options; typed handlers take the event decoded
+// into an eventlog.Envelope[T], and the event type is T's (eventlog.Named):
+//
+//	audit := worker.NewSubscription("audit",
+//		worker.On(func(ctx context.Context, d *worker.Delivery, e eventlog.Envelope[OrderPlaced]) error {
+//			return mail(ctx, d.IdempotencyKey(), e.Data.Customer)
+//		}),
+//		worker.Mode(worker.AtLeastOnce),
+//		worker.Retry(worker.RetryPolicy{MaxAttempts: 10}),
+//	)
+//	w, err := worker.New(worker.Config{Log: log, Checkpoints: checkpoints}, audit)
+//
+// With typed handlers only, the subscription reads just their types; OnAny
+// takes every event (narrow it with Categories or Filter). Upcasting is the
+// log's: give the worker an eventlog.UpcastStore and handlers see current
+// shapes only, and an event whose upcaster fails is dead-lettered.
+//
 // # Shape of a running subscription
 //
 // Each process runs, per subscription, one membership loop, one reader and

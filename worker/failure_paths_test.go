@@ -36,16 +36,18 @@ func TestRetryRequestCoversEventsParkedAfterIt(t *testing.T) {
 	e := newEnv(t)
 	var broken atomic.Bool
 	broken.Store(true)
-	sub := worker.Subscription{
-		Name: "opretry", Partitions: 1,
-		Retry: worker.RetryPolicy{MaxAttempts: 1},
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+	sub := worker.NewSubscription("opretry",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			a := ev.Data
+
 			if d.Event.Version == 2 && broken.Load() {
 				return errors.New("cannot handle v2 yet")
 			}
 			return applyReadModel(ctx, d.Tx, e.schema, d.Event, a)
 		}),
-	}
+	)
 	cfg := e.config("m")
 	cfg.RetryPollInterval = 300 * time.Millisecond
 	startWorker(t, cfg, sub)
@@ -93,12 +95,13 @@ func TestGracefulStopWhileRetryingFlushes(t *testing.T) {
 	var firstRun sync.Map // event id → handled by the first worker
 	var failing atomic.Bool
 	sub := func(h worker.Handler) worker.Subscription {
-		return worker.Subscription{
-			Name: "stopretry", Partitions: 1, Mode: worker.AtLeastOnce,
-			FlushEvents: 1000, FlushInterval: time.Hour, // only a stop can flush
-			Retry:   worker.RetryPolicy{MaxAttempts: 10, InitialBackoff: 2 * time.Second},
-			Handler: h,
-		}
+		return worker.NewSubscription("stopretry",
+			worker.Partitions(1),
+			worker.Retry(worker.RetryPolicy{MaxAttempts: 10, InitialBackoff: 2 * time.Second}),
+			worker.Mode(worker.AtLeastOnce),
+			worker.Flush(1000, time.Hour),
+			worker.OnAny(h),
+		)
 	}
 	first := startWorker(t, e.config("first"), sub(func(ctx context.Context, d *worker.Delivery) error {
 		if d.Event.Version == 30 {
@@ -139,10 +142,11 @@ func TestFailingKeyDoesNotHoldItsPartition(t *testing.T) {
 			var mu sync.Mutex
 			handledAt := map[string]time.Time{}
 			var order []int64 // versions of bad-1, in handling order
-			sub := worker.Subscription{
-				Name: "holb", Partitions: 1, Mode: mode,
-				Retry: worker.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Second, MaxBackoff: 2 * time.Second},
-				Handler: func(ctx context.Context, d *worker.Delivery) error {
+			sub := worker.NewSubscription("holb",
+				worker.Partitions(1),
+				worker.Retry(worker.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Second, MaxBackoff: 2 * time.Second}),
+				worker.Mode(mode),
+				worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 					if d.Event.StreamID == "bad-1" && d.Event.Version == 1 && failures.Add(1) <= 2 {
 						return errors.New("flaky")
 					}
@@ -153,8 +157,8 @@ func TestFailingKeyDoesNotHoldItsPartition(t *testing.T) {
 						order = append(order, d.Event.Version)
 					}
 					return nil
-				},
-			}
+				}),
+			)
 			startWorker(t, e.config("m"), sub)
 			appendAmount(t, e.log, "bad-1", 1)
 			waitFor(t, 10*time.Second, "the first failure", func() bool { return failures.Load() >= 1 })
@@ -193,10 +197,10 @@ func TestFailingKeyDoesNotHoldItsPartition(t *testing.T) {
 func TestUnstorableErrorTextIsDeadLettered(t *testing.T) {
 	e := newEnv(t)
 	var good atomic.Int32
-	sub := worker.Subscription{
-		Name: "badtext", Partitions: 1,
-		Retry: worker.RetryPolicy{MaxAttempts: 1},
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("badtext",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			switch d.Event.StreamID {
 			case "nul-1":
 				return errors.New("bad\x00text")
@@ -207,8 +211,8 @@ func TestUnstorableErrorTextIsDeadLettered(t *testing.T) {
 			}
 			good.Add(1)
 			return nil
-		},
-	}
+		}),
+	)
 	startWorker(t, e.config("m"), sub)
 	for _, s := range []string{"nul-1", "utf-1", "panic-1", "ok-1"} {
 		appendAmount(t, e.log, s, 1)
@@ -238,17 +242,19 @@ func TestAtLeastOnceLongBatchesLoseNothing(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var versions []int64
-	sub := worker.Subscription{
-		Name: "longbatch", Partitions: 1, Mode: worker.AtLeastOnce,
-		BatchSize: 20, BatchMaxDuration: 10 * time.Millisecond,
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("longbatch",
+		worker.Partitions(1),
+		worker.Mode(worker.AtLeastOnce),
+		worker.BatchSize(20),
+		worker.BatchMaxDuration(10*time.Millisecond),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			time.Sleep(time.Millisecond)
 			mu.Lock()
 			defer mu.Unlock()
 			versions = append(versions, d.Event.Version)
 			return nil
-		},
-	}
+		}),
+	)
 	startWorker(t, e.config("m"), sub)
 	waitFor(t, 30*time.Second, "the subscription to catch up", func() bool { return caughtUp(t, e.log, e.cps, "longbatch") })
 	mu.Lock()
@@ -271,17 +277,18 @@ func TestAtLeastOnceOutageIsNotAnAttempt(t *testing.T) {
 	e := newEnv(t)
 	var calls atomic.Int32
 	var dead atomic.Int32
-	sub := worker.Subscription{
-		Name: "outage", Partitions: 1, Mode: worker.AtLeastOnce,
-		Retry: worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("outage",
+		worker.Partitions(1),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}),
+		worker.Mode(worker.AtLeastOnce),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			if calls.Add(1) <= 5 {
 				return fmt.Errorf("record delivery: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01",
 					Message: "terminating connection due to administrator command"})
 			}
 			return nil
-		},
-	}
+		}),
+	)
 	cfg := e.config("m")
 	cfg.Hooks.DeadLettered = func(string, int, *eventlog.Event, bool, error) { dead.Add(1) }
 	startWorker(t, cfg, sub)

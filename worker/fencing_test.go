@@ -49,9 +49,11 @@ func TestFencedOwnerCannotCommit(t *testing.T) {
 	wake := make(chan struct{})
 	var once sync.Once
 	sub := func(member string) worker.Subscription {
-		return worker.Subscription{
-			Name: "rm", Partitions: 1,
-			Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
+		return worker.NewSubscription("rm",
+			worker.Partitions(1),
+			worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+				a := ev.Data
+
 				if err := applyReadModel(ctx, d.Tx, e.schema, d.Event, a); err != nil {
 					return err
 				}
@@ -61,7 +63,7 @@ func TestFencedOwnerCannotCommit(t *testing.T) {
 				}
 				return nil
 			}),
-		}
+		)
 	}
 	store := &frozen{Store: e.cps}
 	var fenced atomic.Bool

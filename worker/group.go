@@ -15,7 +15,7 @@ import (
 // group is one subscription running in this process.
 type group struct {
 	w      *Worker
-	sub    Subscription
+	sub    subscription
 	member checkpoint.Member
 
 	mu      sync.Mutex
@@ -26,7 +26,7 @@ type group struct {
 	deadLetters atomic.Int64 // last known count, for the cap
 }
 
-func newGroup(w *Worker, s Subscription) *group {
+func newGroup(w *Worker, s subscription) *group {
 	host, _ := os.Hostname()
 	return &group{
 		w:       w,

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -34,18 +33,6 @@ func (d *Delivery) IdempotencyKey() string { return d.Event.ID.String() }
 // subscription's retry policy); wrap it with Permanent to skip retries.
 type Handler func(ctx context.Context, d *Delivery) error
 
-// Typed returns a Handler that decodes the event's JSON data into a T once
-// and passes it on. Data that does not decode is a permanent failure.
-func Typed[T any](fn func(ctx context.Context, d *Delivery, v T) error) Handler {
-	return func(ctx context.Context, d *Delivery) error {
-		var v T
-		if err := json.Unmarshal(d.Event.Data, &v); err != nil {
-			return Permanent(fmt.Errorf("decode %s event %s into %T: %w", d.Event.Type, d.Event.ID, v, err))
-		}
-		return fn(ctx, d, v)
-	}
-}
-
 // PermanentError marks a failure that retrying cannot fix (bad data,
 // validation): the event is dead-lettered at once.
 type PermanentError struct{ Err error }
@@ -75,8 +62,13 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
 
-// call runs the handler, turning a panic into a *PanicError.
+// call runs the handler, turning a panic into a *PanicError. An event its
+// upcasters failed on (see eventlog.UpcastStore) fails permanently without
+// reaching the handler.
 func call(ctx context.Context, h Handler, d *Delivery) (err error) {
+	if uerr := d.Event.UpcastErr(); uerr != nil {
+		return Permanent(uerr)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &PanicError{Value: r, Stack: debug.Stack()}

@@ -87,13 +87,19 @@ type amount struct {
 	N int64 `json:"n"`
 }
 
+func (amount) EventType() string { return "Amount" }
+
 // readModelHandler folds events into read_model inside the delivery's
 // transaction and refuses any event that is not the next version of its
 // stream: a duplicate or a reordering fails loudly (permanently).
 func readModelHandler(schema string) worker.Handler {
-	return worker.Typed(func(ctx context.Context, d *worker.Delivery, a amount) error {
-		return applyReadModel(ctx, d.Tx, schema, d.Event, a)
-	})
+	return func(ctx context.Context, d *worker.Delivery) error {
+		a, err := eventlog.Decode[amount](d.Event)
+		if err != nil {
+			return worker.Permanent(err)
+		}
+		return applyReadModel(ctx, d.Tx, schema, d.Event, a.Data)
+	}
 }
 
 func applyReadModel(ctx context.Context, tx pgx.Tx, schema string, e eventlog.Event, a amount) error {

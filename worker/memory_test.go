@@ -43,15 +43,16 @@ func TestSlowHandlerKeepsMemoryFlat(t *testing.T) {
 	base := ms.HeapInuse
 
 	var handled atomic.Int64
-	sub := worker.Subscription{
-		Name: "slow", Mode: worker.AtLeastOnce, FlushEvents: 1000,
-		Handler: func(ctx context.Context, d *worker.Delivery) error {
+	sub := worker.NewSubscription("slow",
+		worker.Mode(worker.AtLeastOnce),
+		worker.Flush(1000, 0),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error {
 			if handled.Add(1)%50 == 0 {
 				time.Sleep(time.Millisecond) // slower than the reader
 			}
 			return nil
-		},
-	}
+		}),
+	)
 	startWorker(t, e.config("m"), sub)
 
 	var peak uint64

@@ -22,7 +22,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	cluster, e := newClusterEnv(t)
 	ctx := pgtest.Context(t, 5*time.Minute)
 
-	sub := worker.Subscription{Name: "rm", Handler: readModelHandler(e.schema), BatchSize: 20}
+	sub := worker.NewSubscription("rm", worker.BatchSize(20), worker.OnAny(readModelHandler(e.schema)))
 	var workers []*running
 	for _, m := range []string{"a", "b"} {
 		cfg := e.config(m)

@@ -1,11 +1,10 @@
-package worker_test
+package worker
 
 import (
 	"context"
 	"testing"
 
 	"github.com/causewayhq/causeway/eventlog"
-	"github.com/causewayhq/causeway/worker"
 )
 
 type fuzzOrder struct {
@@ -15,26 +14,32 @@ type fuzzOrder struct {
 	Tags  map[string]string `json:"tags"`
 }
 
-// FuzzTyped: whatever bytes an event carries, a Typed handler either gets
-// a decoded value or fails permanently (so the event is dead-lettered, not
-// retried); it never panics.
+func (fuzzOrder) EventType() string { return "OrderPlaced" }
+
+// FuzzTyped: whatever bytes an event carries, a typed (On) handler either
+// gets a decoded value or fails permanently (so the event is dead-lettered,
+// not retried); it never panics.
 func FuzzTyped(f *testing.F) {
 	for _, s := range []string{`{"id":"o-1","cents":1250,"lines":[{"sku":2}]}`, `{}`, `null`, `[]`, `{"cents":"x"}`, `{"cents":1e400}`, `{"id":`, "\xff", ``} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		called := false
-		h := worker.Typed(func(ctx context.Context, d *worker.Delivery, v fuzzOrder) error {
+		sub := NewSubscription("fuzz", On(func(ctx context.Context, d *Delivery, e eventlog.Envelope[fuzzOrder]) error {
 			called = true
 			return nil
-		})
-		err := h(context.Background(), &worker.Delivery{Event: eventlog.Event{Type: "OrderPlaced", Data: data}})
+		}))
+		if err := sub.Err(); err != nil {
+			t.Fatal(err)
+		}
+		h := sub.build(nil).Handler
+		err := h(context.Background(), &Delivery{Event: eventlog.Event{Type: "OrderPlaced", Data: data}})
 		switch {
 		case err == nil && !called:
 			t.Fatal("no error, but the handler was not called")
 		case err != nil && called:
 			t.Fatalf("handler called, yet %v", err)
-		case err != nil && !worker.IsPermanent(err):
+		case err != nil && !IsPermanent(err):
 			t.Fatalf("decode failure is not permanent: %v", err)
 		}
 	})

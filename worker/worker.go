@@ -22,8 +22,11 @@ func New(cfg Config, subs ...Subscription) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg}
 	seen := map[string]bool{}
-	for _, s := range subs {
-		s = s.withDefaults()
+	for _, sub := range subs {
+		if err := sub.Err(); err != nil {
+			return nil, err
+		}
+		s := sub.build(cfg.Middleware).withDefaults()
 		if err := s.validate(); err != nil {
 			return nil, err
 		}

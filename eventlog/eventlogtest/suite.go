@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"HeadAndCount", testHeadAndCount},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"Tailer", testTailer},
+		{"Fold", testFold},
+		{"UpcastStore", testUpcastStore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

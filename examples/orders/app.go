@@ -29,7 +29,7 @@ func App() runtime.App {
 			svc.pool = r.Pool()
 			return nil
 		},
-		Commands: []runtime.Command{placeOrderCommand()},
+		Commands: []runtime.Command{placeOrderCommand(), requestReturnCommand()},
 	}
 }
 

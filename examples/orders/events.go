@@ -1,15 +1,8 @@
 package orders
 
-// Event types, stored on the order's stream ("order-<id>").
-const (
-	TypeOrderPlaced     = "OrderPlaced"
-	TypeStockReserved   = "StockReserved"
-	TypeStockReleased   = "StockReleased"
-	TypePaymentCharged  = "PaymentCharged"
-	TypePaymentRefunded = "PaymentRefunded"
-	TypeOrderShipped    = "OrderShipped"
-	TypeOrderCancelled  = "OrderCancelled"
-)
+// Events are stored on the order's stream ("order-<id>"). Each Go type
+// names its event type once, with an EventType method (eventlog.Named);
+// handlers, the saga, appends and the Order fold infer it from the type.
 
 // DeclinedCard is the test card the simulated payment provider declines.
 const DeclinedCard = "4000-0000-0000-0002"
@@ -58,7 +51,23 @@ type (
 		Customer string `json:"customer"`
 		Reason   string `json:"reason"`
 	}
+	// ReturnRequested: the customer sends a shipped order back (see
+	// RequestReturn).
+	ReturnRequested struct {
+		OrderID  string `json:"order_id"`
+		Customer string `json:"customer"`
+		Reason   string `json:"reason"`
+	}
 )
+
+func (OrderPlaced) EventType() string     { return "OrderPlaced" }
+func (StockReserved) EventType() string   { return "StockReserved" }
+func (StockReleased) EventType() string   { return "StockReleased" }
+func (PaymentCharged) EventType() string  { return "PaymentCharged" }
+func (PaymentRefunded) EventType() string { return "PaymentRefunded" }
+func (OrderShipped) EventType() string    { return "OrderShipped" }
+func (OrderCancelled) EventType() string  { return "OrderCancelled" }
+func (ReturnRequested) EventType() string { return "ReturnRequested" }
 
 // Stream is an order's stream id.
 func Stream(orderID string) string { return "order-" + orderID }

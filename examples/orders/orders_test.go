@@ -47,7 +47,7 @@ func TestOrderShipped(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
 	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
-	k.Publish(ctx, orders.Stream("o1"), testkit.Event(orders.TypeOrderPlaced, placed("o1", "4242-4242-4242-4242")))
+	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
 
 	inst := k.Instance("o1")
@@ -58,7 +58,7 @@ func TestOrderShipped(t *testing.T) {
 		t.Fatalf("completed %v, want %v", got, want)
 	}
 	emitted := k.Emitted()
-	if got, want := testkit.Types(emitted), []string{orders.TypeStockReserved, orders.TypePaymentCharged, orders.TypeOrderShipped}; !slices.Equal(got, want) {
+	if got, want := testkit.Types(emitted), []string{orders.StockReserved{}.EventType(), orders.PaymentCharged{}.EventType(), orders.OrderShipped{}.EventType()}; !slices.Equal(got, want) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}
 	if n := queryInt(t, db, mugs); n != 4998 {
@@ -87,7 +87,7 @@ func TestDeclinedCardCancelsTheOrder(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
 	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
-	k.Publish(ctx, orders.Stream("o1"), testkit.Event(orders.TypeOrderPlaced, placed("o1", orders.DeclinedCard)))
+	k.Publish(ctx, orders.Stream("o1"), placed("o1", orders.DeclinedCard))
 	k.RunUntilIdle(ctx)
 
 	inst := k.Instance("o1")
@@ -98,7 +98,7 @@ func TestDeclinedCardCancelsTheOrder(t *testing.T) {
 	if got, want := k.Compensated("o1"), []string{"reserve_stock"}; !slices.Equal(got, want) {
 		t.Fatalf("compensated %v, want %v (nothing was charged)", got, want)
 	}
-	want := []string{orders.TypeStockReserved, orders.TypeStockReleased, orders.TypeOrderCancelled}
+	want := []string{orders.StockReserved{}.EventType(), orders.StockReleased{}.EventType(), orders.OrderCancelled{}.EventType()}
 	if got := testkit.Types(k.Emitted()); !slices.Equal(got, want) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}
@@ -129,7 +129,7 @@ func TestFlakyCourierIsRetried(t *testing.T) {
 	db := servicesDB(t)
 	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
 	courier(t, db, false)
-	k.Publish(ctx, orders.Stream("o1"), testkit.Event(orders.TypeOrderPlaced, placed("o1", "4242-4242-4242-4242")))
+	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
 
 	inst := k.Instance("o1")
@@ -159,7 +159,7 @@ func TestCourierDownCompensatesInReverse(t *testing.T) {
 	db := servicesDB(t)
 	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
 	courier(t, db, false)
-	k.Publish(ctx, orders.Stream("o1"), testkit.Event(orders.TypeOrderPlaced, placed("o1", "4242-4242-4242-4242")))
+	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
 	k.Advance(ctx, time.Minute) // long past every backoff of the step's policy
 
@@ -170,8 +170,8 @@ func TestCourierDownCompensatesInReverse(t *testing.T) {
 	if got, want := k.Compensated("o1"), []string{"charge_payment", "reserve_stock"}; !slices.Equal(got, want) {
 		t.Fatalf("compensated %v, want %v", got, want)
 	}
-	want := []string{orders.TypeStockReserved, orders.TypePaymentCharged,
-		orders.TypePaymentRefunded, orders.TypeStockReleased, orders.TypeOrderCancelled}
+	want := []string{orders.StockReserved{}.EventType(), orders.PaymentCharged{}.EventType(),
+		orders.PaymentRefunded{}.EventType(), orders.StockReleased{}.EventType(), orders.OrderCancelled{}.EventType()}
 	if got := testkit.Types(k.Emitted()); !slices.Equal(got, want) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}

@@ -20,7 +20,7 @@ func Place(ctx context.Context, log eventlog.Store, o OrderPlaced) (string, erro
 	if o.Customer == "" || o.SKU == "" || o.Quantity <= 0 || o.Total <= 0 {
 		return "", fmt.Errorf("orders: an order needs a customer, a SKU, a positive quantity and a positive total")
 	}
-	e, err := eventlog.NewEvent(TypeOrderPlaced, o)
+	e, err := eventlog.Encode(o)
 	if err != nil {
 		return "", err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/saga"
 )
 
 // ErrCardDeclined is the payment provider refusing a card: permanent.
@@ -47,7 +47,7 @@ func (s *services) reserve(ctx context.Context, key, sku string, qty int) error 
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return worker.Permanent(fmt.Errorf("%w: %d × %s", ErrOutOfStock, qty, sku))
+		return saga.Permanent(fmt.Errorf("%w: %d × %s", ErrOutOfStock, qty, sku))
 	}
 	return tx.Commit(ctx)
 }
@@ -77,7 +77,7 @@ func (s *services) release(ctx context.Context, reservationKey string) error {
 // charge charges a card once per key.
 func (s *services) charge(ctx context.Context, key, card string, amount float64) (string, error) {
 	if card == DeclinedCard {
-		return "", worker.Permanent(ErrCardDeclined)
+		return "", saga.Permanent(ErrCardDeclined)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.t("payments")+` (key, amount, refunded) VALUES ($1, $2, false)
 		ON CONFLICT (key) DO NOTHING`, key, amount)

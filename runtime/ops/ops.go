@@ -37,6 +37,9 @@ type Ops struct {
 // readiness).
 type Config struct {
 	Log         *pgstore.Store
+	// Reader is Log as consumers read it (through the app's upcasters);
+	// nil means Log.
+	Reader      worker.Log
 	Checkpoints *checkpoint.PostgresStore
 	SagaStore   *saga.PostgresStore
 
@@ -57,6 +60,9 @@ type Config struct {
 func New(cfg Config) *Ops {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Reader == nil {
+		cfg.Reader = cfg.Log
 	}
 	return &Ops{cfg: cfg}
 }
@@ -80,14 +86,14 @@ func (o *Ops) inspectOptions(name string) worker.InspectOptions {
 	}
 	for _, d := range o.cfg.Sagas {
 		if saga.SubscriptionName(d.Name()) == name {
-			if s, err := saga.Subscription(o.cfg.SagaStore, d, saga.SubscriptionOptions{}); err == nil {
-				opts.Filter = s.Filter
+			if s, err := saga.Subscription(o.cfg.SagaStore, d); err == nil {
+				opts.Filter = s.Filter()
 			}
 		}
 	}
 	for _, s := range o.cfg.Subscriptions {
-		if s.Name == name {
-			opts.Filter, opts.MaxDeadLetters = s.Filter, s.MaxDeadLetters
+		if s.Name() == name {
+			opts.Filter, opts.MaxDeadLetters = s.Filter(), s.MaxDeadLetters()
 		}
 	}
 	return opts
@@ -126,7 +132,7 @@ func (o *Ops) Status(ctx context.Context) (Status, error) {
 
 // Subscription reports one subscription (checkpoint.ErrNotFound if unknown).
 func (o *Ops) Subscription(ctx context.Context, name string) (worker.SubscriptionStatus, error) {
-	return worker.Inspect(ctx, o.cfg.Log, o.cfg.Checkpoints, name, o.inspectOptions(name))
+	return worker.Inspect(ctx, o.cfg.Reader, o.cfg.Checkpoints, name, o.inspectOptions(name))
 }
 
 // ErrUnknownProjection: the projection is not registered in this program.
@@ -141,7 +147,7 @@ func (o *Ops) Replay(ctx context.Context, name string, catchUp bool, progress io
 		return projection.ReplayResult{}, fmt.Errorf("%w: %q (replay it from the binary that registers it)", ErrUnknownProjection, name)
 	}
 	return projection.Replay(ctx, projection.ReplayConfig{
-		Projection: o.cfg.Projections[i], Log: o.cfg.Log, Checkpoints: o.cfg.Checkpoints, CatchUp: catchUp, Progress: progress, Logger: o.cfg.Logger,
+		Projection: o.cfg.Projections[i], Log: o.cfg.Reader, Checkpoints: o.cfg.Checkpoints, CatchUp: catchUp, Progress: progress, Logger: o.cfg.Logger,
 		Worker: worker.Config{MemberID: o.cfg.MemberID, LeaseTTL: o.cfg.LeaseTTL, Logger: o.cfg.Logger},
 	})
 }
@@ -157,7 +163,7 @@ func (o *Ops) DeadLetter(ctx context.Context, sub string, id int64) (checkpoint.
 	if err != nil {
 		return dl, nil, err
 	}
-	e, found, err := eventlog.ReadAt(ctx, o.cfg.Log, dl.Position)
+	e, found, err := eventlog.ReadAt(ctx, o.cfg.Reader, dl.Position)
 	if err != nil || !found {
 		return dl, nil, err
 	}
@@ -246,7 +252,7 @@ func (o *Ops) Registered() []string {
 		out = append(out, saga.SubscriptionName(d.Name()))
 	}
 	for _, s := range o.cfg.Subscriptions {
-		out = append(out, s.Name)
+		out = append(out, s.Name())
 	}
 	slices.Sort(out)
 	return out

@@ -169,7 +169,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 		return nil
 	}
 	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, LeaseTTL: 2 * time.Second, Hooks: tel.WorkerHooks()},
-		worker.Subscription{Name: "traced", Partitions: 1, Handler: tel.WrapHandler("traced", handler)})
+		worker.NewSubscription("traced", worker.Partitions(1), worker.OnAny(tel.WrapHandler("traced", handler))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,18 +314,28 @@ func TestWorkerMetrics(t *testing.T) {
 		return nil
 	}
 	subs := []worker.Subscription{
-		{Name: "metrics_ok", Partitions: 1, Filter: onlyM, Handler: func(context.Context, *worker.Delivery) error { return nil }},
-		{Name: "metrics_flaky", Partitions: 1, Filter: onlyM, Retry: fast, Handler: func(_ context.Context, d *worker.Delivery) error {
-			if !failedOnce[d.Event.ID.String()] {
-				failedOnce[d.Event.ID.String()] = true
-				return errors.New("flaky")
-			}
-			return nil
-		}},
-		{Name: "metrics_bad", Partitions: 1, Filter: onlyM, Retry: fast, Handler: badIsPermanent},
+		worker.NewSubscription("metrics_ok", worker.Filter(onlyM), worker.Partitions(1), worker.OnAny(func(context.Context, *worker.Delivery) error { return nil })),
+		worker.NewSubscription("metrics_flaky",
+			worker.Filter(onlyM),
+			worker.Partitions(1),
+			worker.Retry(fast),
+			worker.OnAny(func(_ context.Context, d *worker.Delivery) error {
+				if !failedOnce[d.Event.ID.String()] {
+					failedOnce[d.Event.ID.String()] = true
+					return errors.New("flaky")
+				}
+				return nil
+			}),
+		),
+		worker.NewSubscription("metrics_bad", worker.Filter(onlyM), worker.Partitions(1), worker.Retry(fast), worker.OnAny(badIsPermanent)),
 		// One dead letter at most: the second bad event halts the partition.
-		{Name: "metrics_capped", Partitions: 1, Filter: eventlog.Filter{Categories: []string{"cap"}}, Retry: fast,
-			MaxDeadLetters: 1, Handler: badIsPermanent},
+		worker.NewSubscription("metrics_capped",
+			worker.Filter(eventlog.Filter{Categories: []string{"cap"}}),
+			worker.Partitions(1),
+			worker.Retry(fast),
+			worker.MaxDeadLetters(1),
+			worker.OnAny(badIsPermanent),
+		),
 	}
 	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, LeaseTTL: 2 * time.Second, Hooks: tel.WorkerHooks()}, subs...)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/worker"
 )
 
 // Trip is a travel booking: the test saga's start event and state.
@@ -39,7 +38,7 @@ type stepFn func(ctx context.Context, attempt int) error
 type bookingOpts struct {
 	// actions and compensations by step name; missing ones succeed.
 	actions, compensations map[string]stepFn
-	retry                  worker.RetryPolicy
+	retry                  saga.RetryPolicy
 	// wait adds a wait step for TripPaid with this timeout after the steps.
 	wait time.Duration
 	// then is a step after the wait.
@@ -51,10 +50,6 @@ type bookingOpts struct {
 // compensated) on the trip's stream; optionally a wait for TripPaid and a
 // last step "confirm".
 func bookingSaga(o bookingOpts) saga.Saga {
-	d := saga.New[Trip]("booking")
-	saga.StartOn(d, "TripRequested", func(e eventlog.Event, t Trip) (string, Trip, error) {
-		return t.ID, t, nil
-	})
 	run := func(fns map[string]stepFn, step string) stepFn {
 		if fn := fns[step]; fn != nil {
 			return fn
@@ -66,65 +61,65 @@ func bookingSaga(o bookingOpts) saga.Saga {
 		sc.Emit("trip-"+sc.CorrelationID, eventlog.Any, e)
 	}
 	retry := o.retry
-	if retry == (worker.RetryPolicy{}) {
-		retry = worker.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Minute, MaxBackoff: time.Hour}
+	if retry == (saga.RetryPolicy{}) {
+		retry = saga.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Minute, MaxBackoff: time.Hour}
 	}
+	decls := []saga.Option{saga.StartOn(startTrip)}
 	for _, step := range []string{"flight", "hotel", "car"} {
-		d.Step(step, func(ctx context.Context, sc *saga.StepContext[Trip]) error {
+		decls = append(decls, saga.Step(step, func(ctx context.Context, sc *saga.StepContext[Trip]) error {
 			if err := run(o.actions, step)(ctx, sc.Attempt); err != nil {
 				return err
 			}
 			sc.State.Booked = append(sc.State.Booked, step)
 			emit(sc, step+"Booked")
 			return nil
-		}, saga.StepOptions[Trip]{
-			Retry:           retry,
-			CompensateRetry: retry,
-			Compensate: func(ctx context.Context, sc *saga.StepContext[Trip]) error {
+		}, saga.Retry(retry), saga.CompensateRetry(retry),
+			saga.Compensate(func(ctx context.Context, sc *saga.StepContext[Trip]) error {
 				if err := run(o.compensations, step)(ctx, sc.Attempt); err != nil {
 					return err
 				}
 				emit(sc, step+"Cancelled")
 				return nil
-			},
-		})
+			})))
 	}
 	if o.wait > 0 {
-		saga.WaitFor(d, "payment", "TripPaid", o.wait,
-			func(e eventlog.Event, p Paid) string { return p.TripID },
-			func(ctx context.Context, sc *saga.StepContext[Trip], e eventlog.Event, p Paid) error {
-				sc.State.Paid = p.Amount
-				return nil
-			})
+		decls = append(decls, saga.WaitFor("payment", paidTrip, saga.Timeout(o.wait), saga.OnEvent(recordPaid)))
 	}
 	if o.then {
-		d.Step("confirm", func(ctx context.Context, sc *saga.StepContext[Trip]) error {
+		decls = append(decls, saga.Step("confirm", func(ctx context.Context, sc *saga.StepContext[Trip]) error {
 			emit(sc, "TripConfirmed")
 			return nil
-		}, saga.StepOptions[Trip]{})
+		}))
 	}
-	return d
+	return saga.New[Trip]("booking", decls...)
+}
+
+// startTrip starts a saga per trip, with the trip as its state.
+func startTrip(ctx context.Context, e eventlog.Envelope[Trip]) (saga.Start[Trip], error) {
+	return saga.Start[Trip]{CorrelationID: e.Data.ID, State: e.Data}, nil
+}
+
+// paidTrip correlates a payment with its trip.
+func paidTrip(ctx context.Context, e eventlog.Envelope[Paid]) (string, error) { return e.Data.TripID, nil }
+
+// recordPaid keeps the amount paid in the state.
+func recordPaid(ctx context.Context, sc *saga.StepContext[Trip], e eventlog.Envelope[Paid]) error {
+	sc.State.Paid = e.Data.Amount
+	return nil
 }
 
 // pingSaga emits an event in its first step and waits for it in its
 // second: the event goes round through the log and the saga's subscription.
 func pingSaga() saga.Saga {
-	d := saga.New[Trip]("ping")
-	saga.StartOn(d, "TripRequested", func(e eventlog.Event, t Trip) (string, Trip, error) {
-		return t.ID, t, nil
-	})
-	d.Step("send", func(ctx context.Context, sc *saga.StepContext[Trip]) error {
-		e, err := eventlog.NewEvent("TripPaid", Paid{TripID: sc.CorrelationID, Amount: 1})
-		sc.Emit("trip-"+sc.CorrelationID, eventlog.Any, e)
-		return err
-	}, saga.StepOptions[Trip]{})
-	saga.WaitFor(d, "receive", "TripPaid", time.Hour,
-		func(e eventlog.Event, p Paid) string { return p.TripID },
-		func(ctx context.Context, sc *saga.StepContext[Trip], e eventlog.Event, p Paid) error {
-			sc.State.Paid = p.Amount
-			return nil
-		})
-	return d
+	return saga.New[Trip]("ping",
+		saga.StartOn(startTrip),
+		saga.Step("send", func(ctx context.Context, sc *saga.StepContext[Trip]) error {
+			e, err := eventlog.Encode(Paid{TripID: sc.CorrelationID, Amount: 1})
+			sc.Emit("trip-"+sc.CorrelationID, eventlog.Any, e)
+			return err
+		}),
+		saga.WaitFor("receive", paidTrip, saga.Timeout(time.Hour), saga.OnEvent(recordPaid)),
+	)
 }
 
 // tripsProjection declares "trips": one row per trip in table trips, and
@@ -132,28 +127,27 @@ func pingSaga() saga.Saga {
 // in its transaction, with the handler's attempt count.
 func tripsProjection(fail func(ctx context.Context, tx pgx.Tx, attempt int) error) *projection.Projection {
 	attempts := 0
-	p := projection.New("trips", projection.Options{
-		Retry: worker.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Minute, MaxBackoff: time.Hour},
-	})
-	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS trips (id text PRIMARY KEY, paid numeric NOT NULL DEFAULT 0)`)
-		return err
-	})
-	projection.Handle(p, "TripRequested", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, t Trip) error {
-		_, err := tx.Exec(ctx, `INSERT INTO trips (id) VALUES ($1)`, t.ID)
-		return err
-	})
-	projection.Handle(p, "TripPaid", func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v Paid) error {
-		if _, err := tx.Exec(ctx, `UPDATE trips SET paid = paid + $2 WHERE id = $1`, v.TripID, v.Amount); err != nil {
+	return projection.New("trips",
+		projection.Retry(projection.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Minute, MaxBackoff: time.Hour}),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS trips (id text PRIMARY KEY, paid numeric NOT NULL DEFAULT 0)`)
 			return err
-		}
-		attempts++
-		if fail != nil {
-			return fail(ctx, tx, attempts)
-		}
-		return nil
-	})
-	return p
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[Trip]) error {
+			_, err := tx.Exec(ctx, `INSERT INTO trips (id) VALUES ($1)`, e.Data.ID)
+			return err
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[Paid]) error {
+			if _, err := tx.Exec(ctx, `UPDATE trips SET paid = paid + $2 WHERE id = $1`, e.Data.TripID, e.Data.Amount); err != nil {
+				return err
+			}
+			attempts++
+			if fail != nil {
+				return fail(ctx, tx, attempts)
+			}
+			return nil
+		}),
+	)
 }
 
 // discard drops the engine's log records (an example's output is checked).

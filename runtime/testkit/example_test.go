@@ -10,7 +10,6 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/runtime/testkit"
 	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/worker"
 )
 
 // Order starts the example's saga.
@@ -29,16 +28,19 @@ func Example() {
 	ctx := context.Background()
 
 	charges := 0
-	def := saga.New[Order]("checkout")
-	saga.StartOn(def, "OrderPlaced", func(e eventlog.Event, o Order) (string, Order, error) { return o.ID, o, nil })
-	def.Step("charge", func(ctx context.Context, sc *saga.StepContext[Order]) error {
-		if charges++; charges == 1 {
-			return errors.New("payment provider unavailable")
-		}
-		e, _ := eventlog.NewEvent("OrderPaid", sc.State)
-		sc.Emit("order-"+sc.CorrelationID, eventlog.Any, e)
-		return nil
-	}, saga.StepOptions[Order]{Retry: worker.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Minute}})
+	def := saga.New[Order]("checkout",
+		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[Order]) (saga.Start[Order], error) {
+			return saga.Start[Order]{CorrelationID: e.Data.ID, State: e.Data}, nil
+		}),
+		saga.Step("charge", func(ctx context.Context, sc *saga.StepContext[Order]) error {
+			if charges++; charges == 1 {
+				return errors.New("payment provider unavailable")
+			}
+			e, _ := eventlog.NewEvent("OrderPaid", map[string]string{"id": sc.State.ID})
+			sc.Emit("order-"+sc.CorrelationID, eventlog.Any, e)
+			return nil
+		}, saga.Retry(saga.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Minute})),
+	)
 
 	k := testkit.NewSaga[Order](t, def, testkit.WithLogger(discard))
 	k.Publish(ctx, "order-42", Order{ID: "42"})

@@ -75,8 +75,7 @@ func (h *harness) start(ckpt, leases checkpoint.Store, subs ...worker.Subscripti
 	h.tb.Helper()
 	h.ckpt = ckpt
 	for _, s := range subs {
-		s.Partitions = 1
-		h.subs = append(h.subs, &watched{sub: s})
+		h.subs = append(h.subs, &watched{sub: s.With(worker.Partitions(1))})
 	}
 	wsubs := make([]worker.Subscription, len(h.subs))
 	for i, w := range h.subs {
@@ -278,7 +277,7 @@ func (h *harness) sagaBusy(ctx context.Context) (fingerprint [2]int64, why strin
 // subBusy reports a subscription that has not handled every event of its
 // in the log, or has a dead letter due for a retry now.
 func (h *harness) subBusy(ctx context.Context, w *watched) (string, error) {
-	for e, err := range h.log.ReadAll(ctx, w.scan, w.sub.Filter) {
+	for e, err := range h.log.ReadAll(ctx, w.scan, w.sub.Filter()) {
 		if err != nil {
 			return "", err
 		}
@@ -287,26 +286,26 @@ func (h *harness) subBusy(ctx context.Context, w *watched) (string, error) {
 	if w.last.IsZero() {
 		return "", nil
 	}
-	parts, err := h.ckpt.Partitions(ctx, w.sub.Name)
+	parts, err := h.ckpt.Partitions(ctx, w.sub.Name())
 	if err != nil {
 		return "", err
 	}
 	if len(parts) == 0 {
-		return fmt.Sprintf("subscription %s is starting", w.sub.Name), nil
+		return fmt.Sprintf("subscription %s is starting", w.sub.Name()), nil
 	}
 	for _, p := range parts {
 		if p.Checkpoint.Before(w.last) {
-			return fmt.Sprintf("subscription %s is at %v, its last event at %v", w.sub.Name, p.Checkpoint, w.last), nil
+			return fmt.Sprintf("subscription %s is at %v, its last event at %v", w.sub.Name(), p.Checkpoint, w.last), nil
 		}
 	}
-	dls, err := h.deadLetters(ctx, w.sub.Name)
+	dls, err := h.deadLetters(ctx, w.sub.Name())
 	if err != nil {
 		return "", err
 	}
 	now := h.clock.Now()
 	for _, dl := range dls {
 		if dl.RetryRequested || !dl.Blocked && !dl.NextAttemptAt.IsZero() && !dl.NextAttemptAt.After(now) {
-			return fmt.Sprintf("subscription %s: %s event %s is due for a retry", w.sub.Name, dl.Type, dl.EventID), nil
+			return fmt.Sprintf("subscription %s: %s event %s is due for a retry", w.sub.Name(), dl.Type, dl.EventID), nil
 		}
 	}
 	return "", nil
@@ -350,7 +349,7 @@ func (h *harness) nextDue(ctx context.Context) (time.Time, error) {
 		}
 	}
 	for _, w := range h.subs {
-		dls, err := h.deadLetters(ctx, w.sub.Name)
+		dls, err := h.deadLetters(ctx, w.sub.Name())
 		if err != nil {
 			return time.Time{}, err
 		}

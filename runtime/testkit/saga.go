@@ -40,10 +40,8 @@ func NewSaga[S any](tb testing.TB, def saga.Saga, opts ...Option) *SagaKit[S] {
 		tb.Fatalf("testkit: %v", err)
 	}
 	h.exec = x
-	sub, err := saga.Subscription(h.sagas, def, saga.SubscriptionOptions{
-		Clock:     h.clock,
-		OnStarted: func(saga.Instance) { x.Wake() },
-	})
+	sub, err := saga.Subscription(h.sagas, def, saga.SubscriptionClock(h.clock),
+		saga.OnStarted(func(saga.Instance) { x.Wake() }))
 	if err != nil {
 		tb.Fatalf("testkit: %v", err)
 	}

@@ -80,35 +80,37 @@ func testUnstorable(t *testing.T, e Env) {
 		runs = map[string]int{}
 	)
 	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
-	d := saga.New[unstorable]("unstorable")
-	d.Step("reserve", func(ctx context.Context, sc *saga.StepContext[unstorable]) error { return nil },
-		saga.StepOptions[unstorable]{Retry: fast, Compensate: func(ctx context.Context, sc *saga.StepContext[unstorable]) error { return nil }})
-	d.Step("act", func(ctx context.Context, sc *saga.StepContext[unstorable]) error {
-		mu.Lock()
-		runs[sc.CorrelationID]++
-		mu.Unlock()
-		switch sc.State.Mode {
-		case "error":
-			return worker.Permanent(errors.New("bad \x00 text \xff\xfe"))
-		case "panic":
-			panic("bad \x00 panic \xff")
-		case "state-nul":
-			sc.State.Note = "nul \x00 here"
-		case "state-nan":
-			sc.State.F = math.NaN()
-		case "emit-stream":
-			ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": "b"})
-			sc.Emit("not a stream id", eventlog.Any, ev)
-		case "emit-nul":
-			ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": "nul \x00"})
-			sc.Emit("notes-1", eventlog.Any, ev)
-		case "emit-oversized":
-			ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": strings.Repeat("x", eventlog.DefaultMaxPayload+1)})
-			sc.Emit("notes-1", eventlog.Any, ev)
-		}
-		return nil
-	}, saga.StepOptions[unstorable]{Retry: fast})
-	saga.StartOn(d, "Unused", func(e eventlog.Event, v unstorable) (string, unstorable, error) { return e.StreamID, v, nil })
+	d := saga.New[unstorable]("unstorable",
+		saga.Step("reserve", func(ctx context.Context, sc *saga.StepContext[unstorable]) error { return nil },
+			saga.Retry(fast), saga.Compensate(func(ctx context.Context, sc *saga.StepContext[unstorable]) error { return nil })),
+		saga.Step("act", func(ctx context.Context, sc *saga.StepContext[unstorable]) error {
+			mu.Lock()
+			runs[sc.CorrelationID]++
+			mu.Unlock()
+			switch sc.State.Mode {
+			case "error":
+				return worker.Permanent(errors.New("bad \x00 text \xff\xfe"))
+			case "panic":
+				panic("bad \x00 panic \xff")
+			case "state-nul":
+				sc.State.Note = "nul \x00 here"
+			case "state-nan":
+				sc.State.F = math.NaN()
+			case "emit-stream":
+				ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": "b"})
+				sc.Emit("not a stream id", eventlog.Any, ev)
+			case "emit-nul":
+				ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": "nul \x00"})
+				sc.Emit("notes-1", eventlog.Any, ev)
+			case "emit-oversized":
+				ev, _ := eventlog.NewEvent("Noted", map[string]string{"a": strings.Repeat("x", eventlog.DefaultMaxPayload+1)})
+				sc.Emit("notes-1", eventlog.Any, ev)
+			}
+			return nil
+		}, saga.Retry(fast)),
+		saga.StartOnType("Unused", func(ctx context.Context, e eventlog.Envelope[unstorable]) (saga.Start[unstorable], error) {
+			return saga.Start[unstorable]{CorrelationID: e.StreamID, State: e.Data}, nil
+		}))
 	modes := map[string]int{ // mode → attempts expected
 		"error": 1, "panic": 2, "state-nul": 1, "state-nan": 1, "emit-stream": 1, "emit-nul": 1, "emit-oversized": 1,
 	}
@@ -204,8 +206,7 @@ func testConflict(t *testing.T, e Env) {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	d := saga.New[transfer]("transfer")
-	d.Step("debit", func(ctx context.Context, sc *saga.StepContext[transfer]) error {
+	d := saga.New[transfer]("transfer", saga.Step("debit", func(ctx context.Context, sc *saga.StepContext[transfer]) error {
 		var version int64
 		for ev, err := range e.Log.ReadStream(ctx, sc.State.Account, eventlog.ReadStreamOptions{Direction: eventlog.Backwards, Limit: 1}) {
 			if err != nil {
@@ -222,9 +223,11 @@ func testConflict(t *testing.T, e Env) {
 		}
 		sc.Emit(sc.State.Account, eventlog.Exactly(version), ev)
 		return nil
-	}, saga.StepOptions[transfer]{Retry: worker.RetryPolicy{MaxAttempts: 20, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, JitterPercent: 50}})
-	d.Step("notify", func(ctx context.Context, sc *saga.StepContext[transfer]) error { return nil }, saga.StepOptions[transfer]{})
-	saga.StartOn(d, "TransferRequested", func(e eventlog.Event, v transfer) (string, transfer, error) { return e.StreamID, v, nil })
+	}, saga.Retry(saga.RetryPolicy{MaxAttempts: 20, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, JitterPercent: 50})),
+		saga.Step("notify", func(ctx context.Context, sc *saga.StepContext[transfer]) error { return nil }),
+		saga.StartOnType("TransferRequested", func(ctx context.Context, e eventlog.Envelope[transfer]) (saga.Start[transfer], error) {
+			return saga.Start[transfer]{CorrelationID: e.StreamID, State: e.Data}, nil
+		}))
 
 	for i := 0; i < n; i++ {
 		startInstance(t, ctx, e, d.Name(), fmt.Sprint("t", i), []byte(fmt.Sprintf(`{"account":"account-a","amount":%d}`, i+1)))

@@ -17,7 +17,6 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/worker"
 )
 
 // Env is a fresh store and the event log it emits into.
@@ -255,30 +254,31 @@ func (r *Recorder) get(corr string) []string {
 // ScriptedDefinition is a saga of n steps T1…Tn with compensations C1…Cn
 // that follows the Script in its state.
 func ScriptedDefinition(n int, rec *Recorder) *saga.Definition[Script] {
-	d := saga.New[Script](fmt.Sprintf("scripted%d", n))
-	saga.StartOn(d, fmt.Sprintf("Start%d", n), func(e eventlog.Event, s Script) (string, Script, error) {
-		return e.StreamID, s, nil
-	})
-	fast := worker.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	opts := []saga.Option{
+		saga.StartOnType(fmt.Sprintf("Start%d", n), func(ctx context.Context, e eventlog.Envelope[Script]) (saga.Start[Script], error) {
+			return saga.Start[Script]{CorrelationID: e.StreamID, State: e.Data}, nil
+		}),
+	}
+	fast := saga.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 	for i := 1; i <= n; i++ {
-		d.Step(fmt.Sprintf("T%d", i), func(ctx context.Context, sc *saga.StepContext[Script]) error {
+		opts = append(opts, saga.Step(fmt.Sprintf("T%d", i), func(ctx context.Context, sc *saga.StepContext[Script]) error {
 			if sc.State.FailAt == i {
 				return errors.New("scripted failure")
 			}
 			rec.add(sc.CorrelationID, fmt.Sprintf("T%d", i))
 			return nil
-		}, saga.StepOptions[Script]{
-			Retry: fast, CompensateRetry: fast,
-			Compensate: func(ctx context.Context, sc *saga.StepContext[Script]) error {
+		},
+			saga.Retry(fast), saga.CompensateRetry(fast),
+			saga.Compensate(func(ctx context.Context, sc *saga.StepContext[Script]) error {
 				if sc.State.FailComp == i {
 					return errors.New("scripted compensation failure")
 				}
 				rec.add(sc.CorrelationID, fmt.Sprintf("C%d", i))
 				return nil
-			},
-		})
+			}),
+		))
 	}
-	return d
+	return saga.New[Script](fmt.Sprintf("scripted%d", n), opts...)
 }
 
 // Expected is the sequence and final status a script must produce.

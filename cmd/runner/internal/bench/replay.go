@@ -45,19 +45,21 @@ func NewReplayWorkload(ctx context.Context, env *Env, opts Options) (*ReplayWork
 		plainTable: pgx.Identifier{wf.fx.Schema, "rm_plain"}.Sanitize(),
 	}
 	upsert := upsertSQL(w.table)
-	p := projection.New("order_totals", projection.Options{Partitions: opts.Partitions, BatchSize: opts.BatchSize})
-	projection.Handle(p, EventType, func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v orderTotal) error {
-		_, err := tx.Exec(ctx, upsert, e.StreamID, v.TotalCents)
-		return err
-	})
-	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, fmt.Sprintf(ReadModelDDL, w.table))
-		return err
-	})
-	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "TRUNCATE "+w.table)
-		return err
-	})
+	p := projection.New("order_totals",
+		projection.Partitions(opts.Partitions), projection.BatchSize(opts.BatchSize),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[orderTotal]) error {
+			_, err := tx.Exec(ctx, upsert, e.StreamID, e.Data.TotalCents)
+			return err
+		}),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, fmt.Sprintf(ReadModelDDL, w.table))
+			return err
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "TRUNCATE "+w.table)
+			return err
+		}),
+	)
 	w.proj = p
 	if err := projection.Setup(ctx, wf.fx.Pool, wf.fx.Schema, p); err != nil {
 		wf.close()

@@ -28,6 +28,8 @@ type sagaStart struct {
 	TotalCents int64  `json:"total_cents"`
 }
 
+func (sagaStart) EventType() string { return EventType }
+
 // sagaState is the benchmark saga's state.
 type sagaState struct {
 	Order string `json:"order"`
@@ -38,15 +40,15 @@ type sagaState struct {
 // instance per order id), three steps — reserve, charge, ship — whose
 // actions do nothing.
 func SagaDefinition() *saga.Definition[sagaState] {
-	d := saga.New[sagaState](SagaType)
-	saga.StartOn(d, EventType, func(e eventlog.Event, v sagaStart) (string, sagaState, error) {
-		return v.OrderID, sagaState{Order: v.OrderID, Total: v.TotalCents}, nil
-	})
 	noop := func(context.Context, *saga.StepContext[sagaState]) error { return nil }
-	d.Step("reserve", noop, saga.StepOptions[sagaState]{})
-	d.Step("charge", noop, saga.StepOptions[sagaState]{})
-	d.Step("ship", noop, saga.StepOptions[sagaState]{})
-	return d
+	return saga.New[sagaState](SagaType,
+		saga.StartOn(func(ctx context.Context, e eventlog.Envelope[sagaStart]) (saga.Start[sagaState], error) {
+			return saga.Start[sagaState]{CorrelationID: e.Data.OrderID, State: sagaState{Order: e.Data.OrderID, Total: e.Data.TotalCents}}, nil
+		}),
+		saga.Step("reserve", noop),
+		saga.Step("charge", noop),
+		saga.Step("ship", noop),
+	)
 }
 
 // sagaProbe observes a saga run through the worker's and the executor's
@@ -186,11 +188,11 @@ func (s *SagaWorkload) Start(p *sagaProbe) error {
 	if err != nil {
 		return err
 	}
-	sub, err := saga.Subscription(s.store, s.def, saga.SubscriptionOptions{Partitions: s.partitions})
+	sub, err := saga.Subscription(s.store, s.def)
 	if err != nil {
 		return err
 	}
-	sub.BatchSize = s.batch
+	sub = sub.With(worker.Partitions(s.partitions), worker.BatchSize(s.batch))
 	cps, err := checkpoint.NewPostgres(s.fx.Pool, s.fx.Schema)
 	if err != nil {
 		return err

@@ -43,13 +43,12 @@ func (w *WorkerCatchUpWorkload) Loaded() int64 { return w.wf.load.Loaded() }
 // worker: the time Start takes is the catch-up's, from worker start until
 // the last partition reached the head.
 func (w *WorkerCatchUpWorkload) Start(ctx context.Context, partitions int) (*CatchUpRun, error) {
-	sub := worker.Subscription{
-		Name:       "bench-catchup-" + strconv.FormatInt(w.seq.Add(1), 10),
-		Partitions: partitions,
-		Handler:    func(context.Context, *worker.Delivery) error { return nil },
-		Mode:       worker.Transactional,
-		BatchSize:  w.batch,
-	}
+	sub := worker.NewSubscription("bench-catchup-"+strconv.FormatInt(w.seq.Add(1), 10),
+		worker.Partitions(partitions),
+		worker.Mode(worker.Transactional),
+		worker.BatchSize(w.batch),
+		worker.OnAny(func(context.Context, *worker.Delivery) error { return nil }),
+	)
 	return w.wf.catchUp(ctx, w.env, sub)
 }
 

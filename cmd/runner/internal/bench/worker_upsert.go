@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/causewayhq/causeway/eventlog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ import (
 type orderTotal struct {
 	TotalCents int64 `json:"total_cents"`
 }
+
+func (orderTotal) EventType() string { return EventType }
 
 // ReadModelDDL creates an upsert read model: per stream, the number of
 // events and the sum of their total_cents.
@@ -237,16 +240,18 @@ func (w *WorkerUpsertWorkload) Reset(ctx context.Context) error {
 // returns the running worker (see WorkerCatchUpWorkload.Start).
 func (w *WorkerUpsertWorkload) Start(ctx context.Context) (*CatchUpRun, error) {
 	upsert := upsertSQL(w.ours)
-	sub := worker.Subscription{
-		Name:       "bench-upsert-" + strconv.FormatInt(w.seq.Add(1), 10),
-		Partitions: w.partitions,
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, v orderTotal) error {
-			_, err := d.Tx.Exec(ctx, upsert, d.Event.StreamID, v.TotalCents)
+	sub := worker.NewSubscription("bench-upsert-"+strconv.FormatInt(w.seq.Add(1), 10),
+		worker.Partitions(w.partitions),
+		worker.Mode(worker.Transactional),
+		worker.BatchSize(w.batch),
+		// Unfiltered, like the loops it is compared with (every event is
+		// an EventType event).
+		worker.Filter(eventlog.Filter{}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[orderTotal]) error {
+			_, err := d.Tx.Exec(ctx, upsert, d.Event.StreamID, ev.Data.TotalCents)
 			return err
 		}),
-		Mode:      worker.Transactional,
-		BatchSize: w.batch,
-	}
+	)
 	return w.wf.catchUp(ctx, w.env, sub)
 }
 
@@ -328,7 +333,7 @@ func WorkerUpsert(ctx context.Context, env *Env, opts Options) (Result, error) {
 	shape := fmt.Sprintf("%d preloaded events (%d-byte data) in streams of %d; %d partitions, BatchSize %d, reads of %d; read model keyed by stream (events, total)",
 		w.Loaded(), opts.DataSize, ImportStreamLength, opts.Partitions, opts.BatchSize, opts.ReadBatchSize)
 	o := summarize(ScenarioWorkerUpsert, runs[0], fmt.Sprintf(
-		"worker subscription, Transactional with checkpoint.NewPostgres, handler worker.Typed + INSERT … ON CONFLICT DO UPDATE through Delivery.Tx; "+
+		"worker subscription, Transactional with checkpoint.NewPostgres, handler worker.On + INSERT … ON CONFLICT DO UPDATE through Delivery.Tx; "+
 			"timed from worker start until every partition's checkpoint reached the head; events per transaction by attempt: %v; "+
 			"ms from the last event's commit until the last partition's checkpoint reached the head by attempt: %v; %s", ours.perTx, ours.tails, shape))
 	b := summarize(ScenarioWorkerUpsert+"/plain-pgx", runs[1], fmt.Sprintf(

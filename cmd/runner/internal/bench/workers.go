@@ -302,11 +302,7 @@ func warmBoth(ctx context.Context, scenario string, ours, plain func(context.Con
 // head, and returns the still running worker, which the caller stops after
 // the clock. On error the worker is stopped.
 func (wf *workerFixture) catchUp(ctx context.Context, env *Env, sub worker.Subscription) (*CatchUpRun, error) {
-	parts := sub.Partitions
-	if parts == 0 {
-		parts = worker.DefaultPartitions
-	}
-	t := newCatchUpTracker(sub.Name, parts, wf.head, wf.load.Loaded())
+	t := newCatchUpTracker(sub.Name(), sub.Partitions(), wf.head, wf.load.Loaded())
 	r, err := startWorker(wf.workerConfig(env, worker.Hooks{Committed: t.committed}), sub)
 	if err != nil {
 		return nil, err

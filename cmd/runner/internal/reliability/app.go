@@ -98,44 +98,46 @@ func (c *consumer) setup(ctx context.Context, tx pgx.Tx) error {
 // an event applied twice must show up as two rows, not as an error.
 func (c *consumer) projection() *projection.Projection {
 	t := c.tables
-	p := projection.New(projName, projection.Options{Categories: []string{itemCategory}, Retry: handlerRetry})
-	p.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+t.schema+`;
+	return projection.New(projName,
+		projection.Categories(itemCategory),
+		projection.Retry(handlerRetry),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+t.schema+`;
 			CREATE SEQUENCE IF NOT EXISTS `+t.seq+`;
 			CREATE TABLE IF NOT EXISTS `+t.applied+` (
 				event_id uuid NOT NULL, stream text NOT NULL, version bigint NOT NULL,
 				seq bigint NOT NULL, member text NOT NULL, at timestamptz NOT NULL)`)
-		return err
-	})
-	p.OnReset(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `TRUNCATE `+t.applied)
-		return err
-	})
-	projection.Handle(p, itemType, func(ctx context.Context, tx pgx.Tx, e eventlog.Event, v item) error {
-		if err := c.injected(ctx, projName, e, v, tx); err != nil {
 			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO `+t.applied+` (event_id, stream, version, seq, member, at)
+		}),
+		projection.OnReset(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `TRUNCATE `+t.applied)
+			return err
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, ev eventlog.Envelope[item]) error {
+			e, v := ev.Event, ev.Data
+			if err := c.injected(ctx, projName, e, v, tx); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO `+t.applied+` (event_id, stream, version, seq, member, at)
 			VALUES ($1, $2, $3, nextval('`+t.seq+`'), $4, clock_timestamp())`, e.ID, e.StreamID, e.Version, c.member)
-		if err != nil {
-			return fmt.Errorf("apply %s v%d: %w", e.StreamID, e.Version, err)
-		}
-		return nil
-	})
-	return p
+			if err != nil {
+				return fmt.Errorf("apply %s v%d: %w", e.StreamID, e.Version, err)
+			}
+			return nil
+		}),
+	)
 }
 
 // subscription records every delivery in its own short transaction, so a
 // re-delivery is a second row.
 func (c *consumer) subscription() worker.Subscription {
 	t := c.tables
-	return worker.Subscription{
-		Name:   aloName,
-		Filter: eventlog.Filter{Categories: []string{itemCategory}, Types: []string{itemType}},
-		Mode:   worker.AtLeastOnce,
-		Retry:  handlerRetry,
-		Handler: worker.Typed(func(ctx context.Context, d *worker.Delivery, v item) error {
-			e := d.Event
+	return worker.NewSubscription(aloName,
+		worker.Filter(eventlog.Filter{Categories: []string{itemCategory}, Types: []string{itemType}}),
+		worker.Retry(handlerRetry),
+		worker.Mode(worker.AtLeastOnce),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[item]) error {
+			v, e := ev.Data, d.Event
 			if err := c.injected(ctx, aloName, e, v, c.pool); err != nil {
 				return err
 			}
@@ -146,7 +148,7 @@ func (c *consumer) subscription() worker.Subscription {
 			}
 			return nil
 		}),
-	}
+	)
 }
 
 // querier is a pool or a transaction.

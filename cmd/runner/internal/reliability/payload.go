@@ -30,6 +30,9 @@ const (
 	errCompFailText  = errInjected + "compensation fails until fixed"
 )
 
+// EventType names item's event type.
+func (item) EventType() string { return itemType }
+
 // item is the data of an Item event.
 type item struct {
 	N      int64  `json:"n"` // the writer's counter, for humans reading logs

@@ -38,18 +38,19 @@ const (
 // each SagaRequested event, whose steps fail as its plan says and record
 // their effects keyed by their idempotency keys.
 func (c *consumer) saga() saga.Saga {
-	d := saga.New[sagaState](sagaName)
-	saga.StartOn(d, sagaType, func(e eventlog.Event, p plan) (string, sagaState, error) {
-		return e.StreamID, sagaState{Plan: p}, nil
-	})
-	for i, name := range sagaSteps {
-		opts := saga.StepOptions[sagaState]{Retry: stepRetry, CompensateRetry: compRetry, Timeout: stepTimeout}
-		if i < len(sagaSteps)-1 {
-			opts.Compensate = c.step(i+1, true)
-		}
-		d.Step(name, c.step(i+1, false), opts)
+	opts := []saga.Option{
+		saga.StartOnType(sagaType, func(ctx context.Context, e eventlog.Envelope[plan]) (saga.Start[sagaState], error) {
+			return saga.Start[sagaState]{CorrelationID: e.StreamID, State: sagaState{Plan: e.Data}}, nil
+		}),
 	}
-	return d
+	for i, name := range sagaSteps {
+		step := []saga.StepOption{saga.Retry(stepRetry), saga.CompensateRetry(compRetry), saga.Timeout(stepTimeout)}
+		if i < len(sagaSteps)-1 {
+			step = append(step, saga.Compensate(c.step(i+1, true)))
+		}
+		opts = append(opts, saga.Step(name, c.step(i+1, false), step...))
+	}
+	return saga.New[sagaState](sagaName, opts...)
 }
 
 // step is the action (or compensation) of step n (from 1).
