@@ -36,7 +36,7 @@ type Ops struct {
 // (its projections, sagas and subscriptions, for their filters and for
 // readiness).
 type Config struct {
-	Log         *pgstore.Store
+	Log *pgstore.Store
 	// Reader is Log as consumers read it (through the app's upcasters);
 	// nil means Log.
 	Reader      worker.Log

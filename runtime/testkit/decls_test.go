@@ -100,7 +100,9 @@ func startTrip(ctx context.Context, e eventlog.Envelope[Trip]) (saga.Start[Trip]
 }
 
 // paidTrip correlates a payment with its trip.
-func paidTrip(ctx context.Context, e eventlog.Envelope[Paid]) (string, error) { return e.Data.TripID, nil }
+func paidTrip(ctx context.Context, e eventlog.Envelope[Paid]) (string, error) {
+	return e.Data.TripID, nil
+}
 
 // recordPaid keeps the amount paid in the state.
 func recordPaid(ctx context.Context, sc *saga.StepContext[Trip], e eventlog.Envelope[Paid]) error {
