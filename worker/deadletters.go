@@ -197,8 +197,10 @@ func (p *partition) failedAgain(d delivery, dl checkpoint.DeadLetter, cause erro
 		since = now // a parked event's first failure
 	}
 	attempts, next := p.retryAfter(dl.Attempts+1, cause, since, now)
-	if operator && wasDead {
-		attempts, next = dl.Attempts+1, time.Time{} // an operator's retry is one attempt
+	if operator && wasDead && !isTransient(cause) {
+		// An operator's retry is one attempt; one that ran into an outage
+		// was not an attempt (retryAfter), and is tried again with backoff.
+		attempts, next = dl.Attempts+1, time.Time{}
 	}
 	dl.Blocked, dl.Error, dl.Attempts, dl.LastFailedAt, dl.NextAttemptAt = false, errorText(cause), attempts, now, next
 	err := p.retryInfra("record failed retry", func() error {

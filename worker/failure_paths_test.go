@@ -302,3 +302,67 @@ func TestAtLeastOnceOutageIsNotAnAttempt(t *testing.T) {
 		t.Fatalf("an outage dead-lettered %d events", n)
 	}
 }
+
+// TestOperatorRetryDuringOutageStaysRetryable: an operator retries a dead
+// letter while the database is away (the handler's own writes fail with
+// 57P01). The outage is not the handler's failure: the letter must not go
+// back to dead with the outage as its error; it is tried again until the
+// handler gets through, and then it is gone.
+func TestOperatorRetryDuringOutageStaysRetryable(t *testing.T) {
+	for _, mode := range []worker.CommitMode{worker.AtLeastOnce, worker.Transactional} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := newEnv(t)
+			var phase atomic.Int32 // 0: bug, 1: outage, 2: fixed
+			var outageCalls atomic.Int32
+			name := "opoutage_" + strings.ToLower(mode.String())
+			sub := worker.NewSubscription(name,
+				worker.Partitions(1), worker.Mode(mode),
+				worker.Retry(worker.RetryPolicy{MaxAttempts: 1, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}),
+				worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+					switch phase.Load() {
+					case 0:
+						return errors.New("a bug")
+					case 1:
+						if outageCalls.Add(1) == 3 {
+							phase.Store(2)
+						}
+						return fmt.Errorf("record: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01",
+							Message: "terminating connection due to unexpected postmaster exit"})
+					}
+					return nil
+				}),
+			)
+			cfg := e.config("m")
+			cfg.RetryPollInterval = 100 * time.Millisecond
+			startWorker(t, cfg, sub)
+			ctx := pgtest.Context(t, time.Minute)
+			appendAmount(t, e.log, "o-1", 1)
+			waitFor(t, 20*time.Second, "the event dead", func() bool {
+				dls, _ := e.cps.DeadLetters(ctx, dlQuery(name))
+				return len(dls) == 1 && !dls[0].Retrying()
+			})
+			dls, _ := e.cps.DeadLetters(ctx, dlQuery(name))
+			phase.Store(1)
+			if err := (worker.DeadLetterAdmin{Store: e.cps}).Retry(ctx, name, dls[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				dls, _ := e.cps.DeadLetters(ctx, dlQuery(name))
+				if len(dls) == 0 {
+					break
+				}
+				if d := dls[0]; !d.Retrying() && !d.RetryRequested && strings.Contains(d.Error, "57P01") {
+					t.Fatalf("the operator's retry hit an outage and the letter is dead again with it: %+v", d)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("dead letter still there after the outage: %+v (handler saw the outage %d times)", dls, outageCalls.Load())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if outageCalls.Load() < 3 {
+				t.Fatalf("the outage was seen %d times; want 3", outageCalls.Load())
+			}
+		})
+	}
+}

@@ -111,7 +111,7 @@ func (o *operator) report(sub string, dls []checkpoint.DeadLetter) {
 	defer o.mu.Unlock()
 	for _, d := range dls {
 		id := fmt.Sprintf("%s/%d", sub, d.ID)
-		if parked(d) || outage(d) || injectedError(d.Error) || o.unexpected[id] {
+		if parked(d) || retrying(d) || injectedError(d.Error) || o.unexpected[id] {
 			continue
 		}
 		o.unexpected[id] = true
@@ -244,10 +244,11 @@ func (o *operator) cancelRunning(ctx context.Context) {
 // earlier one of its key, never attempted.
 func parked(d checkpoint.DeadLetter) bool { return d.Blocked && d.Attempts == 0 }
 
-// outage reports a key set aside only by a database outage: its head waits
-// to be retried and the outage used none of its attempts (the worker does
-// not count them), so it can never become a dead letter because of it.
-func outage(d checkpoint.DeadLetter) bool { return d.Retrying() && d.Attempts == 0 && !d.Blocked }
+// retrying reports a key's head that waits to be retried: no verdict yet.
+// A database outage leaves such rows (the worker does not count the
+// outage as an attempt, so it never makes a dead letter); a row that
+// fails for another reason is judged when it is dead.
+func retrying(d checkpoint.DeadLetter) bool { return d.Retrying() && !d.Blocked }
 
 // listDeadLetters returns every dead letter of a subscription.
 func listDeadLetters(ctx context.Context, ops *ops.Ops, sub string) ([]checkpoint.DeadLetter, error) {

@@ -173,7 +173,7 @@ func (ev *evidence) checkDeadLetters(sub string, viol *violations) {
 			viol.add("dead-letter-phantom", "%s: dead letter %d for event %s (%s v%d) that is not in the log", sub, d.ID, d.EventID, d.StreamID, d.Version)
 			continue
 		}
-		if !parked(d) && !outage(d) && !injectedError(d.Error) {
+		if !parked(d) && !retrying(d) && !injectedError(d.Error) {
 			viol.add("dead-letter-unexpected", "%s: %s v%d (poison %q) dead-lettered after %d attempts: %s",
 				sub, e.Stream, e.Version, poisonOf(e), d.Attempts, firstLine(d.Error))
 		}
