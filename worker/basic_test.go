@@ -571,3 +571,43 @@ func TestInspectLag(t *testing.T) {
 		t.Fatalf("unknown subscription: %v", err)
 	}
 }
+
+// TestNothingRunsAfterRunReturns: when Run returns, every partition has
+// finished — including its last log record and the hooks that report its
+// lease given up. A slow LeaseChanged hook must delay Run's return, not
+// run after it (metrics and tests read state once Run returned).
+func TestNothingRunsAfterRunReturns(t *testing.T) {
+	e := newEnv(t)
+	var returned, late atomic.Bool
+	var released atomic.Int32
+	cfg := e.config("m")
+	cfg.Hooks.LeaseChanged = func(sub string, part int, claimed bool, reason string) {
+		if claimed {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		released.Add(1)
+		if returned.Load() {
+			late.Store(true)
+		}
+	}
+	sub := worker.NewSubscription("afterrun", worker.Partitions(4),
+		worker.OnAny(func(ctx context.Context, d *worker.Delivery) error { return nil }))
+	r := startWorker(t, cfg, sub)
+	appendAmount(t, e.log, "a-1", 1)
+	waitFor(t, 20*time.Second, "the partitions claimed", func() bool {
+		parts, _ := e.cps.Partitions(pgtest.Context(t, time.Minute), "afterrun")
+		owned := 0
+		for _, p := range parts {
+			if p.Owner == "m" {
+				owned++
+			}
+		}
+		return owned == 4
+	})
+	r.stop(t)
+	returned.Store(true)
+	if n := released.Load(); n != 4 || late.Load() {
+		t.Fatalf("when Run returned, %d of 4 release hooks had finished (one ran after Run returned: %v)", n, late.Load())
+	}
+}

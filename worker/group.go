@@ -283,21 +283,28 @@ func (g *group) addPartition(l checkpoint.Lease) {
 
 func (g *group) removePartition(p *partition, reason string) {
 	g.mu.Lock()
-	if g.parts[p.lease.Partition] != p {
-		g.mu.Unlock()
+	ours := g.parts[p.lease.Partition] == p
+	g.mu.Unlock()
+	if !ours {
 		return // already removed, or claimed again since
 	}
-	delete(g.parts, p.lease.Partition)
-	g.mu.Unlock()
+	// Log and tell the hooks before the partition leaves the map: a
+	// shutdown waits for the map to empty (drain), so nothing of a
+	// partition runs after Run has returned.
 	g.logf("causeway: partition given up", "partition", p.lease.Partition, "epoch", p.lease.Epoch, "reason", reason)
+	if h := g.w.cfg.Hooks.LeaseChanged; h != nil {
+		h(g.sub.Name, p.lease.Partition, false, reason)
+	}
+	g.mu.Lock()
+	if g.parts[p.lease.Partition] == p {
+		delete(g.parts, p.lease.Partition)
+	}
+	g.mu.Unlock()
 	if reason == reasonFenced || reason == reasonLost {
 		select {
 		case g.kick <- struct{}{}:
 		default:
 		}
-	}
-	if h := g.w.cfg.Hooks.LeaseChanged; h != nil {
-		h(g.sub.Name, p.lease.Partition, false, reason)
 	}
 	g.notifyChanged()
 }

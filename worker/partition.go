@@ -250,8 +250,8 @@ func (p *partition) exit() {
 	}
 	p.finished.Store(true)
 	p.abort()
-	close(p.done)
 	p.g.removePartition(p, p.reason.Load().(string))
+	close(p.done) // last: whoever waits for it sees the partition gone
 }
 
 // releaseTimeout bounds giving a lease back; if it fails, the lease simply
