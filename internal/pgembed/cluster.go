@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/backoff"
 )
 
 var (
@@ -141,7 +143,7 @@ func (c *Cluster) startLocked(ctx context.Context, pickPort, retryBind bool) err
 		defer cancel()
 	}
 	const maxAttempts = 6
-	delay := 50 * time.Millisecond
+	wait := backoff.New(50*time.Millisecond, 2*time.Second)
 	for attempt := 1; ; attempt++ {
 		port := c.port
 		if pickPort {
@@ -170,9 +172,8 @@ func (c *Cluster) startLocked(ctx context.Context, pickPort, retryBind bool) err
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
-		delay *= 2
 	}
 }
 

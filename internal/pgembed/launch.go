@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/internal/backoff"
 )
 
 // defaultReadyTimeout caps the wait for the server to accept connections
@@ -109,7 +111,7 @@ func (c *Cluster) waitReady(ctx context.Context, p *process, port int) error {
 	}
 	// Short, capped back-off: a refused connection is cheap and start-up
 	// takes only ~100-200 ms, so coarse polling would dominate.
-	delay := 2 * time.Millisecond
+	wait := backoff.New(2*time.Millisecond, 20*time.Millisecond)
 	var lastErr error
 	for {
 		if p.exited() {
@@ -126,9 +128,8 @@ func (c *Cluster) waitReady(ctx context.Context, p *process, port int) error {
 			return exitError(p)
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last connection error: %v)", ctx.Err(), lastErr)
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
-		delay = min(delay*2, 20*time.Millisecond)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/backoff"
 )
 
 // templateFormat is bumped whenever the initdb flags change, invalidating
@@ -72,7 +74,7 @@ func copyFromTemplate(ctx context.Context, root, binDir, major string, ra runAs,
 
 // flockCtx takes a flock, polling so that ctx can abort the wait.
 func flockCtx(ctx context.Context, f *os.File, how int) error {
-	delay := 5 * time.Millisecond
+	wait := backoff.New(5*time.Millisecond, 100*time.Millisecond)
 	for {
 		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
@@ -84,9 +86,8 @@ func flockCtx(ctx context.Context, f *os.File, how int) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("pgembed: waiting for lock %s: %w", f.Name(), ctx.Err())
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
-		delay = min(delay*2, 100*time.Millisecond)
 	}
 }
 
