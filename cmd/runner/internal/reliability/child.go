@@ -25,6 +25,10 @@ type childConfig struct {
 	AppSchema string        `json:"app_schema"`
 	Member    string        `json:"member"`
 	LeaseTTL  time.Duration `json:"lease_ttl"`
+	// ReadyFD is the descriptor on which the child says it handles
+	// SIGTERM: until then a SIGTERM would kill it like a SIGKILL, so the
+	// harness waits for it before asking for a graceful stop.
+	ReadyFD int `json:"ready_fd"`
 }
 
 // MaybeRunChild turns the process into one of the harness's consumer
@@ -58,6 +62,11 @@ func runChild(raw string) error {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if cfg.ReadyFD > 0 {
+		ready := os.NewFile(uintptr(cfg.ReadyFD), "ready")
+		_, _ = ready.Write([]byte{1})
+		_ = ready.Close()
+	}
 	err := runUntilStopped(ctx, cfg)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		// SIGTERM while still connecting or migrating: nothing was claimed

@@ -29,6 +29,7 @@ type proc struct {
 	stdin   io.Closer // closing it makes the child exit (it watches for EOF)
 	logPath string
 	done    chan struct{}
+	ready   chan struct{} // closed once it handles SIGTERM, or has exited
 	exitErr error
 	state   int // guarded by fleet.mu
 }
@@ -60,6 +61,7 @@ func (f *fleet) start() (*proc, error) {
 	f.mu.Unlock()
 	cfg := f.base
 	cfg.Member = member
+	cfg.ReadyFD = 3 // the first of ExtraFiles
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -79,11 +81,26 @@ func (f *fleet) start() (*proc, error) {
 		logFile.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{readyW}
+	err = cmd.Start()
+	readyW.Close() // the child has its own copy
+	if err != nil {
+		readyR.Close()
 		logFile.Close()
 		return nil, fmt.Errorf("start consumer %s: %w", f.exe, err)
 	}
-	p := &proc{member: member, cmd: cmd, stdin: stdin, logPath: logPath, done: make(chan struct{})}
+	p := &proc{member: member, cmd: cmd, stdin: stdin, logPath: logPath, done: make(chan struct{}), ready: make(chan struct{})}
+	go func() {
+		// One byte when the child handles SIGTERM; EOF if it exits first.
+		_, _ = readyR.Read(make([]byte, 1))
+		readyR.Close()
+		close(p.ready)
+	}()
 	f.mu.Lock()
 	f.procs = append(f.procs, p)
 	f.started++
@@ -141,10 +158,14 @@ func (f *fleet) leave(p *proc, kind string) {
 	p.state = procLeaving
 	f.mu.Unlock()
 	f.tl.add(kind, p.member)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
+		// A process still starting would die of SIGTERM's default action:
+		// ask only once it can stop gracefully (as a supervisor's stop
+		// after a readiness check would).
+		<-p.ready
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		t := time.NewTimer(leaveTimeout)
 		defer t.Stop()
 		select {
