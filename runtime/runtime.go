@@ -21,6 +21,7 @@ import (
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/runtime/telemetry"
 	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -43,7 +44,7 @@ type Runtime struct {
 	// events or inspect state themselves.
 	Log         *pgstore.Store
 	Checkpoints *checkpoint.PostgresStore
-	Sagas       *saga.PostgresStore
+	Sagas       *sagapg.Store
 
 	// reader is Log as every consumer reads it: through App.Upcasters.
 	reader worker.Log
@@ -145,7 +146,7 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		r.Close()
 		return nil, err
 	}
-	if r.Sagas, err = saga.NewPostgres(r.Log); err != nil {
+	if r.Sagas, err = sagapg.New(r.Log); err != nil {
 		r.Close()
 		return nil, err
 	}

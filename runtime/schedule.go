@@ -24,6 +24,7 @@ func (r *Runtime) scheduler() (runner, error) {
 		Schema:   r.cfg.Schema,
 		MemberID: r.cfg.MemberID,
 		Logger:   r.logger,
+		Log:      r.Log,
 		Guards:   []pgstore.RetentionGuard{r.Checkpoints.RetentionGuard(), r.Sagas.RetentionGuard()},
 	}
 	for _, j := range r.app.Jobs {

@@ -16,6 +16,7 @@ import (
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/saga/sagatest"
 )
 
@@ -102,7 +103,7 @@ func runChild() int {
 		if err != nil {
 			return err
 		}
-		store, err := saga.NewPostgres(log)
+		store, err := sagapg.New(log)
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,15 @@
 // steps get an idempotency key that is the same on every attempt:
 // "<saga id>/<step>" for actions and "<saga id>/<step>/compensate".
 //
+// # Stores
+//
+// The engine works through the Store interface and holds no SQL. The
+// production store is saga/postgres (postgres.New over the PostgreSQL event
+// log); MemoryStore (NewMemory) has the same semantics, for tests and the
+// test kit. Both run the saga/sagatest conformance suite, and both use
+// CheckOutcome, RefuseEmit and StorableOutcome, which make the refusals and
+// the stored text the same in every store.
+//
 // # Outcomes that cannot be stored
 //
 // Recording an outcome is retried while the database is away, but never

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/eventlog"
-	"github.com/causewayhq/causeway/internal/pgtext"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -146,7 +145,7 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 	if !ok || inst.Version != claimed.Version {
 		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
 	}
-	if err := checkState(next.State); err != nil {
+	if err := CheckOutcome(next, emits); err != nil {
 		return Instance{}, err
 	}
 	if err := s.emit(ctx, emits); err != nil {
@@ -157,7 +156,7 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 		s.inbox[key] = slices.DeleteFunc(s.inbox[key], func(x InboxEntry) bool { return x.EventID == consumed.EventID })
 	}
 	next = clone(next)
-	next.LastError, h.Error, h.Step = storableText(next.LastError), storableText(h.Error), pgtext.Sanitize(h.Step)
+	next, h = StorableOutcome(next, h)
 	next.Version = inst.Version + 1
 	next.UpdatedAt = s.now()
 	next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
@@ -187,14 +186,11 @@ func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
 	if s.log == nil {
 		return fmt.Errorf("saga: memory store has no event store for emitted events")
 	}
-	if err := checkEmits(emits); err != nil {
-		return err
-	}
 	versions := map[string]int64{}
 	for _, em := range emits {
 		// The size limit is the log's own: it alone knows it.
 		if _, err := eventlog.Prepare(em.StreamID, em.Events, math.MaxInt, uuid.New); err != nil {
-			return refuseEmit(em, err)
+			return RefuseEmit(em, err)
 		}
 		v, ok := versions[em.StreamID]
 		if v < 0 || slices.ContainsFunc(em.Events, func(e eventlog.EventData) bool { return e.ID != uuid.Nil }) {
@@ -206,22 +202,22 @@ func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
 		if !ok {
 			for e, err := range s.log.ReadStream(ctx, em.StreamID, eventlog.ReadStreamOptions{Direction: eventlog.Backwards, Limit: 1}) {
 				if err != nil {
-					return wrap("record", err)
+					return fmt.Errorf("saga: record: %w", err)
 				}
 				v = e.Version
 			}
 		}
 		if !em.Expected.Satisfied(v) {
-			return refuseEmit(em, &eventlog.VersionConflictError{StreamID: em.StreamID, Expected: em.Expected, Actual: v})
+			return RefuseEmit(em, &eventlog.VersionConflictError{StreamID: em.StreamID, Expected: em.Expected, Actual: v})
 		}
 		versions[em.StreamID] = v + int64(len(em.Events))
 	}
 	for _, em := range emits {
 		if _, err := s.log.Append(ctx, em.StreamID, em.Expected, em.Events...); err != nil {
-			if r := refuseEmit(em, err); r != nil {
+			if r := RefuseEmit(em, err); r != nil {
 				return r
 			}
-			return wrap("record", err)
+			return fmt.Errorf("saga: record: %w", err)
 		}
 	}
 	return nil

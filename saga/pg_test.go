@@ -312,6 +312,16 @@ func TestOperatorActions(t *testing.T) {
 	}
 	e.waitStatus(t, b, 20*time.Second, saga.StatusFailed)
 	e.waitStatus(t, c, 20*time.Second, saga.StatusWaiting)
+	// An instance entering its wait is still leased while the executor
+	// looks in its inbox; operators are refused until it lets go.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if inst, err := e.store.Get(ctx, c); err == nil && inst.LeaseOwner == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting saga's lease was never given up")
+		}
+	}
 
 	if _, err := admin.Cancel(ctx, c); err != nil { // waiting → compensate what completed
 		t.Fatal(err)

@@ -35,10 +35,12 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrOutcomeRefused) true.
 func (e *RefusedError) Is(target error) bool { return target == ErrOutcomeRefused }
 
-// refuseEmit classifies an error appending an emit, or returns nil if it is
-// not a refusal of the emit itself (the database being away, an order
-// conflict the whole transaction retries).
-func refuseEmit(em Emit, err error) error {
+// RefuseEmit classifies a store's error appending an emitted event: a
+// *RefusedError for a refusal of the emit itself (a conflicting expected
+// version, retryable; an invalid event or an id stored elsewhere,
+// permanent), or nil for anything else (the database being away, an order
+// conflict the whole transaction retries). For Store implementations.
+func RefuseEmit(em Emit, err error) error {
 	switch {
 	case errors.Is(err, eventlog.ErrWrongExpectedVersion):
 		return &RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err)}
@@ -48,18 +50,15 @@ func refuseEmit(em Emit, err error) error {
 	return nil
 }
 
-// checkState refuses a state PostgreSQL's jsonb would refuse (the
-// executor's states are checked when encoded; this guards the Store
-// contract, the same for both stores).
-func checkState(state []byte) error {
-	if err := eventlog.ValidateJSON(state); err != nil {
+// CheckOutcome refuses, with a permanent *RefusedError, an outcome that no
+// store can keep, before a Store's Record writes anything: a state jsonb
+// would refuse (the executor's states are checked when encoded; this guards
+// the Store contract, the same for every store) or an emit with an invalid
+// expected version. For Store implementations.
+func CheckOutcome(next Instance, emits []Emit) error {
+	if err := eventlog.ValidateJSON(next.State); err != nil {
 		return &RefusedError{Err: fmt.Errorf("state cannot be stored: %w", err), Permanent: true}
 	}
-	return nil
-}
-
-// checkEmits refuses what no event log accepts, before anything is written.
-func checkEmits(emits []Emit) error {
 	for _, em := range emits {
 		if !em.Expected.Valid() {
 			return &RefusedError{Err: fmt.Errorf("emit to %q: invalid expected version %d", em.StreamID, int64(em.Expected)), Permanent: true}
@@ -72,9 +71,16 @@ func checkEmits(emits []Emit) error {
 // history): a panic's value and stack are kept, a runaway message is cut.
 const MaxErrorText = 16 << 10
 
-// storableText makes text that came from a step (an error, a panic value)
-// storable in PostgreSQL: NUL bytes and invalid UTF-8 replaced, cut at
-// MaxErrorText. Both stores store it so, so they show the same text.
+// StorableOutcome makes the text of an outcome that came from a step (its
+// last error, the history entry's error and step) storable as PostgreSQL
+// text: NUL bytes and invalid UTF-8 replaced, errors cut at MaxErrorText.
+// Every Store stores it so, so they all show the same text. For Store
+// implementations.
+func StorableOutcome(next Instance, h HistoryEntry) (Instance, HistoryEntry) {
+	next.LastError, h.Error, h.Step = storableText(next.LastError), storableText(h.Error), pgtext.Sanitize(h.Step)
+	return next, h
+}
+
 func storableText(s string) string { return pgtext.Truncate(pgtext.Sanitize(s), MaxErrorText) }
 
 // MaxCorrelationIDLen bounds a correlation id: it is a key of a unique

@@ -10,7 +10,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 )
 
-// Store persists saga instances. PostgresStore is the production store;
+// Store persists saga instances. saga/postgres is the production store;
 // MemoryStore has the same semantics for tests; sagatest.Run checks both.
 type Store interface {
 	// Start creates inst unless its (type, correlation id) exists, and

@@ -22,4 +22,11 @@
 // coalesced pg_notify per window from outside the transaction; a process's
 // Tailer listens on a dedicated connection (Listener) and polls adaptively
 // either way, so notifications are only a latency hint and may be turned off.
+//
+// Maintenance of the events table is the store's too: Restamp (after a move
+// to another cluster) and ApplyRetention (deleting old events of a
+// category). Other stores' tables that hold positions or event ids are
+// described by those stores (PositionColumns, RetentionGuard) and passed in,
+// so every statement over the events table is in this package and none over
+// theirs.
 package postgres

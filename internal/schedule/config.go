@@ -22,9 +22,6 @@ const (
 	DefaultCheckInterval = time.Second
 	// DefaultRetentionSchedule is a retention policy's default schedule.
 	DefaultRetentionSchedule = "@every 1h"
-	// DefaultRetentionBatch is how many events one retention transaction
-	// deletes at most.
-	DefaultRetentionBatch = 10_000
 )
 
 // Job is a cron job: Run is called once per scheduled time, on the leader.
@@ -41,7 +38,9 @@ type Job struct {
 	Run func(ctx context.Context) error
 }
 
-// RetentionPolicy deletes old events of one category; see ApplyRetention.
+// RetentionPolicy deletes old events of one category on a schedule; the
+// event log applies it (eventlog/postgres's Store.ApplyRetention, which
+// says what is kept).
 type RetentionPolicy struct {
 	Category string
 	// MaxAge deletes events recorded longer ago than this (0: no age limit).
@@ -55,25 +54,19 @@ type RetentionPolicy struct {
 	// Schedule is a cron expression (default DefaultRetentionSchedule).
 	Schedule string
 	// BatchSize bounds the rows one delete transaction removes
-	// (default DefaultRetentionBatch).
+	// (default pgstore.DefaultRetentionBatch).
 	BatchSize int
+}
+
+// retention is what the event log applies.
+func (p RetentionPolicy) retention() pgstore.Retention {
+	return pgstore.Retention{Category: p.Category, MaxAge: p.MaxAge, MaxCount: p.MaxCount, Force: p.Force, BatchSize: p.BatchSize}
 }
 
 // JobName is the name of the built-in job that applies p.
 func (p RetentionPolicy) JobName() string { return "retention:" + p.Category }
 
-func (p RetentionPolicy) validate() error {
-	if p.Category == "" {
-		return errors.New("needs a category")
-	}
-	if p.MaxAge <= 0 && p.MaxCount <= 0 {
-		return errors.New("needs MaxAge or MaxCount")
-	}
-	if p.MaxAge < 0 || p.MaxCount < 0 || p.BatchSize < 0 {
-		return errors.New("MaxAge, MaxCount and BatchSize must not be negative")
-	}
-	return nil
-}
+func (p RetentionPolicy) validate() error { return p.retention().Validate() }
 
 // Config configures a Scheduler.
 type Config struct {
@@ -89,8 +82,11 @@ type Config struct {
 	Jobs   []Job
 	// Retention policies become built-in jobs named RetentionPolicy.JobName.
 	Retention []RetentionPolicy
+	// Log applies the retention policies (required with Retention): the
+	// statements over the events table are the event log's.
+	Log *pgstore.Store
 	// Guards describe what retention keeps unless forced (the checkpoint
-	// and saga stores' RetentionGuard); see ApplyRetention.
+	// and saga stores' RetentionGuard); see pgstore.Store.ApplyRetention.
 	Guards []pgstore.RetentionGuard
 	// RetryInterval is how often a follower tries to take the leader lock
 	// (default DefaultRetryInterval). It bounds failover after the leader's
@@ -107,6 +103,9 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.Pool == nil {
 		return errors.New("schedule: nil pool")
+	}
+	if len(c.Retention) > 0 && c.Log == nil {
+		return errors.New("schedule: retention policies need the event log (Config.Log)")
 	}
 	if c.Schema == "" {
 		c.Schema = migrations.DefaultSchema

@@ -56,7 +56,8 @@
 // # Retention
 //
 // Each RetentionPolicy becomes a built-in job, "retention:CATEGORY", that
-// calls ApplyRetention: see there for what is kept. Deletion is batched
-// (DefaultRetentionBatch rows per transaction) because a long write
-// transaction would hold back every reader of the log.
+// has the event log apply it (eventlog/postgres's Store.ApplyRetention,
+// with Config.Guards: see there for what is kept and how deletion is
+// batched). The scheduler decides when and which policy; the statements
+// over the events table are the event log's.
 package schedule

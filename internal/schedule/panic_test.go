@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 )
 
 // TestPanickingJobIsAFailedRun: a job that panics records failed runs with
@@ -45,6 +47,11 @@ func TestPanickingJobIsAFailedRun(t *testing.T) {
 func TestNewRejectsBadJobs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	log, err := pgstore.New(e.pool, pgstore.Config{Schema: e.schema, DisableNotify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
 	ok := func(context.Context) error { return nil }
 	for name, cfg := range map[string]Config{
 		"duplicate":     {Jobs: []Job{{Name: "a", Spec: "@hourly", Run: ok}, {Name: "a", Spec: "@daily", Run: ok}}},
@@ -53,7 +60,7 @@ func TestNewRejectsBadJobs(t *testing.T) {
 		"policy limits": {Retention: []RetentionPolicy{{Category: "order"}}},
 		"policy twice":  {Retention: []RetentionPolicy{{Category: "order", MaxCount: 1}, {Category: "order", MaxAge: time.Hour}}},
 	} {
-		cfg.Pool, cfg.Schema = e.pool, e.schema
+		cfg.Pool, cfg.Schema, cfg.Log = e.pool, e.schema, log
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
 		}

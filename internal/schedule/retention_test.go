@@ -2,48 +2,14 @@ package schedule
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/pgtest"
-	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 )
-
-type storedEvent struct {
-	tx  uint64
-	pos int64
-	id  uuid.UUID
-}
-
-// orderEvents lists the "order" events in global order; ordinal n (from 1)
-// is the n-th appended.
-func (e *env) orderEvents(t *testing.T) map[int]storedEvent {
-	t.Helper()
-	rows, err := e.pool.Query(pgtest.Context(t, time.Minute), `SELECT tx_id, position, event_id, split_part(stream_id, '-', 2)::int
-		FROM `+e.schema+`.events WHERE category = 'order' ORDER BY tx_id, position`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[int]storedEvent{}
-	for rows.Next() {
-		var ev storedEvent
-		var n int
-		if err := rows.Scan(&ev.tx, &ev.pos, &ev.id, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[n] = ev
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func (e *env) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
@@ -61,117 +27,58 @@ func (e *env) count(t *testing.T, category string) int {
 	return n
 }
 
-// ordinals returns the sorted ordinals of the remaining order events.
-func ordinals(m map[int]storedEvent) []int {
-	var out []int
-	for n := range m {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func span(from, to int) []int {
-	var out []int
-	for n := from; n <= to; n++ {
-		out = append(out, n)
-	}
-	return out
-}
-
-// TestRetention: order-1 … order-300 interleaved with 50 audit events; the
-// first 200 orders and every audit event are two days old. A subscription's
-// slowest partition stands at order-150; a dead letter refers to order-10
-// and a saga inbox to order-20.
-func TestRetention(t *testing.T) {
+// TestRetentionJob: a retention policy is a built-in job that has the event
+// log apply it on its schedule, with the stores' guards, and records what it
+// deleted. 50 audit and 10 order events are two days old; a dead letter
+// refers to audit-7. (What retention keeps is tested with the event log,
+// eventlog/postgres's TestRetention.)
+func TestRetentionJob(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := pgtest.Context(t, time.Minute)
-	ev := `INSERT INTO ` + e.schema + `.events (event_id, stream_id, version, type, data)
-		SELECT gen_random_uuid(), $1 || '-' || g, 1, 'Happened', '{}' FROM generate_series($2::int, $3::int) g`
-	for _, b := range []struct {
-		cat      string
-		from, to int
-	}{{"order", 1, 100}, {"audit", 1, 25}, {"order", 101, 200}, {"audit", 26, 50}, {"order", 201, 300}} {
-		e.exec(t, ev, b.cat, b.from, b.to) // one transaction each: distinct tx ids
-	}
-	all := e.orderEvents(t)
-	if len(all) != 300 {
-		t.Fatalf("%d order events", len(all))
-	}
-	e.exec(t, `UPDATE `+e.schema+`.events SET recorded_at = now() - interval '48 hours'
-		WHERE category = 'audit' OR (category = 'order' AND (tx_id, position) <= ($1, $2))`, all[200].tx, all[200].pos)
-	e.exec(t, `INSERT INTO `+e.schema+`.subscriptions (name, partitions) VALUES ('s', 2)`)
-	e.exec(t, `INSERT INTO `+e.schema+`.partitions (subscription, partition, tx_id, position) VALUES ('s', 0, $1, $2), ('s', 1, $3, $4)`,
-		all[150].tx, all[150].pos, all[250].tx, all[250].pos)
-	e.exec(t, `INSERT INTO `+e.schema+`.dead_letters (subscription, partition, key, event_id, event_tx, event_pos, stream_id,
-		version, event_type, error, attempts, first_failed_at, last_failed_at)
-		VALUES ('s', 0, 'order-10', $1, $2, $3, 'order-10', 1, 'Happened', 'boom', 3, now(), now())`, all[10].id, all[10].tx, all[10].pos)
-	e.exec(t, `INSERT INTO `+e.schema+`.saga_inbox (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
-		VALUES ('shipping', 'c-20', $1, 'Happened', $2, $3)`, all[20].id, all[20].tx, all[20].pos)
-
-	guards := e.guards(t)
-	apply := func(step string, p RetentionPolicy, deleted int64, batches int, remain []int) {
-		t.Helper()
-		p.Category, p.BatchSize = "order", 40
-		res, err := ApplyRetention(ctx, e.pool, e.schema, p, guards...)
-		if err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		if res.Deleted != deleted || res.Batches != batches {
-			t.Errorf("%s: deleted %d in %d batches, want %d in %d", step, res.Deleted, res.Batches, deleted, batches)
-		}
-		if got := ordinals(e.orderEvents(t)); !slices.Equal(got, remain) {
-			t.Errorf("%s: remaining orders %v,\nwant %v", step, got, remain)
-		}
-		if n := e.count(t, "audit"); n != 50 {
-			t.Errorf("%s: %d audit events left, want all 50", step, n)
-		}
-	}
-	day := 24 * time.Hour
-
-	// Old and processed by every partition, except those still referenced.
-	kept := append([]int{10, 20}, span(151, 300)...)
-	apply("max age", RetentionPolicy{MaxAge: day}, 148, 4, kept)
-	// Beyond the newest 100, but not yet processed or still referenced.
-	apply("max count", RetentionPolicy{MaxCount: 100}, 0, 0, kept)
-	// Force ignores checkpoints and references.
-	apply("max age, forced", RetentionPolicy{MaxAge: day, Force: true}, 52, 2, span(201, 300))
-	// Once every partition has processed everything, the count limit applies.
-	e.exec(t, `UPDATE `+e.schema+`.partitions SET tx_id = $1, position = $2`, all[300].tx, all[300].pos)
-	apply("max count, caught up", RetentionPolicy{MaxCount: 60}, 40, 1, span(241, 300))
-
-	// The built-in job applies a policy on its schedule and records the count.
-	e.start(t, "s1", Config{Retention: []RetentionPolicy{{Category: "audit", MaxAge: day, Schedule: "@every 1s"}}, Guards: guards})
-	name := RetentionPolicy{Category: "audit"}.JobName()
-	waitFor(t, 10*time.Second, "the retention job to run", func() bool { return e.state(t, name).Runs >= 1 })
-	st := e.state(t, name)
-	if want := fmt.Sprintf("deleted %d events in %d batches", 50, 1); st.LastStatus != StatusOK || st.LastResult != want {
-		t.Errorf("retention job state %+v, want result %q", st, want)
-	}
-	if n := e.count(t, "audit"); n != 0 {
-		t.Errorf("%d audit events left after the scheduled retention", n)
-	}
-	if n := len(e.orderEvents(t)); n != 60 {
-		t.Errorf("the audit policy touched orders: %d left", n)
-	}
-}
-
-// guards are the checkpoint and saga stores' retention guards on e's schema.
-func (e *env) guards(t *testing.T) []pgstore.RetentionGuard {
-	t.Helper()
-	cps, err := checkpoint.NewPostgres(e.pool, e.schema)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log, err := pgstore.New(e.pool, pgstore.Config{Schema: e.schema, DisableNotify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(log.Close)
-	sagas, err := saga.NewPostgres(log)
+	cps, err := checkpoint.NewPostgres(e.pool, e.schema)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []pgstore.RetentionGuard{cps.RetentionGuard(), sagas.RetentionGuard()}
+	sagas, err := sagapg.New(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `INSERT INTO `+e.schema+`.events (event_id, stream_id, version, type, data)
+		SELECT gen_random_uuid(), c || '-' || g, 1, 'Happened', '{}'
+		FROM generate_series(1, 50) g, unnest(ARRAY['audit', 'order']) c WHERE c = 'audit' OR g <= 10`)
+	e.exec(t, `UPDATE `+e.schema+`.events SET recorded_at = now() - interval '48 hours'`)
+	e.exec(t, `INSERT INTO `+e.schema+`.dead_letters (subscription, partition, key, event_id, event_tx, event_pos, stream_id,
+		version, event_type, error, attempts, first_failed_at, last_failed_at)
+		SELECT 's', 0, stream_id, event_id, tx_id, position, stream_id, 1, 'Happened', 'boom', 3, now(), now()
+		FROM `+e.schema+`.events WHERE stream_id = 'audit-7'`)
+
+	p := RetentionPolicy{Category: "audit", MaxAge: 24 * time.Hour, Schedule: "@every 1s"}
+	e.start(t, "s1", Config{Retention: []RetentionPolicy{p}, Log: log,
+		Guards: []pgstore.RetentionGuard{cps.RetentionGuard(), sagas.RetentionGuard()}})
+	waitFor(t, 10*time.Second, "the retention job to run", func() bool { return e.state(t, p.JobName()).Runs >= 1 })
+	st := e.state(t, p.JobName())
+	if want := fmt.Sprintf("deleted %d events in %d batches", 49, 1); st.LastStatus != StatusOK || st.LastResult != want {
+		t.Errorf("retention job state %+v, want result %q", st, want)
+	}
+	if n := e.count(t, "audit"); n != 1 {
+		t.Errorf("%d audit events left after the scheduled retention, want the dead letter's", n)
+	}
+	if n := e.count(t, "order"); n != 10 {
+		t.Errorf("the audit policy touched orders: %d left", n)
+	}
+}
+
+// TestRetentionNeedsLog: retention policies without the event log that
+// applies them are refused by New.
+func TestRetentionNeedsLog(t *testing.T) {
+	e := newEnv(t)
+	_, err := New(Config{Pool: e.pool, Schema: e.schema, Retention: []RetentionPolicy{{Category: "audit", MaxAge: time.Hour}}})
+	if err == nil {
+		t.Fatal("New accepted retention policies without Config.Log")
+	}
 }

@@ -22,6 +22,7 @@ import (
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -41,7 +42,7 @@ type Config struct {
 	// nil means Log.
 	Reader      worker.Log
 	Checkpoints *checkpoint.PostgresStore
-	SagaStore   *saga.PostgresStore
+	SagaStore   *sagapg.Store
 
 	Projections   []*projection.Projection
 	Sagas         []saga.Saga

@@ -16,6 +16,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -118,7 +119,7 @@ func (p *sagaProbe) hooks() saga.Hooks {
 type SagaWorkload struct {
 	fx          *Fixture
 	env         *Env
-	store       *saga.PostgresStore
+	store       *sagapg.Store
 	def         *saga.Definition[sagaState]
 	partitions  int
 	batch       int
@@ -139,7 +140,7 @@ func NewSagaWorkload(ctx context.Context, env *Env, opts Options) (*SagaWorkload
 	if err != nil {
 		return nil, err
 	}
-	store, err := saga.NewPostgres(fx.Store)
+	store, err := sagapg.New(fx.Store)
 	if err != nil {
 		fx.Close()
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 )
 
 // settler waits, once faults stop, until every subscription has caught up
@@ -15,7 +16,7 @@ import (
 // resolving dead letters and failed sagas meanwhile.
 type settler struct {
 	ops      *ops.Ops
-	sagas    *saga.PostgresStore
+	sagas    *sagapg.Store
 	c        *consumer
 	op       *operator // nil when operator actions are off
 	fleet    *fleet

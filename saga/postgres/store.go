@@ -1,4 +1,4 @@
-package saga
+package postgres
 
 import (
 	"context"
@@ -17,11 +17,12 @@ import (
 	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtext"
 	"github.com/causewayhq/causeway/internal/sqlwhere"
+	"github.com/causewayhq/causeway/saga"
 )
 
-// PostgresStore keeps sagas in the Causeway schema. Emitted events are
-// appended through the event store in the same transaction as the state.
-type PostgresStore struct {
+// Store keeps sagas in the Causeway schema. Emitted events are appended
+// through the event store in the same transaction as the state.
+type Store struct {
 	pool    *pgxpool.Pool
 	log     *pgstore.Store
 	sagas   string
@@ -30,37 +31,39 @@ type PostgresStore struct {
 	claim   string
 }
 
-var _ Store = (*PostgresStore)(nil)
+var _ saga.Store = (*Store)(nil)
 
-// NewPostgres returns a store on the event store's pool and schema.
-func NewPostgres(log *pgstore.Store) (*PostgresStore, error) {
+// New returns a store on the event store's pool and schema: emitted events
+// are appended through log, in the transaction that records the outcome.
+// It does not migrate (see runtime/migrate).
+func New(log *pgstore.Store) (*Store, error) {
 	if log == nil {
-		return nil, errors.New("saga: nil event store")
+		return nil, errors.New("saga/postgres: nil event store")
 	}
 	if err := migrations.ValidateSchema(log.Schema()); err != nil {
 		return nil, err
 	}
 	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
-	return &PostgresStore{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
+	return &Store{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
 }
 
-func wrap(op string, err error) error { return fmt.Errorf("saga: %s: %w", op, err) }
+func wrap(op string, err error) error { return fmt.Errorf("saga/postgres: %s: %w", op, err) }
 
 const instanceColumns = `id, saga_type, correlation_id, state, status, step, attempts,
 	coalesce(next_attempt_at, 'epoch'), coalesce(wait_deadline, 'epoch'), coalesce(lease_owner, ''),
 	coalesce(lease_expires_at, 'epoch'), version, last_error, coalesce(started_by, '00000000-0000-0000-0000-000000000000'),
 	created_at, updated_at, trace_parent, trace_state`
 
-func scanInstance(r pgx.CollectableRow) (Instance, error) {
+func scanInstance(r pgx.CollectableRow) (saga.Instance, error) {
 	var (
-		i      Instance
+		i      saga.Instance
 		id, by [16]byte
 		status string
 	)
 	err := r.Scan(&id, &i.Type, &i.CorrelationID, &i.State, &status, &i.Step, &i.Attempts, &i.NextAttemptAt,
 		&i.WaitDeadline, &i.LeaseOwner, &i.LeaseExpiresAt, &i.Version, &i.LastError, &by, &i.CreatedAt, &i.UpdatedAt,
 		&i.TraceParent, &i.TraceState)
-	i.ID, i.StartedBy, i.Status = id, by, Status(status)
+	i.ID, i.StartedBy, i.Status = id, by, saga.Status(status)
 	i.NextAttemptAt, i.WaitDeadline, i.LeaseExpiresAt = unEpoch(i.NextAttemptAt), unEpoch(i.WaitDeadline), unEpoch(i.LeaseExpiresAt)
 	return i, err
 }
@@ -84,8 +87,8 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Start implements Store.
-func (s *PostgresStore) Start(ctx context.Context, tx pgx.Tx, inst Instance) (bool, error) {
+// Start implements saga.Store.
+func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool, error) {
 	var db querier = s.pool
 	if tx != nil {
 		db = tx
@@ -107,8 +110,8 @@ func (s *PostgresStore) Start(ctx context.Context, tx pgx.Tx, inst Instance) (bo
 	return len(n) == 1, nil
 }
 
-// AddInbox implements Store.
-func (s *PostgresStore) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
+// AddInbox implements saga.Store.
+func (s *Store) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
 	var db querier = s.pool
 	if tx != nil {
 		db = tx
@@ -136,15 +139,15 @@ func wrap2(op string, err error) error {
 	return wrap(op, err)
 }
 
-// Inbox implements Store.
-func (s *PostgresStore) Inbox(ctx context.Context, sagaType, corr, eventType string) ([]InboxEntry, error) {
+// Inbox implements saga.Store.
+func (s *Store) Inbox(ctx context.Context, sagaType, corr, eventType string) ([]saga.InboxEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT event_id, event_type, event_tx, event_pos FROM `+s.inbox+`
 		WHERE saga_type = $1 AND correlation_id = $2 AND event_type = $3 ORDER BY event_tx, event_pos`, sagaType, corr, eventType)
 	if err != nil {
 		return nil, wrap("read inbox", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InboxEntry, error) {
-		var e InboxEntry
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (saga.InboxEntry, error) {
+		var e saga.InboxEntry
 		var id [16]byte
 		err := r.Scan(&id, &e.Type, &e.Position.TxID, &e.Position.Seq)
 		e.EventID = id
@@ -158,8 +161,8 @@ func (s *PostgresStore) Inbox(ctx context.Context, sagaType, corr, eventType str
 
 func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
 
-// Claim implements Store.
-func (s *PostgresStore) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error) {
+// Claim implements saga.Store.
+func (s *Store) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]saga.Instance, error) {
 	// claim_sagas (migration 0005) walks the due index in order whatever
 	// the table's statistics say; see its comment.
 	return s.instances(ctx, "claim", `SELECT `+instanceColumns+` FROM `+s.claim+`($1, $2, $3, $4::interval)`,
@@ -167,7 +170,7 @@ func (s *PostgresStore) Claim(ctx context.Context, types []string, owner string,
 }
 
 // instances runs a query selecting instanceColumns.
-func (s *PostgresStore) instances(ctx context.Context, op, sql string, args ...any) ([]Instance, error) {
+func (s *Store) instances(ctx context.Context, op, sql string, args ...any) ([]saga.Instance, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -181,7 +184,7 @@ func (s *PostgresStore) instances(ctx context.Context, op, sql string, args ...a
 
 // recordSQL updates the instance at its claimed version and writes its
 // history entry, in one statement.
-func (s *PostgresStore) recordSQL() string {
+func (s *Store) recordSQL() string {
 	return `WITH u AS (
 		UPDATE ` + s.sagas + ` SET state = $3, status = $4, step = $5, attempts = $6, next_attempt_at = $7,
 			wait_deadline = $8, last_error = $9, version = version + 1, updated_at = now(),
@@ -198,14 +201,12 @@ func (s *PostgresStore) recordSQL() string {
 	SELECT version, lease_expires_at FROM u`
 }
 
-// Record implements Store. Error text is stored sanitized (storableText);
-// an outcome PostgreSQL or the event log refuses is a *RefusedError.
-func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
-	if err := checkState(next.State); err != nil {
-		return Instance{}, err
-	}
-	if err := checkEmits(emits); err != nil {
-		return Instance{}, err
+// Record implements saga.Store. Error text is stored sanitized
+// (saga.StorableOutcome); an outcome PostgreSQL or the event log refuses is
+// a *saga.RefusedError.
+func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, emits []saga.Emit, consumed *saga.InboxEntry, keep time.Duration) (saga.Instance, error) {
+	if err := saga.CheckOutcome(next, emits); err != nil {
+		return saga.Instance{}, err
 	}
 	if len(emits) == 0 && consumed == nil {
 		return s.record(ctx, s.pool, claimed, next, h, keep)
@@ -215,15 +216,15 @@ func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h Hi
 	// guard rarely has to refuse them; when it does, the whole
 	// transaction is retried.
 	for attempt := 1; ; attempt++ {
-		var out Instance
+		var out saga.Instance
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			for _, em := range emits {
 				if _, err := s.log.AppendTx(ctx, tx, em.StreamID, em.Expected, em.Events...); err != nil {
-					if r := refuseEmit(em, err); r != nil {
+					if r := saga.RefuseEmit(em, err); r != nil {
 						return r
 					}
 					if r := refusedByPostgres(err); r != nil {
-						return &RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err), Permanent: true}
+						return &saga.RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err), Permanent: true}
 					}
 					return err
 				}
@@ -247,44 +248,44 @@ func (s *PostgresStore) Record(ctx context.Context, claimed, next Instance, h Hi
 		if eventlog.IsRetryable(err) && attempt < 10 {
 			continue
 		}
-		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrOutcomeRefused) {
-			return Instance{}, err
+		if errors.Is(err, saga.ErrLeaseLost) || errors.Is(err, saga.ErrOutcomeRefused) {
+			return saga.Instance{}, err
 		}
-		return Instance{}, wrap("record", err)
+		return saga.Instance{}, wrap("record", err)
 	}
 }
 
 // refusedByPostgres reports PostgreSQL refusing the data itself: a data
 // exception (class 22: text or JSON it cannot store) or a value past its
 // limits (class 54). The same statement would fail again.
-func refusedByPostgres(err error) *RefusedError {
+func refusedByPostgres(err error) *saga.RefusedError {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54")) {
-		return &RefusedError{Err: err, Permanent: true}
+		return &saga.RefusedError{Err: err, Permanent: true}
 	}
 	return nil
 }
 
-func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next Instance, h HistoryEntry, keep time.Duration) (Instance, error) {
+func (s *Store) record(ctx context.Context, db querier, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
 	var owner *string
 	if keep > 0 {
 		owner = &claimed.LeaseOwner
 	}
 	var leaseUntil time.Time
-	next.LastError, h.Error, h.Step = storableText(next.LastError), storableText(h.Error), pgtext.Sanitize(h.Step)
+	next, h = saga.StorableOutcome(next, h)
 	err := db.QueryRow(ctx, s.recordSQL(), [16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
 		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
 		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error,
 		claimed.Type, claimed.CorrelationID).Scan(&next.Version, &leaseUntil)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
+		return saga.Instance{}, fmt.Errorf("%w: %s", saga.ErrLeaseLost, claimed.ID)
 	}
 	if r := refusedByPostgres(err); r != nil {
 		r.Err = fmt.Errorf("state or history: %w", err)
-		return Instance{}, r
+		return saga.Instance{}, r
 	}
 	if err != nil {
-		return Instance{}, wrap("record", err)
+		return saga.Instance{}, wrap("record", err)
 	}
 	if owner != nil {
 		next.LeaseOwner, next.LeaseExpiresAt = *owner, unEpoch(leaseUntil)
@@ -294,8 +295,8 @@ func (s *PostgresStore) record(ctx context.Context, db querier, claimed, next In
 	return next, nil
 }
 
-// NextDue implements Store.
-func (s *PostgresStore) NextDue(ctx context.Context, types []string) (time.Time, bool, error) {
+// NextDue implements saga.Store.
+func (s *Store) NextDue(ctx context.Context, types []string) (time.Time, bool, error) {
 	var t *time.Time
 	err := s.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM `+s.sagas+`
 		WHERE status IN ('running', 'waiting', 'compensating') AND saga_type = ANY ($1)`, types).Scan(&t)
@@ -308,33 +309,33 @@ func (s *PostgresStore) NextDue(ctx context.Context, types []string) (time.Time,
 	return *t, true, nil
 }
 
-// Get implements Store.
-func (s *PostgresStore) Get(ctx context.Context, id uuid.UUID) (Instance, error) {
+// Get implements saga.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (saga.Instance, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM `+s.sagas+` WHERE id = $1`, [16]byte(id))
 	if err != nil {
-		return Instance{}, wrap("get", err)
+		return saga.Instance{}, wrap("get", err)
 	}
 	inst, err := pgx.CollectExactlyOneRow(rows, scanInstance)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Instance{}, fmt.Errorf("%w: saga %s", ErrNotFound, id)
+		return saga.Instance{}, fmt.Errorf("%w: saga %s", saga.ErrNotFound, id)
 	}
 	if err != nil {
-		return Instance{}, wrap("get", err)
+		return saga.Instance{}, wrap("get", err)
 	}
 	return inst, nil
 }
 
-// History implements Store.
-func (s *PostgresStore) History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, error) {
+// History implements saga.Store.
+func (s *Store) History(ctx context.Context, id uuid.UUID) ([]saga.HistoryEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, step, phase, attempt, outcome, error, at FROM `+s.history+` WHERE saga_id = $1 ORDER BY seq`, [16]byte(id))
 	if err != nil {
 		return nil, wrap("history", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
-		var h HistoryEntry
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (saga.HistoryEntry, error) {
+		var h saga.HistoryEntry
 		var phase, outcome string
 		err := r.Scan(&h.Seq, &h.Step, &phase, &h.Attempt, &outcome, &h.Error, &h.At)
-		h.Phase, h.Outcome = Phase(phase), Outcome(outcome)
+		h.Phase, h.Outcome = saga.Phase(phase), saga.Outcome(outcome)
 		return h, err
 	})
 	if err != nil {
@@ -343,8 +344,8 @@ func (s *PostgresStore) History(ctx context.Context, id uuid.UUID) ([]HistoryEnt
 	return out, nil
 }
 
-// List implements Store.
-func (s *PostgresStore) List(ctx context.Context, q Query) ([]Instance, error) {
+// List implements saga.Store.
+func (s *Store) List(ctx context.Context, q saga.Query) ([]saga.Instance, error) {
 	var w sqlwhere.Builder
 	if q.Type != "" {
 		w.Add("saga_type = $%d", q.Type)
@@ -366,13 +367,13 @@ func (s *PostgresStore) List(ctx context.Context, q Query) ([]Instance, error) {
 	return s.instances(ctx, "list", sql, w.Args()...)
 }
 
-// Count implements Store.
-func (s *PostgresStore) Count(ctx context.Context, sagaType string) (map[Status]int, error) {
+// Count implements saga.Store.
+func (s *Store) Count(ctx context.Context, sagaType string) (map[saga.Status]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM `+s.sagas+` WHERE saga_type = $1 GROUP BY status`, sagaType)
 	if err != nil {
 		return nil, wrap("count", err)
 	}
-	out := map[Status]int{}
+	out := map[saga.Status]int{}
 	for rows.Next() {
 		var st string
 		var n int
@@ -380,13 +381,13 @@ func (s *PostgresStore) Count(ctx context.Context, sagaType string) (map[Status]
 			rows.Close()
 			return nil, wrap("count", err)
 		}
-		out[Status(st)] = n
+		out[saga.Status(st)] = n
 	}
 	return out, wrap2("count", rows.Err())
 }
 
-// Update implements Store.
-func (s *PostgresStore) Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error) {
+// Update implements saga.Store.
+func (s *Store) Update(ctx context.Context, read, next saga.Instance, h saga.HistoryEntry) (saga.Instance, error) {
 	read.LeaseOwner = ""
 	return s.record(ctx, s.pool, read, next, h, 0)
 }

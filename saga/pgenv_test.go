@@ -7,22 +7,16 @@ import (
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
-	"github.com/causewayhq/causeway/saga"
-	"github.com/causewayhq/causeway/saga/sagatest"
+	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
 )
 
-func TestPostgresConformance(t *testing.T) {
-	sagatest.Run(t, func(t *testing.T) sagatest.Env {
-		e := newPGEnv(t)
-		return sagatest.Env{Store: e.store, Log: e.log}
-	})
-}
-
+// pgEnv runs sagas on the PostgreSQL stores in a fresh schema (the store's
+// own tests, and its conformance run, are in saga/postgres).
 type pgEnv struct {
 	schema string
 	log    *pgstore.Store
-	store  *saga.PostgresStore
+	store  *sagapg.Store
 	// reader, if set, is what the saga's worker and executor read (an
 	// eventlog.UpcastStore over log).
 	reader worker.Log
@@ -39,7 +33,7 @@ func newPGEnv(t *testing.T) *pgEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(log.Close)
-	store, err := saga.NewPostgres(log)
+	store, err := sagapg.New(log)
 	if err != nil {
 		t.Fatal(err)
 	}
