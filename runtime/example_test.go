@@ -1,12 +1,18 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/projection"
@@ -99,4 +105,32 @@ func Example() {
 func ExampleMain() {
 	app := runtime.App{Name: "crm" /* Projections, Sagas, Subscriptions … */}
 	runtime.Main(app) // exits the process
+}
+
+// One command line run in-process, as Main runs os.Args (a test of a
+// program's commands, say): migrate, then status as JSON — the shape GET
+// /api/status serves (ops.StatusView).
+func ExampleExecute() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool.Exec(ctx, `DROP SCHEMA IF EXISTS execute_example CASCADE`) // a fresh example each run
+	pool.Close()
+
+	app := runtime.App{Name: "crm"}
+	var out, errs bytes.Buffer
+	code := runtime.Execute(ctx, app, []string{"migrate", "--schema", "execute_example"}, &out, &errs)
+	fmt.Println("migrate:", code)
+
+	out.Reset()
+	code = runtime.Execute(ctx, app, []string{"status", "--json", "--schema", "execute_example"}, &out, &errs)
+	var status map[string]json.RawMessage
+	json.Unmarshal(out.Bytes(), &status)
+	fmt.Println("status:", code, slices.Sorted(maps.Keys(status)))
+	// Output:
+	// migrate: 0
+	// status: 0 [head horizon sagas subscriptions]
 }
