@@ -13,6 +13,5 @@
 // step re-run after a crash changes nothing twice.
 //
 // App builds the runtime.App; the cmd/orders binary runs it in production
-// through runtime.Main, and `runner demo` (cmd/runner/internal/demo) runs it
-// end to end.
+// through runtime.Main, and `go run ./cmd/runner demo` runs it end to end.
 package orders
