@@ -183,11 +183,18 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The stored event carries the appender's context.
-	stored, found, err := eventlog.ReadAt(ctx, log, res.Positions[0])
-	if err != nil || !found {
-		t.Fatalf("read back: found=%v err=%v", found, err)
-	}
+	// The stored event carries the appender's context. Reads of the log
+	// stop at the horizon, which other tests' open transactions on the same
+	// server may hold back for a moment: wait for the event to show.
+	var stored eventlog.Event
+	obsEventually(t, 10*time.Second, "the appended event readable", func() (bool, string) {
+		e, found, err := eventlog.ReadAt(ctx, log, res.Positions[0])
+		if err != nil {
+			t.Fatalf("read back: %v", err)
+		}
+		stored = e
+		return found, "not visible yet"
+	})
 	psc := parent.SpanContext()
 	want := fmt.Sprintf("00-%s-%s-01", psc.TraceID(), psc.SpanID())
 	if stored.Metadata.TraceParent != want {
