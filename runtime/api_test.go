@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime"
@@ -325,7 +326,7 @@ func TestManagementAPI(t *testing.T) {
 
 	t.Run("subscriptions", func(t *testing.T) {
 		var sub apiSub
-		obsEventually(t, 30*time.Second, "api_orders to be owned and caught up", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "api_orders to be owned and caught up", func() (bool, string) {
 			// 404 until the worker has created the subscription's rows.
 			r := e.call("GET", "/api/subscriptions/api_orders")
 			if r.code == http.StatusNotFound {
@@ -409,7 +410,7 @@ func TestManagementAPI(t *testing.T) {
 		a.fixed.Store(true)
 		before := a.handled.Load()
 		e.expect("POST", fmt.Sprintf("/api/dead-letters/api_orders/%d/retry", id), http.StatusAccepted)
-		obsEventually(t, 30*time.Second, "the retried dead letter to be handled", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "the retried dead letter to be handled", func() (bool, string) {
 			n := len(e.deadLetters("api_orders"))
 			return n == 0 && a.handled.Load() > before, fmt.Sprintf("%d dead letters", n)
 		})
@@ -418,7 +419,7 @@ func TestManagementAPI(t *testing.T) {
 		// Discard another.
 		a.fixed.Store(false)
 		e.append("order-bad2", "OrderPlaced", orderData{ID: "bad2", Bad: true})
-		obsEventually(t, 30*time.Second, "a second dead letter", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "a second dead letter", func() (bool, string) {
 			dls = e.deadLetters("api_orders")
 			return len(dls) == 1, fmt.Sprintf("%+v", dls)
 		})
@@ -433,7 +434,7 @@ func TestManagementAPI(t *testing.T) {
 
 	t.Run("sagas", func(t *testing.T) {
 		var failed []apiSaga
-		obsEventually(t, 30*time.Second, "three failed checkouts", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "three failed checkouts", func() (bool, string) {
 			failed = e.sagasWith("type=api_checkout&status=failed")
 			return len(failed) == 3, fmt.Sprintf("%+v", e.sagasWith("type=api_checkout"))
 		})
@@ -484,7 +485,7 @@ func TestManagementAPI(t *testing.T) {
 		if got.Status != "compensating" {
 			t.Errorf("retried saga %+v", got)
 		}
-		obsEventually(t, 30*time.Second, "the retried saga to be compensated", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "the retried saga to be compensated", func() (bool, string) {
 			var s apiSaga
 			e.expect("GET", "/api/sagas/"+byCorr["c-1"].ID, http.StatusOK).decode(t, &s)
 			return s.Status == "compensated", s.Status
@@ -549,8 +550,8 @@ func TestManagementAPI(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		obsEventually(t, 30*time.Second, "the runtime's metrics", func() (bool, string) {
-			fams := obsScrape(t, e.url+"/metrics")
+		obstest.Eventually(t, 30*time.Second, "the runtime's metrics", func() (bool, string) {
+			fams := obstest.Scrape(t, e.url+"/metrics")
 			for _, c := range []struct {
 				name   string
 				labels map[string]string
@@ -574,7 +575,7 @@ func TestManagementAPI(t *testing.T) {
 				{"causeway_sagas", map[string]string{"saga_type": "api_checkout", "status": "compensated"}, 2},
 				{"causeway_sagas", map[string]string{"saga_type": "api_checkout", "status": "cancelled"}, 1},
 			} {
-				v, ok := obsValue(fams, c.name, c.labels)
+				v, ok := obstest.Value(fams, c.name, c.labels)
 				if !ok || v < c.min {
 					return false, fmt.Sprintf("%s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
 				}
@@ -596,7 +597,7 @@ func TestManagementAPI(t *testing.T) {
 			t.Errorf("replay %+v, want 5 events", res)
 		}
 		// The running runners are fenced and rebuild from the start.
-		obsEventually(t, 30*time.Second, "the projection to be rebuilt", func() (bool, string) {
+		obstest.Eventually(t, 30*time.Second, "the projection to be rebuilt", func() (bool, string) {
 			var sub apiSub
 			e.expect("GET", "/api/subscriptions/api_orders", http.StatusOK).decode(t, &sub)
 			n := a.handled.Load() - before
@@ -663,7 +664,7 @@ func TestReadiness(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	obsEventually(t, 10*time.Second, "readiness once the transaction ended", func() (bool, string) {
+	obstest.Eventually(t, 10*time.Second, "readiness once the transaction ended", func() (bool, string) {
 		r := strict.call("GET", "/readyz")
 		return r.code == http.StatusOK, string(r.body)
 	})

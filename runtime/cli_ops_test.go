@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime"
 )
@@ -88,7 +89,7 @@ func TestCLIListsSayWhenCut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	obsEventually(t, 30*time.Second, "3 dead letters and 3 failed sagas", func() (bool, string) {
+	obstest.Eventually(t, 30*time.Second, "3 dead letters and 3 failed sagas", func() (bool, string) {
 		var dls, failed int
 		_ = pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+schema+`.dead_letters),
 			(SELECT count(*) FROM `+schema+`.sagas WHERE status = 'failed')`).Scan(&dls, &failed)

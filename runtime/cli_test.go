@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime"
@@ -248,7 +249,7 @@ func TestCLICommandsOnARunningApp(t *testing.T) {
 	}
 	// The partition's owner re-delivers it (and fails again) within its
 	// retry poll interval: one more attempt, the request cleared.
-	obsEventually(t, 10*time.Second, "the requested retry", func() (bool, string) {
+	obstest.Eventually(t, 10*time.Second, "the requested retry", func() (bool, string) {
 		n, requested := attempts()
 		return n > before && !requested, fmt.Sprintf("attempts %d (before %d), retry requested %v", n, before, requested)
 	})

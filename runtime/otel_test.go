@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime"
 )
@@ -150,11 +151,11 @@ func TestRunExportsOverOTLP(t *testing.T) {
 	if _, err := r.Log.Append(ctx, "order-1", eventlog.Any, ev); err != nil {
 		t.Fatal(err)
 	}
-	obsEventually(t, 20*time.Second, "the handler's span and the metrics at the collector", func() (bool, string) {
+	obstest.Eventually(t, 20*time.Second, "the handler's span and the metrics at the collector", func() (bool, string) {
 		return collector.saw("otlp-test/causeway.handle cli_orders", "otlp-test/causeway.events.handled")
 	})
-	obsEventually(t, 10*time.Second, "the event counted on /metrics", func() (bool, string) {
-		v, ok := obsValue(obsScrape(t, "http://"+httpAddr+"/metrics"), "causeway_events_handled_total",
+	obstest.Eventually(t, 10*time.Second, "the event counted on /metrics", func() (bool, string) {
+		v, ok := obstest.Value(obstest.Scrape(t, "http://"+httpAddr+"/metrics"), "causeway_events_handled_total",
 			map[string]string{"subscription": "cli_orders", "outcome": "ok"})
 		return ok && v == 1, fmt.Sprintf("causeway_events_handled_total %v (found %v)", v, ok)
 	})

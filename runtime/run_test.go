@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime"
 	"github.com/causewayhq/causeway/worker"
@@ -114,7 +115,7 @@ func TestHandlerLogsNameTheirEvent(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	obsEventually(t, 20*time.Second, "the handler's log line", func() (bool, string) {
+	obstest.Eventually(t, 20*time.Second, "the handler's log line", func() (bool, string) {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, "probe: charge failed") {
 				ok := strings.Contains(line, "trace_id="+traceID) && strings.Contains(line, "correlation_id=order-77") &&

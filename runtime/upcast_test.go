@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime"
 	"github.com/causewayhq/causeway/worker"
@@ -74,7 +75,7 @@ func TestAppUpcastersReachEveryConsumer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	obsEventually(t, 20*time.Second, "both events handled, upcast", func() (bool, string) {
+	obstest.Eventually(t, 20*time.Second, "both events handled, upcast", func() (bool, string) {
 		return got.Load() == 42, fmt.Sprint("sum ", got.Load())
 	})
 }

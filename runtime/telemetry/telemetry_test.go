@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,82 +19,12 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime/telemetry"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
-
-// obsEventually polls cond until it holds or the timeout passes.
-func obsEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// obsScrape fetches and parses a Prometheus text exposition.
-func obsScrape(t testing.TB, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("parse metrics: %v\n%s", err, body)
-	}
-	return fams
-}
-
-// obsValue returns the value of the series of family name whose labels
-// include want (a histogram's sample count), and whether it exists.
-func obsValue(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch f.GetType() {
-		case dto.MetricType_COUNTER:
-			return m.GetCounter().GetValue(), true
-		case dto.MetricType_GAUGE:
-			return m.GetGauge().GetValue(), true
-		case dto.MetricType_HISTOGRAM:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		default:
-			return m.GetUntyped().GetValue(), true
-		}
-	}
-	return 0, false
-}
 
 // obsStore is a fresh schema with an event store whose appends are
 // enriched by tel, and a checkpoint store.
@@ -187,7 +112,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 	// stop at the horizon, which other tests' open transactions on the same
 	// server may hold back for a moment: wait for the event to show.
 	var stored eventlog.Event
-	obsEventually(t, 10*time.Second, "the appended event readable", func() (bool, string) {
+	obstest.Eventually(t, 10*time.Second, "the appended event readable", func() (bool, string) {
 		e, found, err := eventlog.ReadAt(ctx, log, res.Positions[0])
 		if err != nil {
 			t.Fatalf("read back: %v", err)
@@ -211,7 +136,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 		t.Fatalf("handler trace id = %s, want the appender's %s", s.sc.TraceID(), psc.TraceID())
 	}
 	var span sdktrace.ReadOnlySpan
-	obsEventually(t, 10*time.Second, "the handler's span to end", func() (bool, string) {
+	obstest.Eventually(t, 10*time.Second, "the handler's span to end", func() (bool, string) {
 		for _, sp := range rec.Ended() {
 			if sp.SpanContext().SpanID() == s.sc.SpanID() {
 				span = sp
@@ -258,7 +183,7 @@ func TestTraceContinuesFromAppender(t *testing.T) {
 	if _, err := log.Append(ctx, "order-3", eventlog.NoStream, placed); err != nil {
 		t.Fatal(err)
 	}
-	obsEventually(t, 20*time.Second, "the failing handler's span", func() (bool, string) {
+	obstest.Eventually(t, 20*time.Second, "the failing handler's span", func() (bool, string) {
 		for _, sp := range rec.Ended() {
 			if obsAttrs(sp.Attributes())["causeway.event.id"] == res2.IDs[0].String() && sp.Status().Code == codes.Error {
 				if sp.Parent().SpanID() != parent2.SpanContext().SpanID() {
@@ -395,17 +320,17 @@ func TestWorkerMetrics(t *testing.T) {
 		{"causeway_saga_step_duration_seconds", map[string]string{"saga_type": "trip", "step": "book", "phase": "action", "outcome": "error"}, 1, false},
 	}
 	var fams map[string]*dto.MetricFamily
-	obsEventually(t, 30*time.Second, "the expected metrics", func() (bool, string) {
-		fams = obsScrape(t, srv.URL)
+	obstest.Eventually(t, 30*time.Second, "the expected metrics", func() (bool, string) {
+		fams = obstest.Scrape(t, srv.URL)
 		for _, c := range checks {
-			v, ok := obsValue(fams, c.name, c.labels)
+			v, ok := obstest.Value(fams, c.name, c.labels)
 			if !ok || v != c.want && !(c.atLeast && v > c.want) {
 				return false, fmt.Sprintf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
 			}
 		}
 		return true, ""
 	})
-	if _, ok := obsValue(fams, "causeway_retries_total", map[string]string{"subscription": "metrics_ok"}); ok {
+	if _, ok := obstest.Value(fams, "causeway_retries_total", map[string]string{"subscription": "metrics_ok"}); ok {
 		t.Error("retries counted for a subscription that never failed")
 	}
 	if f := fams["causeway_handler_duration_seconds"]; f.GetType() != dto.MetricType_HISTOGRAM {
@@ -414,7 +339,7 @@ func TestWorkerMetrics(t *testing.T) {
 	if _, ok := fams["go_goroutines"]; !ok {
 		t.Error("no Go runtime metrics")
 	}
-	if v, ok := obsValue(fams, "target_info", map[string]string{"service_name": "metrics-test"}); !ok || v != 1 {
+	if v, ok := obstest.Value(fams, "target_info", map[string]string{"service_name": "metrics-test"}); !ok || v != 1 {
 		t.Errorf("target_info with service_name: %v %v", v, ok)
 	}
 	// A second telemetry has its own registry: nothing leaks between them.
@@ -424,7 +349,7 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	srv2 := httptest.NewServer(other.MetricsHandler())
 	t.Cleanup(srv2.Close)
-	if _, ok := obsValue(obsScrape(t, srv2.URL), "causeway_events_handled_total", nil); ok {
+	if _, ok := obstest.Value(obstest.Scrape(t, srv2.URL), "causeway_events_handled_total", nil); ok {
 		t.Error("a fresh telemetry reports another one's deliveries")
 	}
 }

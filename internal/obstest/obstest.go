@@ -1,4 +1,7 @@
-package runtime_test
+// Package obstest holds the helpers the observability tests of runtime and
+// runtime/telemetry share: polling for a condition and reading a Prometheus
+// scrape. It exists for tests only.
+package obstest
 
 import (
 	"io"
@@ -12,8 +15,8 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// obsEventually polls cond until it holds or the timeout passes.
-func obsEventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+// Eventually polls cond until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -28,8 +31,8 @@ func obsEventually(t testing.TB, timeout time.Duration, what string, cond func()
 	}
 }
 
-// obsScrape fetches and parses a Prometheus text exposition.
-func obsScrape(t testing.TB, url string) map[string]*dto.MetricFamily {
+// Scrape fetches and parses a Prometheus text exposition.
+func Scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -51,9 +54,9 @@ func obsScrape(t testing.TB, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// obsValue returns the value of the series of family name whose labels
+// Value returns the value of the series of family name whose labels
 // include want (a histogram's sample count), and whether it exists.
-func obsValue(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+func Value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
 	f := fams[name]
 	if f == nil {
 		return 0, false
