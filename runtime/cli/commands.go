@@ -192,16 +192,15 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			return usageErr("--limit %d: want 1 or more", q.Limit)
 		}
 		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
-			limit := q.Limit
-			q.Limit++ // one more tells whether there is a next page
-			dls, err := o.DeadLetters(ctx, q)
+			dls, more, err := onePage(q.Limit, func(n int) ([]checkpoint.DeadLetter, error) {
+				q.Limit = n
+				return o.DeadLetters(ctx, q)
+			})
 			if err != nil {
 				return err
 			}
-			more := len(dls) > limit
 			if more {
-				dls = dls[:limit]
-				defer c.morePages(limit, "dead letters", fmt.Sprint(dls[limit-1].ID))
+				defer c.morePages(len(dls), "dead letters", fmt.Sprint(dls[len(dls)-1].ID))
 			}
 			if *asJSON {
 				return c.printJSON(ops.NewDeadLetterListView(dls, more))
@@ -305,16 +304,15 @@ func (c *cli) cmdSagas(ctx context.Context, args []string) error {
 			q.After = id
 		}
 		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
-			limit := q.Limit
-			q.Limit++ // one more tells whether there is a next page
-			list, err := o.Sagas(ctx, q)
+			list, more, err := onePage(q.Limit, func(n int) ([]saga.Instance, error) {
+				q.Limit = n
+				return o.Sagas(ctx, q)
+			})
 			if err != nil {
 				return err
 			}
-			more := len(list) > limit
 			if more {
-				list = list[:limit]
-				defer c.morePages(limit, "saga instances", list[limit-1].ID.String())
+				defer c.morePages(len(list), "saga instances", list[len(list)-1].ID.String())
 			}
 			if *asJSON {
 				return c.printJSON(ops.NewSagaListView(list, more))
@@ -410,6 +408,16 @@ func (c *cli) withOps(ctx context.Context, cfg Settings, fn func(context.Context
 			cfg.RedactedURL(), cfg.CommandTimeout(), err)
 	}
 	return c.notMigrated(err, cfg.Schema())
+}
+
+// onePage fetches at most limit items, asking for one more to tell
+// whether another page follows.
+func onePage[T any](limit int, fetch func(n int) ([]T, error)) ([]T, bool, error) {
+	items, err := fetch(limit + 1)
+	if err != nil || len(items) <= limit {
+		return items, false, err
+	}
+	return items[:limit], true, nil
 }
 
 // morePages says, on stderr (stdout stays data), that a list was cut at
