@@ -68,11 +68,7 @@ func requestReturnCommand() runtime.Command {
 			if len(rest) != 1 {
 				return fmt.Errorf("%w: request-return ORDER_ID", runtime.ErrUsage)
 			}
-			cfg, err := runtime.ConfigFromEnv()
-			if err != nil {
-				return err
-			}
-			r, err := runtime.Open(ctx, App(), cfg)
+			r, err := openRuntime(ctx)
 			if err != nil {
 				return err
 			}

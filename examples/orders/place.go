@@ -50,11 +50,7 @@ func placeOrderCommand() runtime.Command {
 			} else if len(rest) > 0 {
 				return fmt.Errorf("%w: unexpected arguments %q", runtime.ErrUsage, rest)
 			}
-			cfg, err := runtime.ConfigFromEnv()
-			if err != nil {
-				return err
-			}
-			r, err := runtime.Open(ctx, App(), cfg)
+			r, err := openRuntime(ctx)
 			if err != nil {
 				return err
 			}
@@ -67,4 +63,14 @@ func placeOrderCommand() runtime.Command {
 			return nil
 		},
 	}
+}
+
+// openRuntime opens the app's runtime as configured by the environment
+// (DATABASE_URL and CAUSEWAY_*), for the example's own commands.
+func openRuntime(ctx context.Context) (*runtime.Runtime, error) {
+	cfg, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return runtime.Open(ctx, App(), cfg)
 }
