@@ -26,5 +26,7 @@
 //     their JSON shapes (Runtime.Ops);
 //   - runtime/telemetry: metrics, tracing, OTLP export and logging;
 //   - runtime/migrate: Causeway's migrations, for programs and tools that
-//     migrate without a runtime.
+//     migrate without a runtime;
+//   - runtime/testkit: run a saga or a projection in a unit test, on memory
+//     stores with a controllable clock.
 package runtime
