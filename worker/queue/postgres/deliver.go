@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/worker/queue"
+)
+
+const msgCols = `m.id, m.queue, m.payload::text, m.headers::text, m.priority, m.attempts, m.enqueued_at, m.available_at`
+
+func scanMsg(m *queue.Message, dest ...any) []any {
+	return append([]any{&m.ID, &m.Queue, &m.Payload, jsonHeaders{&m.Headers}, &m.Priority, &m.Attempts, &m.EnqueuedAt, &m.AvailableAt}, dest...)
+}
+
+// Dequeue implements queue.Store. Candidates are locked FOR UPDATE SKIP
+// LOCKED, so concurrent consumers pass over each other's rows instead of
+// waiting for them or taking them too; each delivered row gets a fresh
+// receipt in the same statement.
+func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time.Duration) ([]queue.Delivery, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var out []queue.Delivery
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cfg, err := s.config(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if visibility <= 0 {
+			visibility = cfg.VisibilityTimeout
+		}
+		// Rows with no attempt left are there because their last
+		// delivery's visibility ran out: they go to the dead letters
+		// instead of out again.
+		rows, err := tx.Query(ctx, `WITH c AS (
+				SELECT id, attempts >= $3 AS exhausted, available_at AS ready_at, seq
+				FROM `+s.t.msgs+`
+				WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
+				ORDER BY priority DESC, available_at, seq
+				LIMIT $2
+				FOR UPDATE SKIP LOCKED
+			), dead AS (
+				UPDATE `+s.t.msgs+` m SET dead_at = now(), receipt = NULL,
+					last_error = 'visibility timeout expired on attempt ' || m.attempts
+				FROM c WHERE m.id = c.id AND c.exhausted
+			)
+			UPDATE `+s.t.msgs+` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
+				available_at = now() + $4 * interval '1 microsecond'
+			FROM c WHERE m.id = c.id AND NOT c.exhausted
+			RETURNING `+msgCols+`, m.receipt::text, c.ready_at, c.seq`,
+			name, n, cfg.MaxAttempts, micros(visibility))
+		if err != nil {
+			return wrap("dequeue", err)
+		}
+		type ranked struct {
+			d       queue.Delivery
+			readyAt time.Time
+			seq     int64
+		}
+		var rs []ranked
+		for rows.Next() {
+			var r ranked
+			if err := rows.Scan(scanMsg(&r.d.Message, &r.d.Receipt, &r.readyAt, &r.seq)...); err != nil {
+				rows.Close()
+				return wrap("dequeue", err)
+			}
+			r.d.VisibleUntil = r.d.AvailableAt
+			rs = append(rs, r)
+		}
+		if err := rows.Err(); err != nil {
+			return wrap("dequeue", err)
+		}
+		// RETURNING has no order: restore the delivery order.
+		slices.SortFunc(rs, func(a, b ranked) int {
+			return cmp.Or(cmp.Compare(b.d.Priority, a.d.Priority), a.readyAt.Compare(b.readyAt), cmp.Compare(a.seq, b.seq))
+		})
+		out = make([]queue.Delivery, len(rs))
+		for i, r := range rs {
+			out[i] = r.d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func parseReceipt(r queue.Receipt) (uuid.UUID, error) {
+	id, err := uuid.Parse(string(r))
+	if err != nil {
+		// Not one of ours: it names no current delivery.
+		return uuid.Nil, fmt.Errorf("%w: %q", queue.ErrStaleReceipt, r)
+	}
+	return id, nil
+}
+
+func stale(r queue.Receipt) error { return fmt.Errorf("%w: %q", queue.ErrStaleReceipt, r) }
+
+// Ack implements queue.Store.
+func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
+	id, err := parseReceipt(r)
+	if err != nil {
+		return err
+	}
+	var n int
+	err = s.pool.QueryRow(ctx, `WITH d AS (
+			DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q
+			WHERE m.receipt = $1 AND q.name = m.queue AND q.retention = 0
+			RETURNING 1
+		), k AS (
+			UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
+			FROM `+s.t.queues+` q
+			WHERE m.receipt = $1 AND q.name = m.queue AND q.retention > 0
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM k)`, id).Scan(&n)
+	if err != nil {
+		return wrap("ack", err)
+	}
+	if n == 0 {
+		return stale(r)
+	}
+	return nil
+}
+
+// Nack implements queue.Store.
+func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, cause error) (bool, error) {
+	id, err := parseReceipt(r)
+	if err != nil {
+		return false, err
+	}
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	var dead bool
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` m SET receipt = NULL, last_error = $3,
+			dead_at = CASE WHEN m.attempts >= q.max_attempts THEN now() END,
+			available_at = now() + $2 * interval '1 microsecond'
+		FROM `+s.t.queues+` q
+		WHERE m.receipt = $1 AND q.name = m.queue
+		RETURNING m.dead_at IS NOT NULL`, id, micros(max(delay, 0)), msg).Scan(&dead)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, stale(r)
+	}
+	if err != nil {
+		return false, wrap("nack", err)
+	}
+	return dead, nil
+}
+
+// Extend implements queue.Store.
+func (s *Store) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (time.Time, error) {
+	id, err := parseReceipt(r)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var until time.Time
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET available_at = now() + $2 * interval '1 microsecond'
+		WHERE receipt = $1 RETURNING available_at`, id, micros(max(d, 0))).Scan(&until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, stale(r)
+	}
+	if err != nil {
+		return time.Time{}, wrap("extend", err)
+	}
+	return until, nil
+}
