@@ -1,12 +1,10 @@
 package checkpoint_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/checkpoint/checkpointtest"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -18,10 +16,7 @@ func TestMemoryConformance(t *testing.T) {
 
 func TestPostgresConformance(t *testing.T) {
 	checkpointtest.Run(t, func(t *testing.T) checkpoint.Store {
-		schema, pool := pgtest.NewSchema(t)
-		if _, err := migrations.Apply(context.Background(), pool, schema); err != nil {
-			t.Fatal(err)
-		}
+		schema, pool := pgtest.NewMigratedSchema(t)
 		s, err := checkpoint.NewPostgres(pool, schema)
 		if err != nil {
 			t.Fatal(err)

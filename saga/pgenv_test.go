@@ -1,11 +1,9 @@
 package saga_test
 
 import (
-	"context"
 	"testing"
 
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
@@ -24,10 +22,7 @@ type pgEnv struct {
 
 func newPGEnv(t *testing.T) *pgEnv {
 	t.Helper()
-	schema, pool := pgtest.NewSchema(t)
-	if _, err := migrations.Apply(context.Background(), pool, schema); err != nil {
-		t.Fatal(err)
-	}
+	schema, pool := pgtest.NewMigratedSchema(t)
 	log, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)

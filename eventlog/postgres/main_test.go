@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -19,10 +18,7 @@ func testCtx(t testing.TB) context.Context { return pgtest.Context(t, 3*time.Min
 // newStore returns a store in a fresh, migrated schema.
 func newStore(t testing.TB, cfg postgres.Config) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
-	schema, pool := pgtest.NewSchema(t)
-	if _, err := migrations.Apply(testCtx(t), pool, schema); err != nil {
-		t.Fatal(err)
-	}
+	schema, pool := pgtest.NewMigratedSchema(t)
 	cfg.Schema = schema
 	s, err := postgres.New(pool, cfg)
 	if err != nil {

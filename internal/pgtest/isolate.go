@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/internal/migrations"
 )
 
 // ddlTimeout bounds each CREATE/DROP a helper runs.
@@ -137,4 +139,17 @@ func withDatabase(connURL, db string) (string, error) {
 		return u.String(), nil
 	}
 	return connURL + " dbname=" + db, nil // the last occurrence wins
+}
+
+// NewMigratedSchema is NewSchema with Causeway's migrations applied to it:
+// what a test of a store or of the engine starts from.
+func NewMigratedSchema(tb testing.TB) (string, *pgxpool.Pool) {
+	tb.Helper()
+	schema, pool := NewSchema(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), ddlTimeout)
+	defer cancel()
+	if _, err := migrations.Apply(ctx, pool, schema); err != nil {
+		tb.Fatalf("pgtest: migrate %s: %v", schema, err)
+	}
+	return schema, pool
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/runtime/telemetry"
@@ -30,10 +29,7 @@ import (
 // enriched by tel, and a checkpoint store.
 func obsStore(t *testing.T, tel *telemetry.Telemetry) (*pgstore.Store, *checkpoint.PostgresStore) {
 	t.Helper()
-	schema, pool := pgtest.NewSchema(t)
-	if _, err := migrations.Apply(pgtest.Context(t, time.Minute), pool, schema); err != nil {
-		t.Fatal(err)
-	}
+	schema, pool := pgtest.NewMigratedSchema(t)
 	log, err := pgstore.New(pool, pgstore.Config{Schema: schema, Enrich: tel.Enrich})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga/postgres"
 )
@@ -18,10 +17,7 @@ func ctxT(t *testing.T) context.Context { return pgtest.Context(t, 3*time.Minute
 // newStore returns a saga store and its event log in a fresh, migrated schema.
 func newStore(t *testing.T) (*postgres.Store, *pgstore.Store) {
 	t.Helper()
-	schema, pool := pgtest.NewSchema(t)
-	if _, err := migrations.Apply(context.Background(), pool, schema); err != nil {
-		t.Fatal(err)
-	}
+	schema, pool := pgtest.NewMigratedSchema(t)
 	log, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)

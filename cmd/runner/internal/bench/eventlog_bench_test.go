@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -41,10 +40,7 @@ func testCtx(b *testing.B) context.Context { return pgtest.Context(b, 3*time.Min
 // maxConns connections and a store configured by cfg.
 func benchFixture(b *testing.B, cfg postgres.Config, maxConns int32) *Fixture {
 	b.Helper()
-	schema, pool := pgtest.NewSchema(b)
-	if _, err := migrations.Apply(testCtx(b), pool, schema); err != nil {
-		b.Fatal(err)
-	}
+	schema, _ := pgtest.NewMigratedSchema(b)
 	fx, err := OpenFixture(testCtx(b), pgtest.URL(b), schema, FixtureOptions{MaxConns: maxConns, Store: cfg})
 	if err != nil {
 		b.Fatal(err)
