@@ -27,21 +27,8 @@ type StepContext[S any] struct {
 	// systems the step calls so a re-run after a crash is harmless.
 	IdempotencyKey string
 	State          *S
-	emits          []Emit
-}
-
-// Emit queues events to append when the step's outcome is recorded, in the
-// same transaction as the saga's new state — so projections can show saga
-// progress exactly as it is stored. A failed step emits nothing.
-func (c *StepContext[S]) Emit(streamID string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) {
-	c.emits = append(c.emits, Emit{StreamID: streamID, Expected: expected, Events: events})
-}
-
-// Emit is a queued append.
-type Emit struct {
-	StreamID string
-	Expected eventlog.ExpectedVersion
-	Events   []eventlog.EventData
+	// fx collects the step's Emit and Enqueue calls (see effects.go).
+	fx Effects
 }
 
 // StepFunc is a step's action or compensation.
@@ -448,7 +435,7 @@ type Saga interface {
 	start(ctx context.Context, e eventlog.Event) (corr string, state json.RawMessage, err error)
 	correlate(ctx context.Context, step int, e eventlog.Event) (string, error)
 	subscriptionPartitions() int
-	run(ctx context.Context, inst *Instance, step int, compensate bool, attempt int, event *eventlog.Event) (json.RawMessage, []Emit, error)
+	run(ctx context.Context, inst *Instance, step int, compensate bool, attempt int, event *eventlog.Event) (json.RawMessage, Effects, error)
 }
 
 // stepInfo is what the state machine needs to know of a step.
@@ -522,11 +509,11 @@ func (d *Definition[S]) correlate(ctx context.Context, step int, e eventlog.Even
 
 // run executes one attempt of a step's action (or compensation, or a wait
 // step's onEvent with the received event) on a copy of the state, returning
-// the new state and the queued emits.
-func (d *Definition[S]) run(ctx context.Context, inst *Instance, step int, compensate bool, attempt int, event *eventlog.Event) (json.RawMessage, []Emit, error) {
+// the new state and the effects the step queued (emits, enqueues).
+func (d *Definition[S]) run(ctx context.Context, inst *Instance, step int, compensate bool, attempt int, event *eventlog.Event) (json.RawMessage, Effects, error) {
 	var state S
 	if err := json.Unmarshal(inst.State, &state); err != nil {
-		return nil, nil, worker.Permanent(fmt.Errorf("saga %s %s: decode state: %w", d.name, inst.ID, err))
+		return nil, Effects{}, worker.Permanent(fmt.Errorf("saga %s %s: decode state: %w", d.name, inst.ID, err))
 	}
 	s := d.steps[step]
 	sc := &StepContext[S]{SagaID: inst.ID, CorrelationID: inst.CorrelationID, Step: s.name,
@@ -541,13 +528,13 @@ func (d *Definition[S]) run(ctx context.Context, inst *Instance, step int, compe
 		err = s.action(ctx, sc)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, Effects{}, err
 	}
 	b, err := d.encode(state)
 	if err != nil {
-		return nil, nil, err
+		return nil, Effects{}, err
 	}
-	return b, sc.emits, nil
+	return b, sc.fx, nil
 }
 
 // IdempotencyKey is a step's key: the same on every attempt.

@@ -198,7 +198,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 		def, steps := x.defs[inst.Type], x.steps[inst.Type]
 		var (
 			r        result
-			emits    []Emit
+			fx       Effects
 			consumed *InboxEntry
 			span     trace.SpanContext
 		)
@@ -214,7 +214,7 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 			switch {
 			case event != nil:
 				consumed = entry
-				r, emits, span = x.attempt(ctx, def, &inst, steps, false, event)
+				r, fx, span = x.attempt(ctx, def, &inst, steps, false, event)
 			case !now.Before(inst.WaitDeadline):
 				r = result{timedOut: true, err: fmt.Sprintf("no %s event within %v", steps[inst.Step].wait, steps[inst.Step].timeout)}
 			default:
@@ -223,19 +223,20 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 				return
 			}
 		default:
-			r, emits, span = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
+			r, fx, span = x.attempt(ctx, def, &inst, steps, inst.Status == StatusCompensating, nil)
 		}
 		next, h := advance(inst, steps, r, x.cfg.Clock.Now())
-		rec, err := x.record(ctx, inst, next, h, emits, consumed, x.keep(next))
+		rec, err := x.record(ctx, inst, next, h, fx, consumed, x.keep(next))
 		var refused *RefusedError
 		if errors.As(err, &refused) {
 			// The outcome itself cannot be stored (an emit conflicts or is
-			// invalid, the state is refused): record the attempt as failed
-			// instead, so it is visible and the step retries on fresh
-			// state or the saga compensates — never the same record again.
+			// invalid, an enqueue is refused, the state is refused): record
+			// the attempt as failed instead, with none of its effects, so it
+			// is visible and the step retries on fresh state or the saga
+			// compensates — never the same record again.
 			r = result{err: refused.Error(), permanent: refused.Permanent}
 			next, h = advance(inst, steps, r, x.cfg.Clock.Now())
-			rec, err = x.record(ctx, inst, next, h, nil, nil, x.keep(next))
+			rec, err = x.record(ctx, inst, next, h, Effects{}, nil, x.keep(next))
 		}
 		if err != nil {
 			return
@@ -262,7 +263,7 @@ func (x *Executor) keep(next Instance) time.Duration {
 
 // attempt runs one attempt of the current step with its timeout, in its
 // span, outside any transaction, turning panics into failures.
-func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps []stepInfo, compensate bool, event *eventlog.Event) (result, []Emit, trace.SpanContext) {
+func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps []stepInfo, compensate bool, event *eventlog.Event) (result, Effects, trace.SpanContext) {
 	s := steps[inst.Step]
 	phase := PhaseAction
 	switch {
@@ -275,7 +276,7 @@ func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps 
 	sctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	state, emits, err := func() (state []byte, emits []Emit, err error) {
+	state, fx, err := func() (state []byte, fx Effects, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = fmt.Errorf("step panicked: %v\n%s", p, debug.Stack())
@@ -291,9 +292,10 @@ func (x *Executor) attempt(ctx context.Context, def Saga, inst *Instance, steps 
 		hk(inst.Type, s.name, phase, time.Since(start), err)
 	}
 	if err != nil {
-		return result{err: err.Error(), permanent: worker.IsPermanent(err)}, nil, span.SpanContext()
+		return result{err: err.Error(), permanent: worker.IsPermanent(err)}, Effects{}, span.SpanContext()
 	}
-	return result{ok: true, state: state}, traced(ctx, emits), span.SpanContext()
+	fx.Emits = traced(ctx, fx.Emits)
+	return result{ok: true, state: state}, fx, span.SpanContext()
 }
 
 // receive returns the oldest filed event the waiting instance can consume.
@@ -316,7 +318,7 @@ func (x *Executor) receive(ctx context.Context, inst Instance, eventType string)
 // ran, so its outcome must land (or the lease lapse, and the step run again
 // elsewhere under the same idempotency key). A refusal of the outcome
 // itself (ErrOutcomeRefused) is returned at once: it would fail again.
-func (x *Executor) record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+func (x *Executor) record(ctx context.Context, claimed, next Instance, h HistoryEntry, fx Effects, consumed *InboxEntry, keep time.Duration) (Instance, error) {
 	// Retry with a capped exponential backoff, but never past the lease:
 	// the backoff stops when the next wait would outlast it.
 	var last error
@@ -332,7 +334,7 @@ func (x *Executor) record(ctx context.Context, claimed, next Instance, h History
 		return d, false
 	})
 	rec, err := retry.DoValue(ctx, b, func(ctx context.Context) (Instance, error) {
-		rec, err := x.cfg.Store.Record(ctx, claimed, next, h, emits, consumed, keep)
+		rec, err := x.cfg.Store.Record(ctx, claimed, next, h, fx, consumed, keep)
 		if err == nil || errors.Is(err, ErrOutcomeRefused) || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
 			return rec, err // done, or retrying cannot help
 		}
@@ -355,7 +357,7 @@ func (x *Executor) record(ctx context.Context, claimed, next Instance, h History
 func (x *Executor) release(ctx context.Context, inst Instance, at time.Time) {
 	next := inst
 	next.NextAttemptAt = at
-	_, _ = x.record(ctx, inst, next, HistoryEntry{}, nil, nil, 0)
+	_, _ = x.record(ctx, inst, next, HistoryEntry{}, Effects{}, nil, 0)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -138,17 +138,17 @@ func (s *MemoryStore) Claim(ctx context.Context, types []string, owner string, n
 }
 
 // Record implements Store.
-func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error) {
+func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h HistoryEntry, fx Effects, consumed *InboxEntry, keep time.Duration) (Instance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inst, ok := s.byID[claimed.ID]
 	if !ok || inst.Version != claimed.Version {
 		return Instance{}, fmt.Errorf("%w: %s", ErrLeaseLost, claimed.ID)
 	}
-	if err := CheckOutcome(next, emits); err != nil {
+	if err := CheckOutcome(next, fx); err != nil {
 		return Instance{}, err
 	}
-	if err := s.emit(ctx, emits); err != nil {
+	if err := s.emit(ctx, fx.Emits); err != nil {
 		return Instance{}, err
 	}
 	if consumed != nil {
@@ -291,5 +291,5 @@ func (s *MemoryStore) Count(ctx context.Context, sagaType string) (map[Status]in
 // Update implements Store.
 func (s *MemoryStore) Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error) {
 	read.LeaseOwner = ""
-	return s.Record(ctx, read, next, h, nil, nil, 0)
+	return s.Record(ctx, read, next, h, Effects{}, nil, 0)
 }

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/internal/pgtext"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // ErrOutcomeRefused matches a *RefusedError.
@@ -15,7 +18,8 @@ var ErrOutcomeRefused = errors.New("saga: outcome refused")
 
 // RefusedError is a Store's refusal of an attempt's outcome itself, as
 // opposed to the database being away: an emitted event conflicts with its
-// expected version or is invalid, or the new state cannot be stored. The
+// expected version or is invalid, an enqueued message is refused (unknown
+// queue, invalid message), or the new state cannot be stored. The
 // store wrote nothing. Recording the same outcome again would fail the same
 // way, so the executor records the attempt as failed instead — a conflict
 // as a retryable failure (the step runs again, on fresh state, under its
@@ -50,18 +54,46 @@ func RefuseEmit(em Emit, err error) error {
 	return nil
 }
 
+// RefuseEnqueue classifies a store's error enqueuing a step's messages: a
+// permanent *RefusedError for a refusal of the messages themselves (an
+// undeclared queue, an invalid message or a message id already stored), or
+// nil for anything else (the database being away). For Store
+// implementations.
+func RefuseEnqueue(eq Enqueue, err error) error {
+	if errors.Is(err, queue.ErrUnknownQueue) || errors.Is(err, queue.ErrInvalidMessage) {
+		return &RefusedError{Err: fmt.Errorf("enqueue to %q: %w", eq.Queue, err), Permanent: true}
+	}
+	return nil
+}
+
 // CheckOutcome refuses, with a permanent *RefusedError, an outcome that no
 // store can keep, before a Store's Record writes anything: a state jsonb
 // would refuse (the executor's states are checked when encoded; this guards
-// the Store contract, the same for every store) or an emit with an invalid
-// expected version. For Store implementations.
-func CheckOutcome(next Instance, emits []Emit) error {
+// the Store contract, the same for every store), an emit with an invalid
+// expected version, or an enqueue of messages the queue would refuse
+// (queue.Prepare: the queue's name, payloads, headers, options) or that
+// repeat a message id. For Store implementations.
+func CheckOutcome(next Instance, fx Effects) error {
 	if err := eventlog.ValidateJSON(next.State); err != nil {
 		return &RefusedError{Err: fmt.Errorf("state cannot be stored: %w", err), Permanent: true}
 	}
-	for _, em := range emits {
+	for _, em := range fx.Emits {
 		if !em.Expected.Valid() {
 			return &RefusedError{Err: fmt.Errorf("emit to %q: invalid expected version %d", em.StreamID, int64(em.Expected)), Permanent: true}
+		}
+	}
+	ids := map[uuid.UUID]bool{}
+	for _, eq := range fx.Enqueues {
+		if _, err := queue.Prepare(eq.Queue, eq.Messages); err != nil {
+			return RefuseEnqueue(eq, err)
+		}
+		// Message ids are unique across queues; the stores would refuse a
+		// repeat at different points (or not at all, within one batch).
+		for _, m := range eq.Messages {
+			if m.ID != uuid.Nil && ids[m.ID] {
+				return RefuseEnqueue(eq, fmt.Errorf("%w: message id %s enqueued twice by one step", queue.ErrInvalidMessage, m.ID))
+			}
+			ids[m.ID] = true
 		}
 	}
 	return nil

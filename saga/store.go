@@ -29,14 +29,15 @@ type Store interface {
 	Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]Instance, error)
 	// Record stores an attempt's outcome if the instance is still at
 	// claimed.Version (else ErrLeaseLost): the next instance state, its
-	// history entry, the emitted events and the consumed inbox entry, all
-	// in one transaction (no history entry when h.Step is empty). With
-	// keep > 0 the lease is kept for that long.
+	// history entry, the effects (emitted events, enqueued messages) and
+	// the consumed inbox entry, all in one transaction (no history entry
+	// when h.Step is empty). With keep > 0 the lease is kept for that long.
 	// It returns the instance as stored. Error text (last error, history)
 	// is stored sanitized and cut (MaxErrorText); an outcome that cannot be
-	// stored at all — an emit that conflicts or is invalid, a state jsonb
-	// refuses — is a *RefusedError (ErrOutcomeRefused) and writes nothing.
-	Record(ctx context.Context, claimed, next Instance, h HistoryEntry, emits []Emit, consumed *InboxEntry, keep time.Duration) (Instance, error)
+	// stored at all — an emit that conflicts or is invalid, an enqueue the
+	// queue refuses, a state jsonb refuses — is a *RefusedError
+	// (ErrOutcomeRefused) and writes nothing.
+	Record(ctx context.Context, claimed, next Instance, h HistoryEntry, fx Effects, consumed *InboxEntry, keep time.Duration) (Instance, error)
 	// NextDue returns the earliest due time of a runnable instance.
 	NextDue(ctx context.Context, types []string) (time.Time, bool, error)
 

@@ -204,8 +204,9 @@ func (s *Store) recordSQL() string {
 // Record implements saga.Store. Error text is stored sanitized
 // (saga.StorableOutcome); an outcome PostgreSQL or the event log refuses is
 // a *saga.RefusedError.
-func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, emits []saga.Emit, consumed *saga.InboxEntry, keep time.Duration) (saga.Instance, error) {
-	if err := saga.CheckOutcome(next, emits); err != nil {
+func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, fx saga.Effects, consumed *saga.InboxEntry, keep time.Duration) (saga.Instance, error) {
+	emits := fx.Emits
+	if err := saga.CheckOutcome(next, fx); err != nil {
 		return saga.Instance{}, err
 	}
 	if len(emits) == 0 && consumed == nil {

@@ -37,7 +37,7 @@ func TestEmitRefusedByPostgres(t *testing.T) {
 	next := claimed[0]
 	next.Step = 1
 	_, err = store.Record(ctx, claimed[0], next, saga.HistoryEntry{Step: "s", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeCompleted},
-		[]saga.Emit{{StreamID: "notes-1", Expected: eventlog.Any, Events: []eventlog.EventData{ev}}}, nil, 0)
+		saga.Effects{Emits: []saga.Emit{{StreamID: "notes-1", Expected: eventlog.Any, Events: []eventlog.EventData{ev}}}}, nil, 0)
 	var refused *saga.RefusedError
 	if !errors.As(err, &refused) || !refused.Permanent {
 		t.Fatalf("Record = %v; want a permanent refusal", err)

@@ -300,7 +300,7 @@ func testRecordRefusals(t *testing.T, e Env) {
 	} {
 		next := c
 		next.Step, next.State = 1, []byte(tc.state)
-		_, err := e.Store.Record(ctx, c, next, ok, tc.emits, nil, 0)
+		_, err := e.Store.Record(ctx, c, next, ok, saga.Effects{Emits: tc.emits}, nil, 0)
 		var refused *saga.RefusedError
 		if !errors.Is(err, saga.ErrOutcomeRefused) || !errors.As(err, &refused) || refused.Permanent != tc.permanent {
 			t.Fatalf("%s: Record = %v; want a refusal (permanent %v)", tc.name, err, tc.permanent)
@@ -324,7 +324,7 @@ func testRecordRefusals(t *testing.T, e Env) {
 	next := c
 	next.LastError = "nul \x00 and \xff"
 	failed := saga.HistoryEntry{Step: "s", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeFailed, Error: "nul \x00 and \xff" + strings.Repeat("x", saga.MaxErrorText)}
-	rec, err := e.Store.Record(ctx, c, next, failed, nil, nil, 0)
+	rec, err := e.Store.Record(ctx, c, next, failed, saga.Effects{}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,17 +112,17 @@ func testClaimRecord(t *testing.T, e Env) {
 	// Record with the lease kept, then release.
 	next := a[0]
 	next.Step, next.State = 1, json.RawMessage(`{"n":2}`)
-	rec, err := e.Store.Record(ctx, a[0], next, saga.HistoryEntry{Step: "s1", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeCompleted}, nil, nil, time.Minute)
+	rec, err := e.Store.Record(ctx, a[0], next, saga.HistoryEntry{Step: "s1", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeCompleted}, saga.Effects{}, nil, time.Minute)
 	if err != nil || rec.Version != a[0].Version+1 || rec.LeaseOwner != "a" || rec.LeaseExpiresAt.Before(time.Now()) {
 		t.Fatalf("record: %+v, %v", rec, err)
 	}
 	// A stale record (old version) is refused and changes nothing.
-	if _, err := e.Store.Record(ctx, a[0], next, saga.HistoryEntry{Step: "s1"}, nil, nil, 0); !errors.Is(err, saga.ErrLeaseLost) {
+	if _, err := e.Store.Record(ctx, a[0], next, saga.HistoryEntry{Step: "s1"}, saga.Effects{}, nil, 0); !errors.Is(err, saga.ErrLeaseLost) {
 		t.Fatalf("stale record: %v", err)
 	}
 	done := rec
 	done.Status, done.NextAttemptAt = saga.StatusCompleted, time.Time{}
-	if _, err := e.Store.Record(ctx, rec, done, saga.HistoryEntry{Step: "s2", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeCompleted}, nil, nil, 0); err != nil {
+	if _, err := e.Store.Record(ctx, rec, done, saga.HistoryEntry{Step: "s2", Phase: saga.PhaseAction, Attempt: 1, Outcome: saga.OutcomeCompleted}, saga.Effects{}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := e.Store.History(ctx, a[0].ID)
@@ -135,7 +135,7 @@ func testClaimRecord(t *testing.T, e Env) {
 	if len(c) != 1 || c[0].ID != b[0].ID {
 		t.Fatalf("takeover %+v", c)
 	}
-	if _, err := e.Store.Record(ctx, b[0], b[0], saga.HistoryEntry{Step: "x"}, nil, nil, 0); !errors.Is(err, saga.ErrLeaseLost) {
+	if _, err := e.Store.Record(ctx, b[0], b[0], saga.HistoryEntry{Step: "x"}, saga.Effects{}, nil, 0); !errors.Is(err, saga.ErrLeaseLost) {
 		t.Fatalf("record after takeover: %v", err)
 	}
 	// Terminal instances are never claimed again.
@@ -171,7 +171,7 @@ func testInbox(t *testing.T, e Env) {
 	}
 	next := got[0]
 	next.Status = saga.StatusCompleted
-	if _, err := e.Store.Record(ctx, got[0], next, saga.HistoryEntry{Step: "wait"}, nil, &entries[0], 0); err != nil {
+	if _, err := e.Store.Record(ctx, got[0], next, saga.HistoryEntry{Step: "wait"}, saga.Effects{}, &entries[0], 0); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ = e.Store.Inbox(ctx, "w", "k1", "Paid"); len(entries) != 0 {
