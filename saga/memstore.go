@@ -15,14 +15,21 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // MemoryStore is an in-memory Store for tests, with the PostgreSQL store's
-// semantics. Emitted events go to the given event store (appended after the
-// state change, under the store's lock).
+// semantics. Emitted events go to the given event store and enqueued
+// messages to the queue store given by MemoryQueues, under the store's
+// lock, after checking all of them: what the log or the queue store would
+// refuse is refused before anything is written. Neither shares a
+// transaction with the store, though: a concurrent writer of an emitted
+// stream, or a message id already stored in the second queue a step
+// enqueues to, can leave part of a refused outcome written.
 type MemoryStore struct {
 	mu      sync.Mutex
 	log     eventlog.Store
+	queues  queue.Store
 	now     func() time.Time
 	byID    map[uuid.UUID]*Instance
 	byCorr  map[[2]string]uuid.UUID
@@ -46,6 +53,13 @@ func NewMemory(log eventlog.Store, opts ...MemoryOption) *MemoryStore {
 
 // MemoryOption configures a MemoryStore.
 type MemoryOption func(*MemoryStore)
+
+// MemoryQueues gives the store a queue store (worker/queue/memory, say) for
+// the messages steps enqueue. Without one, an outcome with an enqueue is
+// refused.
+func MemoryQueues(q queue.Store) MemoryOption {
+	return func(s *MemoryStore) { s.queues = q }
+}
 
 // MemoryClock makes the store tell the time (what is due, when a lease
 // expires, timestamps) by c — the executor's clock — instead of the real
@@ -148,6 +162,17 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 	if err := CheckOutcome(next, fx); err != nil {
 		return Instance{}, err
 	}
+	// Everything is checked before anything is written (the log and the
+	// queue store have no shared transaction): the emits, then the queues.
+	if err := s.checkEmits(ctx, fx.Emits); err != nil {
+		return Instance{}, err
+	}
+	if err := s.checkEnqueues(ctx, fx.Enqueues); err != nil {
+		return Instance{}, err
+	}
+	if err := s.enqueue(ctx, fx.Enqueues); err != nil {
+		return Instance{}, err
+	}
 	if err := s.emit(ctx, fx.Emits); err != nil {
 		return Instance{}, err
 	}
@@ -175,11 +200,10 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 	return clone(next), nil
 }
 
-// emit appends the emitted events, one stream at a time (the log has no
-// transactions). It first checks them all as the log would — valid events,
+// checkEmits checks the emitted events as the log would — valid events,
 // expected versions — so a refused outcome appends nothing unless another
 // writer of the same stream slips in between.
-func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
+func (s *MemoryStore) checkEmits(ctx context.Context, emits []Emit) error {
 	if len(emits) == 0 {
 		return nil
 	}
@@ -212,6 +236,44 @@ func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
 		}
 		versions[em.StreamID] = v + int64(len(em.Events))
 	}
+	return nil
+}
+
+// checkEnqueues checks that every queue enqueued to is declared (the
+// messages were checked by CheckOutcome).
+func (s *MemoryStore) checkEnqueues(ctx context.Context, enqueues []Enqueue) error {
+	for _, eq := range enqueues {
+		if s.queues == nil {
+			return &RefusedError{Err: fmt.Errorf("enqueue to %q: the memory saga store has no queue store (see MemoryQueues)", eq.Queue), Permanent: true}
+		}
+		if _, err := s.queues.Queue(ctx, eq.Queue); err != nil {
+			if r := RefuseEnqueue(eq, err); r != nil {
+				return r
+			}
+			return fmt.Errorf("saga: record: %w", err)
+		}
+	}
+	return nil
+}
+
+// enqueue enqueues the messages, one queue at a time (the queue store's
+// transactions end there). Only a message id already stored in a later
+// queue can leave the earlier ones enqueued by a refused outcome.
+func (s *MemoryStore) enqueue(ctx context.Context, enqueues []Enqueue) error {
+	for _, eq := range enqueues {
+		if _, err := s.queues.Enqueue(ctx, eq.Queue, eq.Messages...); err != nil {
+			if r := RefuseEnqueue(eq, err); r != nil {
+				return r
+			}
+			return fmt.Errorf("saga: record: %w", err)
+		}
+	}
+	return nil
+}
+
+// emit appends the emitted events checked by checkEmits, one stream at a
+// time (the log has no transactions).
+func (s *MemoryStore) emit(ctx context.Context, emits []Emit) error {
 	for _, em := range emits {
 		if _, err := s.log.Append(ctx, em.StreamID, em.Expected, em.Events...); err != nil {
 			if r := RefuseEmit(em, err); r != nil {

@@ -8,6 +8,7 @@ import (
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga/postgres"
+	qpostgres "github.com/causewayhq/causeway/worker/queue/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -28,4 +29,15 @@ func newStore(t *testing.T) (*postgres.Store, *pgstore.Store) {
 		t.Fatal(err)
 	}
 	return store, log
+}
+
+// newQueues returns a queue store on the event log's pool and schema: the
+// tables the saga store enqueues into.
+func newQueues(t *testing.T, log *pgstore.Store) *qpostgres.Store {
+	t.Helper()
+	q, err := qpostgres.New(log.Pool(), qpostgres.Schema(log.Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

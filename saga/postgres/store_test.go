@@ -14,7 +14,7 @@ import (
 func TestConformance(t *testing.T) {
 	sagatest.Run(t, func(t *testing.T) sagatest.Env {
 		store, log := newStore(t)
-		return sagatest.Env{Store: store, Log: log}
+		return sagatest.Env{Store: store, Log: log, Queues: newQueues(t, log)}
 	})
 }
 

@@ -17,12 +17,15 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
-// Env is a fresh store and the event log it emits into.
+// Env is a fresh store, the event log it emits into and the queue store it
+// enqueues into (empty: the suite declares the queues it uses).
 type Env struct {
-	Store saga.Store
-	Log   eventlog.Store
+	Store  saga.Store
+	Log    eventlog.Store
+	Queues queue.Store
 }
 
 // NewEnv returns a fresh environment; it registers its own cleanup.
@@ -42,6 +45,8 @@ func Run(t *testing.T, newEnv NewEnv) {
 		{"RecordRefusalsAndSanitizedText", testRecordRefusals},
 		{"UnstorableOutcomesFailTheStep", testUnstorable},
 		{"ExpectedVersionConflictRetriesStep", testConflict},
+		{"RecordEnqueuesWithOutcome", testRecordEnqueues},
+		{"StepEnqueuesOnceAndRefusalsCompensate", testStepEnqueues},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
