@@ -18,13 +18,17 @@ import (
 	"github.com/causewayhq/causeway/internal/pgtext"
 	"github.com/causewayhq/causeway/internal/sqlwhere"
 	"github.com/causewayhq/causeway/saga"
+	qpostgres "github.com/causewayhq/causeway/worker/queue/postgres"
 )
 
 // Store keeps sagas in the Causeway schema. Emitted events are appended
-// through the event store in the same transaction as the state.
+// through the event store, and enqueued messages stored through the queue
+// store (worker/queue/postgres, same pool and schema), in the same
+// transaction as the state.
 type Store struct {
 	pool    *pgxpool.Pool
 	log     *pgstore.Store
+	queues  *qpostgres.Store
 	sagas   string
 	history string
 	inbox   string
@@ -34,8 +38,9 @@ type Store struct {
 var _ saga.Store = (*Store)(nil)
 
 // New returns a store on the event store's pool and schema: emitted events
-// are appended through log, in the transaction that records the outcome.
-// It does not migrate (see runtime/migrate).
+// are appended through log, and enqueued messages stored in that schema's
+// queues, in the transaction that records the outcome. It does not migrate
+// (see runtime/migrate).
 func New(log *pgstore.Store) (*Store, error) {
 	if log == nil {
 		return nil, errors.New("saga/postgres: nil event store")
@@ -43,8 +48,13 @@ func New(log *pgstore.Store) (*Store, error) {
 	if err := migrations.ValidateSchema(log.Schema()); err != nil {
 		return nil, err
 	}
+	queues, err := qpostgres.New(log.Pool(), qpostgres.Schema(log.Schema()))
+	if err != nil {
+		return nil, err
+	}
 	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
-	return &Store{pool: log.Pool(), log: log, sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
+	return &Store{pool: log.Pool(), log: log, queues: queues,
+		sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
 }
 
 func wrap(op string, err error) error { return fmt.Errorf("saga/postgres: %s: %w", op, err) }
@@ -202,30 +212,41 @@ func (s *Store) recordSQL() string {
 }
 
 // Record implements saga.Store. Error text is stored sanitized
-// (saga.StorableOutcome); an outcome PostgreSQL or the event log refuses is
-// a *saga.RefusedError.
+// (saga.StorableOutcome); an outcome PostgreSQL, the event log or the queue
+// store refuses is a *saga.RefusedError.
 func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, fx saga.Effects, consumed *saga.InboxEntry, keep time.Duration) (saga.Instance, error) {
-	emits := fx.Emits
 	if err := saga.CheckOutcome(next, fx); err != nil {
 		return saga.Instance{}, err
 	}
-	if len(emits) == 0 && consumed == nil {
+	if fx.Empty() && consumed == nil {
 		return s.record(ctx, s.pool, claimed, next, h, keep)
 	}
-	// Events and the consumed inbox entry go in the same transaction. The
-	// appends come first, before the transaction has an id, so the order
-	// guard rarely has to refuse them; when it does, the whole
-	// transaction is retried.
+	// Events, messages and the consumed inbox entry go in the same
+	// transaction. The appends come first, before the transaction has an
+	// id, so the order guard rarely has to refuse them; when it does, the
+	// whole transaction is retried. The instance's row is updated last: a
+	// lost lease rolls back the effects with it.
 	for attempt := 1; ; attempt++ {
 		var out saga.Instance
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			for _, em := range emits {
+			for _, em := range fx.Emits {
 				if _, err := s.log.AppendTx(ctx, tx, em.StreamID, em.Expected, em.Events...); err != nil {
 					if r := saga.RefuseEmit(em, err); r != nil {
 						return r
 					}
 					if r := refusedByPostgres(err); r != nil {
 						return &saga.RefusedError{Err: fmt.Errorf("emit to %q: %w", em.StreamID, err), Permanent: true}
+					}
+					return err
+				}
+			}
+			for _, eq := range fx.Enqueues {
+				if _, err := s.queues.EnqueueTx(ctx, tx, eq.Queue, eq.Messages...); err != nil {
+					if r := saga.RefuseEnqueue(eq, err); r != nil {
+						return r
+					}
+					if r := refusedByPostgres(err); r != nil {
+						return &saga.RefusedError{Err: fmt.Errorf("enqueue to %q: %w", eq.Queue, err), Permanent: true}
 					}
 					return err
 				}
@@ -241,7 +262,7 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 			return err
 		})
 		if err == nil {
-			if len(emits) > 0 {
+			if len(fx.Emits) > 0 {
 				s.log.Hint()
 			}
 			return out, nil
