@@ -17,6 +17,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog/memory"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
+	qmemory "github.com/causewayhq/causeway/worker/queue/memory"
 )
 
 // harness is what both kits share: the memory log, the clock, a worker
@@ -34,6 +35,8 @@ type harness struct {
 	sagas     *saga.MemoryStore
 	exec      *saga.Executor
 	sagaTypes []string
+	queues    *qmemory.Store   // what the saga's steps enqueue to
+	sent      *recordingQueues // and what they enqueued
 
 	activity chan struct{} // a hook saw something happen (one slot)
 

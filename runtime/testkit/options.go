@@ -15,6 +15,7 @@ type config struct {
 	clock       *Clock
 	idleTimeout time.Duration
 	logger      *slog.Logger
+	queues      []queueDecl // DeclareQueue, for the saga kit
 }
 
 // DefaultIdleTimeout is how long RunUntilIdle waits, in real time, before it

@@ -10,6 +10,8 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/memory"
 	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker/queue"
+	qmemory "github.com/causewayhq/causeway/worker/queue/memory"
 )
 
 // SagaKit runs one saga definition, whose state is an S, on memory stores
@@ -30,7 +32,8 @@ func NewSaga[S any](tb testing.TB, def saga.Saga, opts ...Option) *SagaKit[S] {
 		tb.Fatalf("testkit: saga %s: %v", def.Name(), err)
 	}
 	h := newHarness(tb, newConfig(tb, opts))
-	h.sagas = saga.NewMemory(h.log, saga.MemoryClock(h.clock))
+	h.queues, h.sent = h.newSagaQueues()
+	h.sagas = saga.NewMemory(h.log, saga.MemoryClock(h.clock), saga.MemoryQueues(h.sent))
 	h.sagaTypes = []string{def.Name()}
 	x, err := saga.NewExecutor(saga.ExecutorConfig{
 		Store: h.sagas, Log: h.log, Owner: "testkit", Clock: h.clock, Logger: h.cfg.logger,
@@ -96,6 +99,20 @@ func (k *SagaKit[S]) Log() *memory.Store { return k.h.log }
 
 // Store is the kit's saga store.
 func (k *SagaKit[S]) Store() *saga.MemoryStore { return k.h.sagas }
+
+// Queues is the kit's queue store (on the kit's clock), where the saga's
+// steps enqueue: declare queues with DeclareQueue, and consume from it as
+// a worker would (Dequeue, Ack), if the test needs to.
+func (k *SagaKit[S]) Queues() *qmemory.Store { return k.h.queues }
+
+// Enqueued returns the messages the saga's steps enqueued to the queue,
+// in the order they were stored, whether or not they were consumed since
+// (a message a deduplication key held back is not there). A step's
+// messages are stored when its outcome is recorded: a failed attempt, or
+// an outcome refused, enqueued nothing.
+func (k *SagaKit[S]) Enqueued(queueName string) []queue.Message {
+	return k.h.sent.enqueued(queueName)
+}
 
 // Admin is the operators' API on the kit's store and clock (retry a failed
 // compensation, resume, cancel). Call RunUntilIdle after acting.
