@@ -10,12 +10,24 @@
 //	k.Advance(ctx, 30*time.Minute)   // retries and timeouts within 30 min fire
 //	inst := k.Instance("1")          // status, decoded state, history
 //	k.Emitted()                      // the events the saga appended
+//	k.Enqueued("mail")               // the messages its steps enqueued
 //	k.Compensated("1")               // compensations that ran, in order
 //
 // A projection's handlers write SQL, so NewProjection runs them on a pool
 // the test gives (a schema of its own, say), one transaction per batch
 // committed together with the in-memory checkpoint as in production; the
 // test then queries its tables.
+//
+// # Queues
+//
+// A saga kit has a memory queue store (worker/queue/memory, on the kit's
+// clock) behind its saga store, so steps that Enqueue work as in
+// production. Queues must be declared, as the application declares them:
+// pass DeclareQueue options to NewSaga. An enqueue to an undeclared queue
+// is refused as in production — the step fails for good and the saga
+// compensates — so a forgotten declaration shows in the test. Enqueued
+// lists what the steps enqueued to a queue (consumed since or not);
+// Queues is the store itself, for a test that consumes like a worker.
 //
 // # Time
 //
@@ -45,6 +57,8 @@
 // (production keeps the same order per key). Leases, heartbeats and step
 // deadlines stay on real time: they are about live processes. The memory
 // stores have the PostgreSQL stores' semantics and pass the same
-// conformance suites, but a saga's emitted events and its state are not
-// written in one transaction there.
+// conformance suites, but a saga's emitted events, its enqueued messages
+// and its state are not written in one transaction there (everything is
+// checked before anything is written, so a refused outcome writes nothing
+// in a test).
 package testkit

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func kinds(t *testing.T, msgs []queue.Message) []string {
 		if err := json.Unmarshal(m.Payload, &x); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, x.Kind+"@"+string(rune('0'+x.Attempt)))
+		out = append(out, fmt.Sprintf("%s@%d", x.Kind, x.Attempt))
 	}
 	return out
 }
