@@ -45,14 +45,30 @@
 // steps get an idempotency key that is the same on every attempt:
 // "<saga id>/<step>" for actions and "<saga id>/<step>/compensate".
 //
+// # Effects: emitted events and enqueued messages
+//
+// A step does not write to the log or a queue itself: StepContext.Emit and
+// StepContext.Enqueue collect Effects, which the store writes with the
+// step's outcome — in the transaction that stores the new state and the
+// history entry, and only if the instance is still at the version the
+// executor claimed. So a projection never shows, and a queue consumer
+// (package worker/queue) never runs, the effect of a step that is not
+// recorded complete; a failed attempt writes none of its effects; a step
+// run twice (a retry, a crash before its record) writes them once, from
+// the attempt whose outcome was recorded. Enqueued messages are at least
+// once for their consumer as always, but a step's job is never lost nor
+// doubled by the saga. Compensations may emit and enqueue too.
+//
 // # Stores
 //
 // The engine works through the Store interface and holds no SQL. The
 // production store is saga/postgres (postgres.New over the PostgreSQL event
-// log); MemoryStore (NewMemory) has the same semantics, for tests and the
-// test kit. Both run the saga/sagatest conformance suite, and both use
-// CheckOutcome, RefuseEmit and StorableOutcome, which make the refusals and
-// the stored text the same in every store.
+// log, enqueuing through worker/queue/postgres's EnqueueTx in the same
+// schema); MemoryStore (NewMemory, with MemoryQueues for enqueues) has the
+// same semantics, for tests and the test kit. Both run the saga/sagatest
+// conformance suite, and both use CheckOutcome, RefuseEmit, RefuseEnqueue
+// and StorableOutcome, which make the refusals and the stored text the
+// same in every store.
 //
 // # Outcomes that cannot be stored
 //
@@ -60,8 +76,10 @@
 // when the outcome itself is refused (a *RefusedError): an emit whose
 // expected version conflicts fails that attempt at once, as a retryable
 // failure in the history, and the step runs again on fresh state under its
-// retry policy; an invalid emit, or a state that cannot be encoded or that
-// jsonb refuses, fails the step for good, so the saga compensates. Error
+// retry policy; an invalid emit, an enqueue the queue refuses (a queue not
+// declared, an invalid message, a message id already stored), or a state
+// that cannot be encoded or that jsonb refuses, fails the step for good,
+// so the saga compensates. A refused outcome writes none of its effects. Error
 // text and panic values are stored sanitized (no NUL, valid UTF-8, at most
 // MaxErrorText), so a failure can always be recorded.
 //

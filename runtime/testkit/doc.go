@@ -59,6 +59,6 @@
 // stores have the PostgreSQL stores' semantics and pass the same
 // conformance suites, but a saga's emitted events, its enqueued messages
 // and its state are not written in one transaction there (everything is
-// checked before anything is written, so a refused outcome writes nothing
-// in a test).
+// checked before anything is written; see saga.MemoryStore for the corner
+// cases that can still leave part of a refused outcome).
 package testkit
