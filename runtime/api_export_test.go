@@ -16,4 +16,6 @@ func (r *Runtime) SetMetricsInterval(d time.Duration) { r.metricsInterval = d }
 func (r *Runtime) SetQueuePurgeSchedule(spec string) { r.purgeSchedule = spec }
 
 // CheckQueues exposes the check of consumers' queues to the external tests.
-func (r *Runtime) CheckQueues(ctx context.Context, names ...string) error { return r.checkQueues(ctx, names...) }
+func (r *Runtime) CheckQueues(ctx context.Context, names ...string) error {
+	return r.checkQueues(ctx, names...)
+}
