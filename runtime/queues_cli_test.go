@@ -28,12 +28,12 @@ func queueApp() runtime.App {
 // queueContents are what fillQueues put in jobs.
 type queueContents struct {
 	dead              []uuid.UUID // by id, as listed
-	held, ready, late uuid.UUID
+	held, ready, late uuid.UUID // ready: the first of two
 }
 
 // fillQueues migrates schema for app (declaring its queues through the
 // command line) and gives jobs known contents: three dead letters, one
-// message in flight, one ready and one delayed.
+// message in flight, two ready and one delayed (depth 4).
 func fillQueues(t *testing.T, app runtime.App, schema string) (*runtime.Runtime, queueContents) {
 	t.Helper()
 	if code, out, errOut := execute(t, app, "migrate", "--schema="+schema); code != 0 {
@@ -76,7 +76,7 @@ func fillQueues(t *testing.T, app runtime.App, schema string) (*runtime.Runtime,
 	if ds, err := q.Dequeue(ctx, "jobs", 1, time.Hour); err != nil || len(ds) != 1 || ds[0].ID != c.held {
 		t.Fatalf("dequeue the held one: %v, %v", ds, err)
 	}
-	c.ready = enqueue(queue.New(json.RawMessage(`{"n":5}`)))[0]
+	c.ready = enqueue(queue.New(json.RawMessage(`{"n":5}`)), queue.New(json.RawMessage(`{"n":7}`)))[0]
 	c.late = enqueue(queue.New(json.RawMessage(`{"n":6}`), queue.Delay(time.Hour)))[0]
 	return r, c
 }
@@ -122,8 +122,8 @@ func checkQueueList(t *testing.T, qs []queueJSON, minAge time.Duration) {
 	}
 	age := jobs.OldestReadyAgeSeconds
 	jobs.OldestReadyAgeSeconds = 0
-	if jobs != (queueJSON{Name: "jobs", Depth: 3, Ready: 1, InFlight: 1, DeadLetters: 3, VisibilityTimeoutSeconds: 45, MaxAttempts: 1}) {
-		t.Errorf("jobs %+v, want depth 3, 1 ready, 1 in flight, 3 dead", jobs)
+	if jobs != (queueJSON{Name: "jobs", Depth: 4, Ready: 2, InFlight: 1, DeadLetters: 3, VisibilityTimeoutSeconds: 45, MaxAttempts: 1}) {
+		t.Errorf("jobs %+v, want depth 4, 2 ready, 1 in flight, 3 dead", jobs)
 	}
 	if age < minAge.Seconds() || age > 60 {
 		t.Errorf("oldest ready age %vs, want at least %v", age, minAge)
@@ -147,7 +147,7 @@ func TestCLIQueues(t *testing.T) {
 		for i, want := range [][]string{
 			{"QUEUE", "DEPTH", "READY", "IN", "FLIGHT", "DEAD", "OLDEST", "READY", "VISIBILITY", "MAX", "ATTEMPTS", "RETENTION"},
 			{"idle", "0", "0", "0", "0", "-", "30s", "5", "1h0m0s"},
-			{"jobs", "3", "1", "1", "3", "*", "45s", "1", "-"},
+			{"jobs", "4", "2", "1", "3", "*", "45s", "1", "-"},
 		} {
 			got := strings.Fields(lines[i])
 			if len(got) != len(want) {
@@ -210,13 +210,13 @@ func TestCLIQueues(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "requeued") {
 			t.Fatalf("queues requeue: exit %d %s %s", code, out, errOut)
 		}
-		// Deliverable again: the oldest ready (c.ready) first, then the
-		// requeued one, with a fresh attempt.
+		// Deliverable again, beside the two ready ones, with a fresh
+		// attempt.
 		ds, err := r.Queues().Dequeue(ctx, "jobs", 10, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ds) != 2 || !slices.ContainsFunc(ds, func(d queue.Delivery) bool { return d.ID == c.dead[0] && d.Attempts == 1 }) {
+		if len(ds) != 3 || !slices.ContainsFunc(ds, func(d queue.Delivery) bool { return d.ID == c.dead[0] && d.Attempts == 1 }) {
 			t.Fatalf("dequeued after requeue: %+v", ds)
 		}
 		if code, _, errOut := execute(t, app, "queues", "requeue", "jobs", c.dead[0].String(), s); code != 1 || !strings.Contains(errOut, "not found") {
