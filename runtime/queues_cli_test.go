@@ -31,21 +31,11 @@ type queueContents struct {
 	held, ready, late uuid.UUID // ready: the first of two
 }
 
-// fillQueues migrates schema for app (declaring its queues through the
-// command line) and gives jobs known contents: three dead letters, one
-// message in flight, two ready and one delayed (depth 4).
-func fillQueues(t *testing.T, app runtime.App, schema string) (*runtime.Runtime, queueContents) {
+// fillQueues gives the queue jobs of queueApp known contents: three dead
+// letters, one message in flight, two ready and one delayed (depth 4).
+func fillQueues(t *testing.T, r *runtime.Runtime) queueContents {
 	t.Helper()
-	if code, out, errOut := execute(t, app, "migrate", "--schema="+schema); code != 0 {
-		t.Fatalf("migrate: exit %d %s %s", code, out, errOut)
-	}
 	ctx := pgtest.Context(t, time.Minute)
-	r, err := runtime.Open(ctx, app, runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: "off", LogLevel: "error",
-		LeaseTTL: 2 * time.Second, SagaConcurrency: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
 	q := r.Queues()
 	enqueue := func(msgs ...queue.Outgoing) []uuid.UUID {
 		t.Helper()
@@ -78,7 +68,7 @@ func fillQueues(t *testing.T, app runtime.App, schema string) (*runtime.Runtime,
 	}
 	c.ready = enqueue(queue.New(json.RawMessage(`{"n":5}`)), queue.New(json.RawMessage(`{"n":7}`)))[0]
 	c.late = enqueue(queue.New(json.RawMessage(`{"n":6}`), queue.Delay(time.Hour)))[0]
-	return r, c
+	return c
 }
 
 type queueJSON struct {
@@ -133,8 +123,18 @@ func checkQueueList(t *testing.T, qs []queueJSON, minAge time.Duration) {
 func TestCLIQueues(t *testing.T) {
 	schema, _ := pgtest.NewSchema(t)
 	app := queueApp()
-	r, c := fillQueues(t, app, schema)
+	// migrate declares the app's queues.
+	if code, out, errOut := execute(t, app, "migrate", "--schema="+schema); code != 0 {
+		t.Fatalf("migrate: exit %d %s %s", code, out, errOut)
+	}
 	ctx := pgtest.Context(t, time.Minute)
+	r, err := runtime.Open(ctx, app, runtime.Config{DatabaseURL: pgtest.URL(t), Schema: schema, HTTPAddr: "off", LogLevel: "error",
+		LeaseTTL: 2 * time.Second, SagaConcurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	c := fillQueues(t, r)
 	s := "--schema=" + schema
 	time.Sleep(200 * time.Millisecond) // the ready message waits at least this long
 
@@ -156,6 +156,7 @@ func TestCLIQueues(t *testing.T) {
 			for j := range want {
 				if want[j] != "*" && got[j] != want[j] {
 					t.Errorf("line %d %q, want %q", i, lines[i], want)
+					break
 				}
 			}
 		}
