@@ -28,7 +28,7 @@ func queueApp() runtime.App {
 // queueContents are what fillQueues put in jobs.
 type queueContents struct {
 	dead              []uuid.UUID // by id, as listed
-	held, ready, late uuid.UUID // ready: the first of two
+	held, ready, late uuid.UUID   // ready: the first of two
 }
 
 // fillQueues gives the queue jobs of queueApp known contents: three dead
