@@ -32,6 +32,12 @@ func TestAPIRefusesUnstorableText(t *testing.T) {
 			{"GET", "/api/sagas/" + bad},
 			{"POST", "/api/sagas/" + bad + "/cancel"},
 			{"GET", "/api/status?" + bad + "=1"},
+			{"GET", "/api/queues/" + bad},
+			{"GET", "/api/queues/" + bad + "/dead-letters"},
+			{"GET", "/api/queues/jobs/dead-letters?after=" + bad},
+			{"GET", "/api/queues/jobs/dead-letters/" + bad},
+			{"POST", "/api/queues/" + bad + "/dead-letters/6f1c3a52-3c2e-4d8e-9a57-6b9f0c1d2e3f/requeue"},
+			{"DELETE", "/api/queues/jobs/dead-letters/" + bad},
 		} {
 			r := e.expect(req.method, req.path, http.StatusBadRequest)
 			if strings.Contains(string(r.body), "SQLSTATE") {

@@ -14,6 +14,7 @@ import (
 	"github.com/causewayhq/causeway/runtime/cli"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // App is what a program registers: plain values, no global registry.
@@ -27,6 +28,11 @@ type App struct {
 	// at read time, for every consumer: subscriptions, projections, saga
 	// starts and waits, dead-letter retries, replays and Runtime.Reader.
 	Upcasters []eventlog.Upcaster
+	// Queues are declared (created, or their configuration updated) at
+	// start and by `migrate`, after Causeway's migrations. Runtime.Queues
+	// enqueues to them; the elected leader purges acked messages past
+	// their retention and expired deduplication keys every minute.
+	Queues []queue.Declaration
 	// Jobs are cron jobs fired once per cluster by the elected leader.
 	Jobs []Job
 	// Retention policies, applied by the leader on their schedules.
@@ -98,6 +104,15 @@ func (a App) validate() error {
 	}
 	for _, s := range a.Subscriptions {
 		claim(s.Name(), "subscription")
+	}
+	queues := map[string]bool{}
+	for _, q := range a.Queues {
+		if err := q.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("queue %q: %w", q.Name(), err))
+		} else if queues[q.Name()] {
+			errs = append(errs, fmt.Errorf("queue %q is declared twice", q.Name()))
+		}
+		queues[q.Name()] = true
 	}
 	jobs := map[string]bool{}
 	for _, j := range a.Jobs {

@@ -18,7 +18,7 @@ import (
 func TestCLIHelpHidesThePassword(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://alice:pa55-secret@db.example:5432/app?sslmode=disable")
 	t.Setenv("CAUSEWAY_LISTEN_URL", "host=db.example user=alice password='pa55 secret'")
-	for _, cmd := range [][]string{{"status"}, {"run"}, {"dlq", "list"}, {"sagas", "show"}} {
+	for _, cmd := range [][]string{{"status"}, {"run"}, {"dlq", "list"}, {"sagas", "show"}, {"queues", "list"}, {"queues", "requeue"}} {
 		code, out, _ := execute(t, cliApp("public"), append(cmd, "--help")...)
 		if code != 0 || strings.Contains(out, "pa55") || !strings.Contains(out, "alice:xxxxx@db.example:5432") {
 			t.Errorf("%v --help: exit %d, output\n%s\nwant the URL without its password", cmd, code, out)
@@ -55,6 +55,8 @@ func TestCLIExplainsAnUnmigratedSchema(t *testing.T) {
 		{"status", "--schema=" + empty},
 		{"dlq", "list", "--schema=" + empty},
 		{"sagas", "list", "--schema=" + empty},
+		{"queues", "list", "--schema=" + empty},
+		{"queues", "dead", "jobs", "--schema=" + empty},
 		{"status", "--schema=no_such_schema"},
 	} {
 		code, _, errOut := execute(t, app, args...)

@@ -1,10 +1,10 @@
 // Package runtime is Causeway's composition root: it turns an App (the
-// projections, sagas and subscriptions a program registers) and a Config
-// (flags and environment, DATABASE_URL first) into a running process — the
-// event store, checkpoint and saga stores, one worker for every
-// subscription, the saga executor, the scheduler, the HTTP management API
-// with health and Prometheus metrics — and gives a program the whole
-// command line through Main:
+// projections, sagas, subscriptions and queues a program registers) and a
+// Config (flags and environment, DATABASE_URL first) into a running
+// process — the event store, checkpoint, saga and queue stores, one worker
+// for every subscription, the saga executor, the scheduler, the HTTP
+// management API with health and Prometheus metrics — and gives a program
+// the whole command line through Main:
 //
 //	func main() { runtime.Main(myapp.App()) }
 //
@@ -14,6 +14,7 @@
 //	myapp replay order_summary     # rebuild one projection, with progress
 //	myapp dlq list|show|retry|discard
 //	myapp sagas list|show|retry|resume|cancel
+//	myapp queues list|dead|show|requeue|discard
 //	myapp version
 //
 // The runtime is the composition root and only that; its parts are

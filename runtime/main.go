@@ -13,8 +13,8 @@ import (
 )
 
 // Main runs the command line for app and exits: `run`, `migrate`,
-// `status`, `replay`, `dlq`, `sagas`, `restamp`, `version`, and the app's
-// own commands (package cli). Errors print as one line on stderr with a
+// `status`, `replay`, `dlq`, `sagas`, `queues`, `restamp`, `version`, and
+// the app's own commands (package cli). Errors print as one line on stderr with a
 // non-zero exit code (2 for usage mistakes).
 func Main(app App) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -23,6 +23,8 @@ import (
 	"github.com/causewayhq/causeway/saga"
 	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
+	qpostgres "github.com/causewayhq/causeway/worker/queue/postgres"
 )
 
 // Runtime is an App connected to its database.
@@ -48,6 +50,11 @@ type Runtime struct {
 
 	// reader is Log as every consumer reads it: through App.Upcasters.
 	reader worker.Log
+	// queues is the queue store (Queues).
+	queues *qpostgres.Store
+	// purgeSchedule is when the leader purges the queues (empty: every
+	// minute; tests shorten it).
+	purgeSchedule string
 }
 
 // Reader is the log as the app's consumers read it: through App.Upcasters
@@ -150,6 +157,10 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		r.Close()
 		return nil, err
 	}
+	if r.queues, err = qpostgres.New(pool, qpostgres.Schema(cfg.Schema)); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if app.OnOpen != nil {
 		if err := app.OnOpen(r); err != nil {
 			r.Close()
@@ -184,10 +195,14 @@ func (r *Runtime) Pool() *pgxpool.Pool { return r.pool }
 // Logger is the runtime's logger.
 func (r *Runtime) Logger() *slog.Logger { return r.logger }
 
-// Migrate applies Causeway's migrations and the projections' set-up.
+// Migrate applies Causeway's migrations, declares the app's queues, and
+// runs the app's and the projections' set-up.
 func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
 	applied, err := migrate.Apply(ctx, r.pool, r.cfg.Schema)
 	if err != nil {
+		return applied, err
+	}
+	if err := r.declareQueues(ctx); err != nil {
 		return applied, err
 	}
 	if r.app.Setup != nil {
@@ -335,7 +350,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 // Ops returns the operations over this runtime's stores (the CLI and the
 // HTTP API use it).
 func (r *Runtime) Ops() *ops.Ops {
-	return ops.New(ops.Config{Log: r.Log, Reader: r.reader, Checkpoints: r.Checkpoints, SagaStore: r.Sagas,
+	return ops.New(ops.Config{Log: r.Log, Reader: r.reader, Checkpoints: r.Checkpoints, SagaStore: r.Sagas, Queues: r.queues,
 		Projections: r.app.Projections, Sagas: r.app.Sagas, Subscriptions: r.app.Subscriptions,
 		MemberID: r.cfg.MemberID, LeaseTTL: r.cfg.LeaseTTL, ReadyMaxLag: r.cfg.ReadyMaxLag,
 		ReadyMaxHorizon: r.cfg.ReadyMaxHorizon, Logger: r.logger})
@@ -348,12 +363,21 @@ func (r *Runtime) apiHandler() http.Handler {
 
 // gauges reads what the metrics' gauges show.
 func (r *Runtime) gauges(ctx context.Context) (telemetry.Gauges, error) {
-	st, err := r.Ops().Status(ctx)
+	o := r.Ops()
+	st, err := o.Status(ctx)
 	if err != nil {
 		return telemetry.Gauges{}, err
 	}
-	return telemetry.Gauges{Subscriptions: st.Subscriptions, HorizonHeld: st.Horizon.Held,
-		HorizonAge: st.Horizon.Age, Sagas: st.Sagas}, nil
+	qs, err := o.Queues(ctx)
+	if err != nil {
+		return telemetry.Gauges{}, err
+	}
+	g := telemetry.Gauges{Subscriptions: st.Subscriptions, HorizonHeld: st.Horizon.Held,
+		HorizonAge: st.Horizon.Age, Sagas: st.Sagas, Queues: make(map[string]queue.Stats, len(qs))}
+	for _, q := range qs {
+		g.Queues[q.Config.Name] = q.Stats
+	}
+	return g, nil
 }
 
 // serviceName is the OpenTelemetry service.name of an app.

@@ -12,11 +12,11 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
-// scheduler returns the cron scheduler for the app's jobs and retention
-// policies, or nil when there is nothing to schedule. Every process runs
-// one; the elected leader fires the jobs.
+// scheduler returns the cron scheduler for the app's jobs, retention
+// policies and queue purge, or nil when there is nothing to schedule.
+// Every process runs one; the elected leader fires the jobs.
 func (r *Runtime) scheduler() (runner, error) {
-	if len(r.app.Jobs) == 0 && len(r.app.Retention) == 0 {
+	if len(r.app.Jobs) == 0 && len(r.app.Retention) == 0 && len(r.app.Queues) == 0 {
 		return nil, nil
 	}
 	cfg := schedule.Config{
@@ -29,6 +29,9 @@ func (r *Runtime) scheduler() (runner, error) {
 	}
 	for _, j := range r.app.Jobs {
 		cfg.Jobs = append(cfg.Jobs, schedule.Job{Name: j.Name, Spec: j.Schedule, Run: j.Run})
+	}
+	if len(r.app.Queues) > 0 {
+		cfg.Jobs = append(cfg.Jobs, r.purgeJob())
 	}
 	for _, p := range r.app.Retention {
 		cfg.Retention = append(cfg.Retention, schedule.RetentionPolicy{

@@ -1,6 +1,6 @@
 // Package api is Causeway's HTTP management API: health, readiness,
 // Prometheus metrics, and the operations of package ops (status, replay,
-// dead letters, sagas) as JSON, in ops's shapes. runtime.Run serves it on
+// dead letters, sagas, queues) as JSON, in ops's shapes. runtime.Run serves it on
 // CAUSEWAY_HTTP_ADDR; Handler serves it anywhere.
 package api
 
@@ -27,6 +27,7 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // The management API.
@@ -45,6 +46,12 @@ import (
 //	GET  /api/sagas?type=&status=&correlation_id=&after=&limit=
 //	GET  /api/sagas/{id}
 //	POST /api/sagas/{id}/retry|resume|cancel
+//	GET  /api/queues
+//	GET  /api/queues/{queue}
+//	GET  /api/queues/{queue}/dead-letters?after=&limit=
+//	GET  /api/queues/{queue}/dead-letters/{id}
+//	POST /api/queues/{queue}/dead-letters/{id}/requeue
+//	DELETE /api/queues/{queue}/dead-letters/{id}
 //
 // Everything under /api/ needs "Authorization: Bearer <CAUSEWAY_API_TOKEN>"
 // when a token is configured (Run refuses to serve without one on anything
@@ -112,6 +119,12 @@ func Handler(cfg Config) http.Handler {
 	m.Handle("POST /api/sagas/{id}/retry", a.endpoint(a.sagaAction(a.ops.RetrySaga)))
 	m.Handle("POST /api/sagas/{id}/resume", a.endpoint(a.sagaAction(a.ops.ResumeSaga)))
 	m.Handle("POST /api/sagas/{id}/cancel", a.endpoint(a.sagaAction(a.ops.CancelSaga)))
+	m.Handle("GET /api/queues", a.endpoint(a.queues))
+	m.Handle("GET /api/queues/{queue}", a.endpoint(a.queue))
+	m.Handle("GET /api/queues/{queue}/dead-letters", a.endpoint(a.queueDeadLetters))
+	m.Handle("GET /api/queues/{queue}/dead-letters/{id}", a.endpoint(a.queueDeadLetter))
+	m.Handle("POST /api/queues/{queue}/dead-letters/{id}/requeue", a.endpoint(a.requeueQueueDeadLetter))
+	m.Handle("DELETE /api/queues/{queue}/dead-letters/{id}", a.endpoint(a.discardQueueDeadLetter))
 	return a
 }
 
@@ -263,7 +276,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
-	case errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, saga.ErrNotFound), errors.Is(err, ops.ErrUnknownProjection):
+	case errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, saga.ErrNotFound), errors.Is(err, ops.ErrUnknownProjection),
+		errors.Is(err, queue.ErrUnknownQueue), errors.Is(err, queue.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, saga.ErrInvalidState):
 		return http.StatusConflict

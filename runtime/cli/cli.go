@@ -1,5 +1,5 @@
 // Package cli is Causeway's command line: run, migrate, status, replay,
-// dlq, sagas, restamp and version, plus a program's own commands. It is
+// dlq, sagas, queues, restamp and version, plus a program's own commands. It is
 // driven by runtime.Main, which gives it the program (Program) and a way
 // to open it (Settings); the commands act through package ops and print
 // its JSON shapes with --json.
@@ -110,6 +110,7 @@ func (c *cli) commands() []command {
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
 		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
 		{"sagas", "saga instances: sagas list|show|retry|resume|cancel", (*cli).cmdSagas},
+		{"queues", "queues and their dead letters: queues list|dead|show|requeue|discard", (*cli).cmdQueues},
 		{"restamp", "re-stamp stored transaction ids after a pg_dump restore or a move to another cluster", (*cli).cmdRestamp},
 		{"version", "print the version", (*cli).cmdVersion},
 	}

@@ -1,5 +1,5 @@
 // Package ops is what operators do to a running Causeway system: status,
-// replay, dead letters and saga instances. The command line (runtime/cli)
+// replay, dead letters, saga instances and queues. The command line (runtime/cli)
 // and the HTTP management API (runtime/api) both act through it, and both
 // print its JSON shapes (views.go): one snake_case shape per resource.
 // Every method works from any process: state is read from and written to
@@ -24,6 +24,7 @@ import (
 	"github.com/causewayhq/causeway/saga"
 	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // Ops is what operators do to a running system, from the command line or
@@ -43,6 +44,8 @@ type Config struct {
 	Reader      worker.Log
 	Checkpoints *checkpoint.PostgresStore
 	SagaStore   *sagapg.Store
+	// Queues is the queue store (worker/queue/postgres in a runtime).
+	Queues queue.Store
 
 	Projections   []*projection.Projection
 	Sagas         []saga.Saga

@@ -11,6 +11,7 @@ import (
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // The JSON shapes of the operations' resources, shared by the HTTP API and
@@ -318,4 +319,90 @@ func NewSagaListView(insts []saga.Instance, more bool) SagaListView {
 		v.NextAfter = insts[len(insts)-1].ID.String()
 	}
 	return v
+}
+
+// QueueView is a declared queue with its contents (GET /api/queues,
+// queues list --json).
+type QueueView struct {
+	Name string `json:"name"`
+	// Depth counts messages not acked nor dead: ready, delayed and in
+	// flight.
+	Depth                    int64   `json:"depth"`
+	Ready                    int64   `json:"ready"`
+	InFlight                 int64   `json:"in_flight"`
+	DeadLetters              int64   `json:"dead_letters"`
+	OldestReadyAgeSeconds    float64 `json:"oldest_ready_age_seconds"`
+	VisibilityTimeoutSeconds float64 `json:"visibility_timeout_seconds"`
+	MaxAttempts              int     `json:"max_attempts"`
+	RetentionSeconds         float64 `json:"retention_seconds"`
+}
+
+// NewQueueView renders q.
+func NewQueueView(q Queue) QueueView {
+	return QueueView{Name: q.Config.Name, Depth: q.Stats.Depth, Ready: q.Stats.Ready, InFlight: q.Stats.InFlight,
+		DeadLetters: q.Stats.Dead, OldestReadyAgeSeconds: q.Stats.OldestReadyAge.Seconds(),
+		VisibilityTimeoutSeconds: q.Config.VisibilityTimeout.Seconds(), MaxAttempts: q.Config.MaxAttempts,
+		RetentionSeconds: q.Config.Retention.Seconds()}
+}
+
+// QueueListView is every declared queue.
+type QueueListView struct {
+	Queues []QueueView `json:"queues"`
+}
+
+// NewQueueListView renders qs.
+func NewQueueListView(qs []Queue) QueueListView {
+	v := QueueListView{Queues: make([]QueueView, 0, len(qs))}
+	for _, q := range qs {
+		v.Queues = append(v.Queues, NewQueueView(q))
+	}
+	return v
+}
+
+// QueueDeadLetterView is a message that used up its queue's attempts.
+type QueueDeadLetterView struct {
+	ID         string            `json:"id"`
+	Queue      string            `json:"queue"`
+	Payload    json.RawMessage   `json:"payload"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Priority   int               `json:"priority"`
+	Attempts   int               `json:"attempts"`
+	EnqueuedAt string            `json:"enqueued_at,omitempty"`
+	DeadAt     string            `json:"dead_at,omitempty"`
+	LastError  string            `json:"last_error"`
+}
+
+// NewQueueDeadLetterView renders d.
+func NewQueueDeadLetterView(d queue.DeadLetter) QueueDeadLetterView {
+	return QueueDeadLetterView{ID: d.ID.String(), Queue: d.Queue, Payload: rawJSON(d.Payload), Headers: d.Headers,
+		Priority: d.Priority, Attempts: d.Attempts, EnqueuedAt: timestamp(d.EnqueuedAt), DeadAt: timestamp(d.DeadAt),
+		LastError: d.LastError}
+}
+
+// QueueDeadLetterListView is a page of a queue's dead letters.
+type QueueDeadLetterListView struct {
+	DeadLetters []QueueDeadLetterView `json:"dead_letters"`
+	// NextAfter is the after= of the next page, when there may be one.
+	NextAfter string `json:"next_after,omitempty"`
+}
+
+// NewQueueDeadLetterListView renders a page of dead letters; more: a next
+// page may follow (NextAfter is then the last id).
+func NewQueueDeadLetterListView(dls []queue.DeadLetter, more bool) QueueDeadLetterListView {
+	v := QueueDeadLetterListView{DeadLetters: make([]QueueDeadLetterView, 0, len(dls))}
+	for _, d := range dls {
+		v.DeadLetters = append(v.DeadLetters, NewQueueDeadLetterView(d))
+	}
+	if more && len(dls) > 0 {
+		v.NextAfter = dls[len(dls)-1].ID.String()
+	}
+	return v
+}
+
+// QueueDeadLetterActionView is the outcome of a requeue or discard.
+type QueueDeadLetterActionView struct {
+	Queue  string `json:"queue"`
+	ID     string `json:"id"`
+	Action string `json:"action"`
+	Status string `json:"status"`
 }

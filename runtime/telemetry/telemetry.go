@@ -41,6 +41,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // instrumentationName names the meter and the tracer.
@@ -81,6 +82,7 @@ type Telemetry struct {
 	leases       metric.Int64Counter
 	transitions  metric.Int64Counter
 	stepDuration metric.Float64Histogram
+	queueHandled metric.Float64Histogram
 
 	// Gauges observed from the last collected snapshot.
 	lagEvents   metric.Int64ObservableGauge
@@ -91,6 +93,11 @@ type Telemetry struct {
 	horizonAge  metric.Float64ObservableGauge
 	horizonHeld metric.Int64ObservableGauge
 	sagas       metric.Int64ObservableGauge
+	queueDepth  metric.Int64ObservableGauge
+	queueReady  metric.Int64ObservableGauge
+	queueFlight metric.Int64ObservableGauge
+	queueDead   metric.Int64ObservableGauge
+	queueAge    metric.Float64ObservableGauge
 
 	mu   sync.Mutex
 	snap *gaugeSnapshot // nil until the first successful collection
@@ -104,6 +111,7 @@ type gaugeSnapshot struct {
 	horizonAge  float64
 	horizonHeld bool
 	sagas       map[string]map[saga.Status]int
+	queues      map[string]queue.Stats
 }
 
 type subGauges struct {
@@ -138,6 +146,8 @@ type Gauges struct {
 	HorizonAge  time.Duration
 	// Sagas counts instances by type and status.
 	Sagas map[string]map[saga.Status]int
+	// Queues are the declared queues' contents, by name.
+	Queues map[string]queue.Stats
 }
 
 // New builds the metrics (and, with opts.Export, their OTEL_* export).
@@ -256,11 +266,13 @@ func (t *Telemetry) instruments(m metric.Meter) error {
 	t.sagas, err = m.Int64ObservableGauge("causeway.sagas", metric.WithUnit("{instance}"),
 		metric.WithDescription("Saga instances of the registered types, by status."))
 	check(err)
+	check(t.queueInstruments(m))
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	_, err = m.RegisterCallback(t.observe, t.lagEvents, t.lagSeconds, t.deadLetters, t.halted,
-		t.partitions, t.horizonAge, t.horizonHeld, t.sagas)
+		t.partitions, t.horizonAge, t.horizonHeld, t.sagas,
+		t.queueDepth, t.queueReady, t.queueFlight, t.queueDead, t.queueAge)
 	return err
 }
 
@@ -305,6 +317,7 @@ func (t *Telemetry) observe(_ context.Context, o metric.Observer) error {
 			o.ObserveInt64(t.sagas, int64(counts[st]), t.attrs("saga_type", typ, "status", string(st)))
 		}
 	}
+	t.observeQueues(o, s.queues)
 	return nil
 }
 
@@ -470,9 +483,9 @@ func (t *Telemetry) MetricsHandler() http.Handler { return t.handler }
 // DefaultCollectInterval is Collect's period when it is given none.
 const DefaultCollectInterval = defaultCollectInterval
 
-// Collect refreshes the gauges (lag, horizon, dead letters, saga counts)
-// from read until ctx ends: at once, then every interval (0: the default).
-// A failing read is logged once, not at every tick, and retried.
+// Collect refreshes the gauges (lag, horizon, dead letters, saga counts,
+// queues) from read until ctx ends: at once, then every interval (0: the
+// default). A failing read is logged once, not at every tick, and retried.
 func (t *Telemetry) Collect(ctx context.Context, interval time.Duration, read func(context.Context) (Gauges, error), logger *slog.Logger) error {
 	if interval <= 0 {
 		interval = defaultCollectInterval
@@ -508,7 +521,7 @@ func (t *Telemetry) refresh(ctx context.Context, interval time.Duration, read fu
 	if err != nil {
 		return err
 	}
-	s := &gaugeSnapshot{sagas: st.Sagas, horizonHeld: st.HorizonHeld}
+	s := &gaugeSnapshot{sagas: st.Sagas, horizonHeld: st.HorizonHeld, queues: st.Queues}
 	if st.HorizonHeld {
 		s.horizonAge = st.HorizonAge.Seconds()
 	}

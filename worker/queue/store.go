@@ -42,6 +42,9 @@ type Store interface {
 	// DeadLetters lists a queue's dead letters by id after after (uuid.Nil:
 	// from the start), up to limit.
 	DeadLetters(ctx context.Context, queue string, after uuid.UUID, limit int) ([]DeadLetter, error)
+	// DeadLetter returns one dead letter of a queue (ErrNotFound when the
+	// queue holds no dead letter with that id, live messages included).
+	DeadLetter(ctx context.Context, queue string, id uuid.UUID) (DeadLetter, error)
 	// Requeue makes a dead letter a ready message again, with no attempts.
 	Requeue(ctx context.Context, queue string, id uuid.UUID) error
 	// Discard deletes a dead letter.

@@ -285,6 +285,23 @@ func (s *Store) DeadLetters(ctx context.Context, name string, after uuid.UUID, l
 	return out, nil
 }
 
+// DeadLetter implements queue.Store.
+func (s *Store) DeadLetter(ctx context.Context, name string, id uuid.UUID) (queue.DeadLetter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qu, err := s.queue(name)
+	if err != nil {
+		return queue.DeadLetter{}, err
+	}
+	d, ok := qu.dead[id]
+	if !ok {
+		return queue.DeadLetter{}, fmt.Errorf("%w: dead letter %s in queue %q", queue.ErrNotFound, id, name)
+	}
+	out := *d
+	out.Message = copyMsg(out.Message)
+	return out, nil
+}
+
 // Requeue implements queue.Store.
 func (s *Store) Requeue(ctx context.Context, name string, id uuid.UUID) error {
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -29,6 +30,23 @@ func (s *Store) DeadLetters(ctx context.Context, name string, after uuid.UUID, l
 		return nil, wrap("list dead letters", err)
 	}
 	return out, nil
+}
+
+// DeadLetter implements queue.Store.
+func (s *Store) DeadLetter(ctx context.Context, name string, id uuid.UUID) (queue.DeadLetter, error) {
+	var d queue.DeadLetter
+	err := s.pool.QueryRow(ctx, `SELECT `+msgCols+`, m.last_error, m.dead_at FROM `+s.t.msgs+` m
+		WHERE m.queue = $1 AND m.id = $2 AND m.dead_at IS NOT NULL`, name, id).Scan(scanMsg(&d.Message, &d.LastError, &d.DeadAt)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.config(ctx, s.pool, name); err != nil {
+			return queue.DeadLetter{}, err
+		}
+		return queue.DeadLetter{}, fmt.Errorf("%w: dead letter %s in queue %q", queue.ErrNotFound, id, name)
+	}
+	if err != nil {
+		return queue.DeadLetter{}, wrap("read dead letter", err)
+	}
+	return d, nil
 }
 
 // Requeue implements queue.Store.

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"PriorityThenOldest", testPriority},
 		{"MaxAttemptsDeadLetterRequeueDiscard", testDeadLetters},
 		{"VisibilityExpiryAtMaxAttemptsIsDead", testExpiryDead},
+		{"DeadLetterByID", testDeadLetterByID},
 		{"NackDelay", testNackDelay},
 		{"Stats", testStats},
 		{"Retention", testRetention},
