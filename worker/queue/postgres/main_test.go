@@ -23,5 +23,6 @@ func newStore(t testing.TB) (*postgres.Store, *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close)
 	return s, pool
 }
