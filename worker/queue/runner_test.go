@@ -36,6 +36,7 @@ func TestRunnerHandlesWithinConcurrency(t *testing.T) {
 	var (
 		running, maxRunning atomic.Int64
 		gate                = make(chan struct{})
+		open                = sync.OnceFunc(func() { close(gate) })
 		mu                  sync.Mutex
 		seen                = map[int]int{}
 	)
@@ -55,6 +56,7 @@ func TestRunnerHandlesWithinConcurrency(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})))
+	t.Cleanup(open) // before the runner's stop (cleanups run last first): no handler left blocked
 	// Enqueued once the runner is idle: only a wake can start them.
 	waitFor(t, "the runner idle until its poll", func() bool { return h.clock.pendingAt(h.clock.Now().Add(time.Hour)) })
 	for i := range total {
@@ -64,7 +66,7 @@ func TestRunnerHandlesWithinConcurrency(t *testing.T) {
 	if st := h.stats("jobs"); st.InFlight != conc || st.Ready != total-conc {
 		t.Fatalf("with %d handlers busy: %+v, want %d in flight and the rest ready", conc, st, conc)
 	}
-	close(gate)
+	open()
 	waitFor(t, "every message acked", func() bool { return h.outcome(queue.Acked) == total })
 	if m := maxRunning.Load(); m > conc {
 		t.Fatalf("%d handlers ran at once, concurrency %d", m, conc)
@@ -247,15 +249,18 @@ func TestRunnerExtendsSlowHandler(t *testing.T) {
 	}
 }
 
-// extendGate is a store whose Extend waits for the test's go-ahead.
+// extendGate is a store whose first Extend waits for the test's go-ahead.
 type extendGate struct {
 	*memory.Store
+	first           sync.Once
 	called, proceed chan struct{}
 }
 
-func (s extendGate) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (time.Time, error) {
-	s.called <- struct{}{}
-	<-s.proceed
+func (s *extendGate) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (time.Time, error) {
+	s.first.Do(func() {
+		s.called <- struct{}{}
+		<-s.proceed
+	})
 	return s.Store.Extend(ctx, r, d)
 }
 
@@ -267,7 +272,7 @@ func TestRunnerStaleReceiptCancelsHandler(t *testing.T) {
 	h := newHarness(t)
 	h.declare("jobs")
 	const vis = 10 * time.Second
-	store := extendGate{Store: h.store, called: make(chan struct{}), proceed: make(chan struct{})}
+	store := &extendGate{Store: h.store, called: make(chan struct{}), proceed: make(chan struct{})}
 	running := make(chan struct{})
 	var cause atomic.Value
 	startRunner(t, store, h.withDefaults(queue.RunnerConfig{}), queue.NewConsumer("jobs", queue.Concurrency(1), queue.Visibility(vis),

@@ -97,7 +97,7 @@ func testFail(t *testing.T, h Harness) {
 func testAckMany(t *testing.T, h Harness) {
 	s, ctx := h.New(t), ctxOf(t)
 	declare(t, s, "jobs")
-	declare(t, s, "kept", queue.Retention(time.Hour))
+	declare(t, s, "kept", queue.Retention(2*tick))
 	batch := make([]queue.Outgoing, 5)
 	for i := range batch {
 		batch[i] = queue.New(body(i))
@@ -151,9 +151,13 @@ func testAckMany(t *testing.T, h Harness) {
 	if stale, err := s.AckMany(ctx, []queue.Receipt{cur[0].Receipt}); err != nil || len(stale) != 0 {
 		t.Fatalf("AckMany with the current receipt: stale %v, %v", stale, err)
 	}
-	n, err := s.Purge(ctx)
-	if err != nil || n != 0 {
+	if n, err := s.Purge(ctx); err != nil || n != 0 {
 		t.Fatalf("purge within retention removed %d, %v", n, err)
+	}
+	// The kept queue's message was kept (for its retention), not deleted.
+	h.Advance(t, 2*tick+tick/2)
+	if n, err := s.Purge(ctx); err != nil || n != 1 {
+		t.Fatalf("purge after the retention removed %d, %v; want the kept queue's acked message", n, err)
 	}
 }
 
