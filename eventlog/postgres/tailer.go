@@ -4,9 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/pglisten"
 )
 
 // Tailer returns the store's tailer — one per store, so one per process when
@@ -26,7 +25,13 @@ func (s *Store) Tailer() *eventlog.Tailer {
 			running++
 			go func() {
 				defer func() { done <- struct{}{} }()
-				listen(ctx, s.listenConn, s.channel, t.Wake, logger)
+				pglisten.Run(ctx, pglisten.Config{
+					Connect:   pglisten.Dialer(s.pool, s.cfg.ListenURL),
+					Channel:   s.channel,
+					OnConnect: t.Wake,
+					OnNotify:  func(string) { t.Wake() },
+					Logger:    logger,
+				})
 			}()
 		}
 		go func() {
@@ -45,20 +50,6 @@ func (s *Store) Tailer() *eventlog.Tailer {
 		s.mu.Unlock()
 	})
 	return s.existingTailer()
-}
-
-// listenConn opens the LISTEN connection: from ListenURL when set, else a
-// connection taken out of the pool for good (so it shares the pool's TLS and
-// auth settings without counting against it afterwards).
-func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
-	if s.cfg.ListenURL != "" {
-		return pgx.Connect(ctx, s.cfg.ListenURL)
-	}
-	c, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Hijack(), nil
 }
 
 func (s *Store) existingTailer() *eventlog.Tailer {

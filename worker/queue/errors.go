@@ -3,11 +3,14 @@ package queue
 import "errors"
 
 var (
-	// ErrStaleReceipt is returned by Ack, Nack and Extend for a receipt that
-	// no longer names the message's current delivery: the message was acked
-	// or nacked already, went to the dead letters, or its visibility ran out
-	// and it was delivered again (with a new receipt). Like an SQS receipt
-	// handle, a receipt acts on one delivery only.
+	// ErrStaleReceipt is returned by Ack, Nack, Extend, Release and Fail
+	// (and AckMany lists as stale) a receipt that no longer names the
+	// message's current delivery: the message was acked or nacked already,
+	// went to the dead letters, or its visibility ran out and it was
+	// delivered again (with a new receipt). Like an SQS receipt handle, a
+	// receipt acts on one delivery only. The error does not quote the
+	// receipt: whoever holds a receipt can settle its delivery, so it stays
+	// out of logs.
 	ErrStaleReceipt = errors.New("queue: stale receipt")
 
 	// ErrUnknownQueue is returned for a queue that was never declared.

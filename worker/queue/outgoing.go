@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -124,6 +125,9 @@ func Prepare(queue string, msgs []Outgoing) ([]Prepared, error) {
 		}
 		if m.Delay < 0 {
 			return nil, bad("negative delay")
+		}
+		if m.Priority < math.MinInt32 || m.Priority > math.MaxInt32 {
+			return nil, bad("priority %d out of the 32-bit range", m.Priority)
 		}
 		if len(m.DedupKey) > maxDedupKeyLen || !utf8.ValidString(m.DedupKey) || containsNUL(m.DedupKey) {
 			return nil, bad("dedup key must be valid UTF-8 without NUL, at most %d bytes", maxDedupKeyLen)

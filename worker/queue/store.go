@@ -38,6 +38,25 @@ type Store interface {
 	// Extend makes a delivery invisible for d from now, and returns the new
 	// VisibleUntil.
 	Extend(ctx context.Context, r Receipt, d time.Duration) (time.Time, error)
+	// Release hands a delivery back unhandled (a consumer stopping, or one
+	// that took a message it never started): the message is ready at once
+	// and the delivery does not count as an attempt. ErrStaleReceipt as Ack.
+	Release(ctx context.Context, r Receipt) error
+	// Fail sends a delivery's message to the dead letters at once, with
+	// cause as its last error, whatever attempts remain: for errors no
+	// retry can fix (a permanent error, a payload that does not decode).
+	// ErrStaleReceipt as Ack.
+	Fail(ctx context.Context, r Receipt, cause error) error
+	// AckMany acks a batch of deliveries in one round trip. The receipts
+	// that no longer name a current delivery are returned in stale, in the
+	// order given (that is not an error); the others are acked.
+	AckMany(ctx context.Context, rs []Receipt) (stale []Receipt, err error)
+	// NextAvailable returns the earliest available time of the queue's live
+	// messages (neither acked nor dead): when a delayed message, a nack's
+	// retry or an in-flight message's visibility is next due. A consumer
+	// that found nothing ready sleeps until then. ok is false when the
+	// queue has no live message.
+	NextAvailable(ctx context.Context, queue string) (t time.Time, ok bool, err error)
 
 	// DeadLetters lists a queue's dead letters by id after after (uuid.Nil:
 	// from the start), up to limit.
@@ -55,4 +74,16 @@ type Store interface {
 	// Purge deletes acked messages past their queue's retention and
 	// expired deduplication keys, and returns how many rows it removed.
 	Purge(ctx context.Context) (int64, error)
+}
+
+// Notifier is implemented by stores that can wake a consumer when a queue
+// may have a message for it, instead of letting it poll.
+type Notifier interface {
+	// Subscribe returns a channel that receives (coalesced: it holds at
+	// most one value) after an enqueue to queue commits, after one of its
+	// messages becomes ready again by a nack without delay, a release or a
+	// requeue, and after the store's notification connection (re)connects,
+	// since what was sent while it was down is lost. A wake is a hint: the
+	// receiver dequeues and may find nothing. cancel ends the subscription.
+	Subscribe(queue string) (wake <-chan struct{}, cancel func())
 }

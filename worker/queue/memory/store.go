@@ -26,6 +26,7 @@ type Store struct {
 	seq    int64
 	queues map[string]*q
 	byRcpt map[queue.Receipt]*msg
+	subs   map[string]map[chan struct{}]struct{} // by queue
 }
 
 type q struct {
@@ -48,7 +49,10 @@ type msg struct {
 	ackedAt time.Time // non-zero: acked, kept for retention
 }
 
-var _ queue.Store = (*Store)(nil)
+var (
+	_ queue.Store    = (*Store)(nil)
+	_ queue.Notifier = (*Store)(nil)
+)
 
 // StoreOption configures a Store.
 type StoreOption func(*Store)
@@ -58,7 +62,8 @@ func WithClock(c worker.Clock) StoreOption { return func(s *Store) { s.clock = c
 
 // New returns an empty store.
 func New(opts ...StoreOption) *Store {
-	s := &Store{clock: worker.SystemClock, queues: map[string]*q{}, byRcpt: map[queue.Receipt]*msg{}}
+	s := &Store{clock: worker.SystemClock, queues: map[string]*q{}, byRcpt: map[queue.Receipt]*msg{},
+		subs: map[string]map[chan struct{}]struct{}{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -149,6 +154,7 @@ func (s *Store) Enqueue(ctx context.Context, name string, msgs ...queue.Outgoing
 			Priority: p.Priority, EnqueuedAt: now, AvailableAt: avail,
 		}}
 		out[i] = queue.Enqueued{ID: p.ID}
+		s.wake(name)
 	}
 	return out, nil
 }
@@ -207,7 +213,7 @@ func (s *Store) kill(qu *q, m *msg, lastErr string, now time.Time) {
 func (s *Store) current(r queue.Receipt) (*msg, *q, error) {
 	m, ok := s.byRcpt[r]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %q", queue.ErrStaleReceipt, r)
+		return nil, nil, queue.ErrStaleReceipt
 	}
 	return m, s.queues[m.Queue], nil
 }
@@ -216,6 +222,11 @@ func (s *Store) current(r queue.Receipt) (*msg, *q, error) {
 func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.ack(r)
+}
+
+// ack acks r; the lock is held.
+func (s *Store) ack(r queue.Receipt) error {
 	m, qu, err := s.current(r)
 	if err != nil {
 		return err
@@ -228,6 +239,95 @@ func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
 		delete(qu.msgs, m.ID)
 	}
 	return nil
+}
+
+// AckMany implements queue.Store.
+func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var stale []queue.Receipt
+	for _, r := range rs {
+		if s.ack(r) != nil {
+			stale = append(stale, r)
+		}
+	}
+	return stale, nil
+}
+
+// Release implements queue.Store.
+func (s *Store) Release(ctx context.Context, r queue.Receipt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, _, err := s.current(r)
+	if err != nil {
+		return err
+	}
+	delete(s.byRcpt, r)
+	m.receipt = ""
+	m.Attempts = max(m.Attempts-1, 0)
+	m.AvailableAt = s.clock.Now()
+	s.wake(m.Queue)
+	return nil
+}
+
+// Fail implements queue.Store.
+func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, qu, err := s.current(r)
+	if err != nil {
+		return err
+	}
+	m.lastErr = errText(cause)
+	s.kill(qu, m, m.lastErr, s.clock.Now())
+	return nil
+}
+
+// NextAvailable implements queue.Store.
+func (s *Store) NextAvailable(ctx context.Context, name string) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qu, err := s.queue(name)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var next time.Time
+	for _, m := range qu.msgs {
+		if m.ackedAt.IsZero() && (next.IsZero() || m.AvailableAt.Before(next)) {
+			next = m.AvailableAt
+		}
+	}
+	return next, !next.IsZero(), nil
+}
+
+// Subscribe implements queue.Notifier: enqueues, nacks without delay,
+// releases and requeues wake the queue's subscribers.
+func (s *Store) Subscribe(name string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs[name] == nil {
+		s.subs[name] = map[chan struct{}]struct{}{}
+	}
+	s.subs[name][ch] = struct{}{}
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.subs[name], ch)
+	}
+}
+
+// wake signals the queue's subscribers; the lock is held.
+func (s *Store) wake(name string) {
+	for ch := range s.subs[name] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Nack implements queue.Store.
@@ -247,6 +347,9 @@ func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, 
 	delete(s.byRcpt, r)
 	m.receipt = ""
 	m.AvailableAt = now.Add(max(delay, 0))
+	if delay <= 0 {
+		s.wake(m.Queue)
+	}
 	return false, nil
 }
 
@@ -320,6 +423,7 @@ func (s *Store) Requeue(ctx context.Context, name string, id uuid.UUID) error {
 	m.Attempts = 0
 	m.AvailableAt = s.clock.Now()
 	qu.msgs[id] = m
+	s.wake(name)
 	return nil
 }
 

@@ -51,8 +51,12 @@ func (s *Store) DeadLetter(ctx context.Context, name string, id uuid.UUID) (queu
 
 // Requeue implements queue.Store.
 func (s *Store) Requeue(ctx context.Context, name string, id uuid.UUID) error {
-	return s.deadOp(ctx, "requeue", name, id, `UPDATE `+s.t.msgs+` SET dead_at = NULL, attempts = 0,
+	err := s.deadOp(ctx, "requeue", name, id, `UPDATE `+s.t.msgs+` SET dead_at = NULL, attempts = 0,
 		available_at = now() WHERE queue = $1 AND id = $2 AND dead_at IS NOT NULL`)
+	if err == nil {
+		s.hint(name)
+	}
+	return err
 }
 
 // Discard implements queue.Store.

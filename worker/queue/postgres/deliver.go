@@ -20,94 +20,96 @@ func scanMsg(m *queue.Message, dest ...any) []any {
 	return append([]any{&m.ID, &m.Queue, &m.Payload, jsonHeaders{&m.Headers}, &m.Priority, &m.Attempts, &m.EnqueuedAt, &m.AvailableAt}, dest...)
 }
 
-// Dequeue implements queue.Store. Candidates are locked FOR UPDATE SKIP
-// LOCKED, so concurrent consumers pass over each other's rows instead of
-// waiting for them or taking them too; each delivered row gets a fresh
-// receipt in the same statement.
+// Dequeue implements queue.Store. It is one statement (one round trip,
+// no explicit transaction): candidates are locked FOR UPDATE SKIP LOCKED,
+// so concurrent consumers pass over each other's rows instead of waiting
+// for them or taking them too, and each delivered row gets a fresh receipt.
+// The queue's row is only read (max attempts, default visibility), never
+// locked, so dequeues do not contend on it.
 func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time.Duration) ([]queue.Delivery, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var out []queue.Delivery
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cfg, err := s.config(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if visibility <= 0 {
-			visibility = cfg.VisibilityTimeout
-		}
-		// Rows with no attempt left are there because their last
-		// delivery's visibility ran out: they go to the dead letters
-		// instead of out again.
-		rows, err := tx.Query(ctx, `WITH c AS (
-				SELECT id, attempts >= $3 AS exhausted, available_at AS ready_at, seq
-				FROM `+s.t.msgs+`
-				WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
-				ORDER BY priority DESC, available_at, seq
-				LIMIT $2
-				FOR UPDATE SKIP LOCKED
-			), dead AS (
-				UPDATE `+s.t.msgs+` m SET dead_at = now(), receipt = NULL,
-					last_error = 'visibility timeout expired on attempt ' || m.attempts
-				FROM c WHERE m.id = c.id AND c.exhausted
-			)
-			UPDATE `+s.t.msgs+` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
-				available_at = now() + $4 * interval '1 microsecond'
-			FROM c WHERE m.id = c.id AND NOT c.exhausted
-			RETURNING `+msgCols+`, m.receipt::text, c.ready_at, c.seq`,
-			name, n, cfg.MaxAttempts, micros(visibility))
-		if err != nil {
-			return wrap("dequeue", err)
-		}
-		type ranked struct {
-			d       queue.Delivery
-			readyAt time.Time
-			seq     int64
-		}
-		var rs []ranked
-		for rows.Next() {
-			var r ranked
-			if err := rows.Scan(scanMsg(&r.d.Message, &r.d.Receipt, &r.readyAt, &r.seq)...); err != nil {
-				rows.Close()
-				return wrap("dequeue", err)
-			}
-			r.d.VisibleUntil = r.d.AvailableAt
-			rs = append(rs, r)
-		}
-		if err := rows.Err(); err != nil {
-			return wrap("dequeue", err)
-		}
-		// RETURNING has no order: restore the delivery order.
-		slices.SortFunc(rs, func(a, b ranked) int {
-			return cmp.Or(cmp.Compare(b.d.Priority, a.d.Priority), a.readyAt.Compare(b.readyAt), cmp.Compare(a.seq, b.seq))
-		})
-		out = make([]queue.Delivery, len(rs))
-		for i, r := range rs {
-			out[i] = r.d
-		}
-		return nil
-	})
+	var vis any
+	if visibility > 0 {
+		vis = micros(visibility)
+	}
+	// Rows with no attempt left are there because their last delivery's
+	// visibility ran out: they go to the dead letters instead of out again.
+	rows, err := s.pool.Query(ctx, `WITH q AS (
+			SELECT max_attempts, coalesce($3::bigint, visibility_timeout) AS vis FROM `+s.t.queues+` WHERE name = $1
+		), c AS (
+			SELECT id, attempts >= (SELECT max_attempts FROM q) AS exhausted, available_at AS ready_at, seq
+			FROM `+s.t.msgs+`
+			WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
+			ORDER BY priority DESC, available_at, seq
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED
+		), dead AS (
+			UPDATE `+s.t.msgs+` m SET dead_at = now(), receipt = NULL,
+				last_error = 'visibility timeout expired on attempt ' || m.attempts
+			FROM c WHERE m.id = c.id AND c.exhausted
+		)
+		UPDATE `+s.t.msgs+` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
+			available_at = now() + (SELECT vis FROM q) * interval '1 microsecond'
+		FROM c WHERE m.id = c.id AND NOT c.exhausted
+		RETURNING `+msgCols+`, m.receipt::text, c.ready_at, c.seq`,
+		name, n, vis)
 	if err != nil {
-		return nil, err
+		return nil, wrap("dequeue", err)
+	}
+	type ranked struct {
+		d       queue.Delivery
+		readyAt time.Time
+		seq     int64
+	}
+	var rs []ranked
+	for rows.Next() {
+		var r ranked
+		if err := rows.Scan(scanMsg(&r.d.Message, &r.d.Receipt, &r.readyAt, &r.seq)...); err != nil {
+			rows.Close()
+			return nil, wrap("dequeue", err)
+		}
+		r.d.VisibleUntil = r.d.AvailableAt
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("dequeue", err)
+	}
+	if len(rs) == 0 {
+		// Nothing ready, or no such queue: only now is it worth asking.
+		if _, err := s.config(ctx, s.pool, name); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	// RETURNING has no order: restore the delivery order.
+	slices.SortFunc(rs, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(b.d.Priority, a.d.Priority), a.readyAt.Compare(b.readyAt), cmp.Compare(a.seq, b.seq))
+	})
+	out := make([]queue.Delivery, len(rs))
+	for i, r := range rs {
+		out[i] = r.d
 	}
 	return out, nil
 }
 
-func parseReceipt(r queue.Receipt) (uuid.UUID, error) {
+// parseReceipt reads a receipt; one that is not ours names no current
+// delivery.
+func parseReceipt(op string, r queue.Receipt) (uuid.UUID, error) {
 	id, err := uuid.Parse(string(r))
 	if err != nil {
-		// Not one of ours: it names no current delivery.
-		return uuid.Nil, fmt.Errorf("%w: %q", queue.ErrStaleReceipt, r)
+		return uuid.Nil, stale(op)
 	}
 	return id, nil
 }
 
-func stale(r queue.Receipt) error { return fmt.Errorf("%w: %q", queue.ErrStaleReceipt, r) }
+// stale is ErrStaleReceipt for op, without the receipt (see its doc).
+func stale(op string) error { return fmt.Errorf("queue/postgres: %s: %w", op, queue.ErrStaleReceipt) }
 
 // Ack implements queue.Store.
 func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
-	id, err := parseReceipt(r)
+	id, err := parseReceipt("ack", r)
 	if err != nil {
 		return err
 	}
@@ -127,14 +129,14 @@ func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
 		return wrap("ack", err)
 	}
 	if n == 0 {
-		return stale(r)
+		return stale("ack")
 	}
 	return nil
 }
 
 // Nack implements queue.Store.
 func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, cause error) (bool, error) {
-	id, err := parseReceipt(r)
+	id, err := parseReceipt("nack", r)
 	if err != nil {
 		return false, err
 	}
@@ -142,25 +144,31 @@ func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, 
 	if cause != nil {
 		msg = cause.Error()
 	}
-	var dead bool
+	var (
+		dead bool
+		name string
+	)
 	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` m SET receipt = NULL, last_error = $3,
 			dead_at = CASE WHEN m.attempts >= q.max_attempts THEN now() END,
 			available_at = now() + $2 * interval '1 microsecond'
 		FROM `+s.t.queues+` q
 		WHERE m.receipt = $1 AND q.name = m.queue
-		RETURNING m.dead_at IS NOT NULL`, id, micros(max(delay, 0)), msg).Scan(&dead)
+		RETURNING m.dead_at IS NOT NULL, m.queue`, id, micros(max(delay, 0)), msg).Scan(&dead, &name)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, stale(r)
+		return false, stale("nack")
 	}
 	if err != nil {
 		return false, wrap("nack", err)
+	}
+	if !dead && delay <= 0 {
+		s.hint(name)
 	}
 	return dead, nil
 }
 
 // Extend implements queue.Store.
 func (s *Store) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (time.Time, error) {
-	id, err := parseReceipt(r)
+	id, err := parseReceipt("extend", r)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -168,7 +176,7 @@ func (s *Store) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (t
 	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET available_at = now() + $2 * interval '1 microsecond'
 		WHERE receipt = $1 RETURNING available_at`, id, micros(max(d, 0))).Scan(&until)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, stale(r)
+		return time.Time{}, stale("extend")
 	}
 	if err != nil {
 		return time.Time{}, wrap("extend", err)

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -11,17 +13,72 @@ import (
 	"github.com/causewayhq/causeway/worker/queue/postgres"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	pgtest.Main(m)
+}
 
 func testCtx(t testing.TB) context.Context { return pgtest.Context(t, 3*time.Minute) }
 
 // newStore returns a store in a fresh, migrated schema.
-func newStore(t testing.TB) (*postgres.Store, *pgxpool.Pool) {
+func newStore(t testing.TB, opts ...postgres.StoreOption) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
 	schema, pool := pgtest.NewMigratedSchema(t)
-	s, err := postgres.New(pool, postgres.Schema(schema))
+	return storeIn(t, pool, schema, opts...), pool
+}
+
+// storeIn returns a store on pool in schema, closed at cleanup.
+func storeIn(t testing.TB, pool *pgxpool.Pool, schema string, opts ...postgres.StoreOption) *postgres.Store {
+	t.Helper()
+	s, err := postgres.New(pool, append([]postgres.StoreOption{postgres.Schema(schema)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, pool
+	t.Cleanup(s.Close)
+	return s
+}
+
+// otherPool is a pool of its own, as another process would have.
+func otherPool(t testing.TB, connURL string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(testCtx(t), connURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// withApp returns connURL with an application_name, to find the
+// connection in pg_stat_activity.
+func withApp(t testing.TB, connURL, app string) string {
+	t.Helper()
+	u, err := url.Parse(connURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// listenerPID waits for the LISTEN connection opened with application name
+// app and returns its backend pid.
+func listenerPID(t testing.TB, pool *pgxpool.Pool, app string) int {
+	t.Helper()
+	var pid int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := pool.QueryRow(testCtx(t), `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no LISTEN connection with application_name %s: %v", app, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

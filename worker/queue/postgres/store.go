@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,14 +16,21 @@ import (
 )
 
 // Store is the PostgreSQL queue store. It is safe for concurrent use.
+// Close stops its background goroutines (started on first use: the NOTIFY
+// sender by the first enqueue, the LISTEN connection by the first
+// Subscribe).
 type Store struct {
 	pool *pgxpool.Pool
 	t    tables
+	n    notify
 }
 
 type tables struct{ queues, msgs, dedup string }
 
-var _ queue.Store = (*Store)(nil)
+var (
+	_ queue.Store    = (*Store)(nil)
+	_ queue.Notifier = (*Store)(nil)
+)
 
 // StoreOption configures a Store.
 type StoreOption func(*Store, *string)
@@ -30,6 +38,19 @@ type StoreOption func(*Store, *string)
 // Schema sets the schema holding the queue tables (default: the runtime's,
 // migrations.DefaultSchema).
 func Schema(name string) StoreOption { return func(_ *Store, s *string) { *s = name } }
+
+// ListenURL sets the connection string of the LISTEN connection (default:
+// a connection taken from the pool). Point it past a transaction-pooling
+// proxy, where LISTEN does not work.
+func ListenURL(url string) StoreOption { return func(st *Store, _ *string) { st.n.listenURL = url } }
+
+// NotifyWindow sets the coalescing window of the NOTIFY sender: at most
+// one NOTIFY per window (default DefaultNotifyWindow).
+func NotifyWindow(d time.Duration) StoreOption { return func(st *Store, _ *string) { st.n.window = d } }
+
+// Logger sets the logger of the LISTEN connection's warnings (default
+// slog.Default()).
+func Logger(l *slog.Logger) StoreOption { return func(st *Store, _ *string) { st.n.logger = l } }
 
 // New returns a store on pool. It does not migrate: run runtime/migrate's
 // Apply first.
@@ -47,8 +68,20 @@ func New(pool *pgxpool.Pool, opts ...StoreOption) (*Store, error) {
 	}
 	q := pgx.Identifier{schema}.Sanitize() + "."
 	s.t = tables{queues: q + "queues", msgs: q + "queue_messages", dedup: q + "queue_dedup"}
+	s.n.init(pool, NotifyChannel(schema))
 	return s, nil
 }
+
+// NotifyChannel is the LISTEN/NOTIFY channel of the queues in a schema.
+// A notification's payload is the queue's name.
+func NotifyChannel(schema string) string { return "causeway_queues_" + schema }
+
+// Close stops the store's background goroutines. It does not close the
+// pool. Subscriptions stay open but are woken only by this process's own
+// enqueues afterwards.
+func (s *Store) Close() { s.n.close() }
+
+func queueErr(name string) error { return fmt.Errorf("%w: %q", queue.ErrUnknownQueue, name) }
 
 func wrap(op string, err error) error { return fmt.Errorf("queue/postgres: %s: %w", op, err) }
 
@@ -91,7 +124,7 @@ func (s *Store) Queue(ctx context.Context, name string) (queue.Config, error) {
 func (s *Store) config(ctx context.Context, db querier, name string) (queue.Config, error) {
 	c, err := scanConfig(db.QueryRow(ctx, `SELECT `+configCols+` FROM `+s.t.queues+` WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return queue.Config{}, fmt.Errorf("%w: %q", queue.ErrUnknownQueue, name)
+		return queue.Config{}, queueErr(name)
 	}
 	if err != nil {
 		return queue.Config{}, wrap("read queue", err)

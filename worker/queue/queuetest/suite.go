@@ -56,6 +56,11 @@ func Run(t *testing.T, h Harness) {
 		{"Retention", testRetention},
 		{"Errors", testErrors},
 		{"ConcurrentConsumers", testConcurrent},
+		{"ReleaseDoesNotCountAnAttempt", testRelease},
+		{"FailDeadLettersAtOnce", testFail},
+		{"AckMany", testAckMany},
+		{"NextAvailable", testNextAvailable},
+		{"NotifierWakes", testNotifier},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

@@ -1,0 +1,211 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/causewayhq/causeway/internal/backoff"
+)
+
+var (
+	// errStopTimeout is the cause of a handler's ctx cancelled by a stop.
+	errStopTimeout = errors.New("queue: consumer stopping: stop timeout reached")
+	// errTakenOver is the cause of a handler's ctx cancelled because its
+	// delivery went stale.
+	errTakenOver = fmt.Errorf("%w: the visibility ran out and another consumer took the message", ErrStaleReceipt)
+)
+
+// consumerRun is one consumer running: a dequeue loop (fetch) feeding
+// Concurrency worker goroutines, and an extender for their visibility.
+type consumerRun struct {
+	r   *Runner
+	c   Consumer
+	vis time.Duration
+	log *slog.Logger
+
+	a       *acker
+	settle  context.Context // outlives the run's ctx until the stop's deadline
+	hctx    context.Context // the handlers' base ctx, cancelled by a stop's timeout
+	hcancel context.CancelCauseFunc
+	ext     *extender
+
+	stopping atomic.Bool
+	work     chan Delivery
+	done     chan time.Time // a worker is free again; non-zero: a retry is due then
+}
+
+// run runs the consumer until ctx ends and it has stopped; it returns how
+// many handlers it had to abandon.
+func (c *consumerRun) run(ctx, settle context.Context, a *acker) int {
+	c.log = c.r.cfg.Logger
+	c.a, c.settle = a, settle
+	c.hctx, c.hcancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	defer c.hcancel(nil)
+	c.work = make(chan Delivery)
+	c.done = make(chan time.Time, c.c.concurrency)
+	c.ext = newExtender(c)
+	go c.ext.run()
+	var wg sync.WaitGroup
+	for range c.c.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range c.work {
+				c.done <- c.handle(d)
+			}
+		}()
+	}
+
+	busy := c.fetch(ctx)
+	c.stopping.Store(true)
+	abandoned := c.drain(busy)
+	close(c.work)
+	if abandoned == 0 {
+		wg.Wait()
+	}
+	c.ext.close()
+	return abandoned
+}
+
+// fetch is the dequeue loop. It dequeues for the free workers only, then
+// sleeps until a notification, a worker freed while more may be ready, the
+// next due time (NextAvailable, or a retry this consumer scheduled), or
+// PollInterval. It returns the number of busy workers when ctx ends.
+func (c *consumerRun) fetch(ctx context.Context) (busy int) {
+	var wake <-chan struct{}
+	if n, ok := c.r.store.(Notifier); ok {
+		w, cancel := n.Subscribe(c.c.queue)
+		defer cancel()
+		wake = w
+	}
+	clock, q, conc := c.r.cfg.Clock, c.c.queue, c.c.concurrency
+	timer := clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var timerAt time.Time // when timer fires; zero: stopped
+	arm := func(at time.Time) {
+		if timerAt.IsZero() || at.Before(timerAt) {
+			timerAt = at
+			timer.Reset(at.Sub(clock.Now()))
+		}
+	}
+	// spin paces re-dequeues when a message is due but was not delivered
+	// (another consumer's dequeue had it locked, or the clocks of this
+	// process and the database disagree).
+	spin := backoff.New(time.Millisecond, c.r.cfg.PollInterval)
+	errWait := backoff.New(50*time.Millisecond, 5*time.Second)
+	need := true // the queue may have ready messages
+	for {
+		// Collect every freed worker first, so one dequeue fills them all.
+	collect:
+		for {
+			select {
+			case at := <-c.done:
+				busy--
+				if !at.IsZero() {
+					arm(at)
+				}
+			default:
+				break collect
+			}
+		}
+		if need && busy < conc && ctx.Err() == nil {
+			free := conc - busy
+			// The settle ctx: a dequeue cancelled midway by a stop could
+			// take messages and lose their receipts.
+			ds, err := c.r.store.Dequeue(c.settle, q, free, c.vis)
+			if err != nil {
+				wait := errWait.Next()
+				c.log.Warn("causeway: queue: dequeue failed; retrying", "queue", q, "err", err, "retry_in", wait)
+				if !sleep(ctx, wait) {
+					return busy
+				}
+				continue
+			}
+			errWait.Reset()
+			for _, d := range ds {
+				busy++
+				c.work <- d
+			}
+			if len(ds) == free {
+				spin.Reset()
+				continue // more may be ready: dequeue again once workers are free
+			}
+			need = false
+			now := clock.Now()
+			at := now.Add(c.r.cfg.PollInterval)
+			next, ok, err := c.r.store.NextAvailable(ctx, q)
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					c.log.Debug("causeway: queue: next available failed; polling", "queue", q, "err", err)
+				}
+			case !ok:
+			case next.After(now):
+				spin.Reset()
+				at = minTime(at, next)
+			default:
+				at = minTime(at, now.Add(spin.Next()))
+			}
+			timerAt = time.Time{}
+			arm(at)
+		}
+		select {
+		case <-ctx.Done():
+			return busy
+		case <-wake:
+			need = true
+		case <-timer.C():
+			timerAt = time.Time{}
+			need = true
+		case at := <-c.done:
+			busy--
+			if !at.IsZero() {
+				arm(at)
+			}
+		}
+	}
+}
+
+// drain waits for the busy workers at a stop: StopTimeout for their
+// handlers to finish, then it cancels their ctx (they release their
+// messages) and waits settleGrace more. It returns how many never
+// returned.
+func (c *consumerRun) drain(busy int) int {
+	if busy == 0 {
+		return 0
+	}
+	t := time.NewTimer(c.r.cfg.StopTimeout)
+	defer t.Stop()
+	var grace <-chan time.Time
+	for busy > 0 {
+		select {
+		case <-c.done:
+			busy--
+		case <-t.C:
+			c.log.Warn("causeway: queue: stop timeout; cancelling handlers and releasing their messages",
+				"queue", c.c.queue, "in_flight", busy)
+			c.hcancel(errStopTimeout)
+			g := time.NewTimer(settleGrace)
+			defer g.Stop()
+			grace = g.C
+		case <-grace:
+			c.log.Error("causeway: queue: handlers did not return after their ctx was cancelled; abandoning them",
+				"queue", c.c.queue, "handlers", busy)
+			return busy
+		}
+	}
+	return 0
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

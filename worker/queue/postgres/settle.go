@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/worker/queue"
+)
+
+// AckMany implements queue.Store: one statement for the batch.
+func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receipt, error) {
+	ids := make([]uuid.UUID, 0, len(rs))
+	for _, r := range rs {
+		if id, err := uuid.Parse(string(r)); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	var acked []uuid.UUID
+	if len(ids) > 0 {
+		rows, err := s.pool.Query(ctx, `WITH r AS (SELECT unnest($1::uuid[]) AS receipt),
+			d AS (
+				DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q, r
+				WHERE m.receipt = r.receipt AND q.name = m.queue AND q.retention = 0
+				RETURNING r.receipt
+			), k AS (
+				UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
+				FROM `+s.t.queues+` q, r
+				WHERE m.receipt = r.receipt AND q.name = m.queue AND q.retention > 0
+				RETURNING r.receipt
+			)
+			SELECT receipt FROM d UNION ALL SELECT receipt FROM k`, ids)
+		if err != nil {
+			return nil, wrap("ack", err)
+		}
+		if acked, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+			return nil, wrap("ack", err)
+		}
+	}
+	if len(acked) == len(rs) {
+		return nil, nil
+	}
+	done := make(map[uuid.UUID]bool, len(acked))
+	for _, id := range acked {
+		done[id] = true
+	}
+	var stale []queue.Receipt
+	for _, r := range rs {
+		if id, err := uuid.Parse(string(r)); err != nil || !done[id] {
+			stale = append(stale, r)
+		}
+	}
+	return stale, nil
+}
+
+// Release implements queue.Store.
+func (s *Store) Release(ctx context.Context, r queue.Receipt) error {
+	id, err := parseReceipt("release", r)
+	if err != nil {
+		return err
+	}
+	var name string
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, attempts = greatest(attempts - 1, 0),
+			available_at = now()
+		WHERE receipt = $1 RETURNING queue`, id).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stale("release")
+	}
+	if err != nil {
+		return wrap("release", err)
+	}
+	s.hint(name)
+	return nil
+}
+
+// Fail implements queue.Store.
+func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
+	id, err := parseReceipt("fail", r)
+	if err != nil {
+		return err
+	}
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, dead_at = now(), last_error = $2
+		WHERE receipt = $1`, id, msg)
+	if err != nil {
+		return wrap("fail", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return stale("fail")
+	}
+	return nil
+}
+
+// NextAvailable implements queue.Store. The ready index orders a queue's
+// live messages by priority first, so the earliest available time is the
+// least of each priority's first entry: the query walks the distinct
+// priorities (a loose index scan, one probe each) instead of every live
+// message, which keeps it cheap on a deep queue of delayed messages.
+func (s *Store) NextAvailable(ctx context.Context, name string) (time.Time, bool, error) {
+	var next *time.Time
+	err := s.pool.QueryRow(ctx, `WITH RECURSIVE p AS (
+			SELECT (SELECT priority FROM `+s.t.msgs+`
+				WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL
+				ORDER BY priority DESC LIMIT 1) AS priority
+			UNION ALL
+			SELECT (SELECT m.priority FROM `+s.t.msgs+` m
+				WHERE m.queue = $1 AND m.acked_at IS NULL AND m.dead_at IS NULL AND m.priority < p.priority
+				ORDER BY m.priority DESC LIMIT 1)
+			FROM p WHERE p.priority IS NOT NULL
+		)
+		SELECT (SELECT min((SELECT m.available_at FROM `+s.t.msgs+` m
+				WHERE m.queue = $1 AND m.acked_at IS NULL AND m.dead_at IS NULL AND m.priority = p.priority
+				ORDER BY m.available_at LIMIT 1))
+			FROM p WHERE p.priority IS NOT NULL)
+		FROM `+s.t.queues+` WHERE name = $1`, name).Scan(&next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, queueErr(name)
+	}
+	if err != nil {
+		return time.Time{}, false, wrap("next available", err)
+	}
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	return *next, true, nil
+}
