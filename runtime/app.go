@@ -33,6 +33,11 @@ type App struct {
 	// enqueues to them; the elected leader purges acked messages past
 	// their retention and expired deduplication keys every minute.
 	Queues []queue.Declaration
+	// Consumers handle queue messages in `run`: every process runs every
+	// consumer, and they share each queue's messages (no message has two
+	// live holders). A consumer's queue must be in Queues or already in
+	// the database.
+	Consumers []queue.Consumer
 	// Jobs are cron jobs fired once per cluster by the elected leader.
 	Jobs []Job
 	// Retention policies, applied by the leader on their schedules.
@@ -113,6 +118,11 @@ func (a App) validate() error {
 			errs = append(errs, fmt.Errorf("queue %q is declared twice", q.Name()))
 		}
 		queues[q.Name()] = true
+	}
+	for _, c := range a.Consumers {
+		if err := c.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("consumer of queue %q: %w", c.Queue(), err))
+		}
 	}
 	jobs := map[string]bool{}
 	for _, j := range a.Jobs {

@@ -73,3 +73,24 @@ func (r *Runtime) purgeJob() schedule.Job {
 		return err
 	}}
 }
+
+// queueRunner returns the runner of the app's consumers (nil without any),
+// after checking that their queues exist.
+func (r *Runtime) queueRunner(ctx context.Context) (*queue.Runner, error) {
+	if len(r.app.Consumers) == 0 {
+		return nil, nil
+	}
+	names := make([]string, len(r.app.Consumers))
+	for i, c := range r.app.Consumers {
+		names[i] = c.Queue()
+	}
+	if err := r.checkQueues(ctx, names...); err != nil {
+		return nil, err
+	}
+	return queue.NewRunner(r.queues, queue.RunnerConfig{
+		Logger: r.logger,
+		OnHandled: func(q string, o queue.Outcome, d time.Duration) {
+			r.tel.QueueHandled(q, string(o), d)
+		},
+	}, r.app.Consumers...)
+}

@@ -175,6 +175,9 @@ func (r *Runtime) Close() {
 	if r.Log != nil {
 		r.Log.Close()
 	}
+	if r.queues != nil {
+		r.queues.Close()
+	}
 	if r.control != nil {
 		r.control.Close()
 	}
@@ -234,8 +237,8 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 	return append(subs, r.app.Subscriptions...), nil
 }
 
-// Run migrates, then runs every subscription, the saga executor, the
-// scheduler and the HTTP API until ctx ends, and stops gracefully. These
+// Run migrates, then runs every subscription, the saga executor, the queue
+// consumers, the scheduler and the HTTP API until ctx ends, and stops gracefully. These
 // components are supervised as one: when one of them fails, the others
 // are stopped and Run returns that failure (named after the component),
 // so a supervisor outside (systemd, Kubernetes) restarts the process.
@@ -296,12 +299,19 @@ func (r *Runtime) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	consumers, err := r.queueRunner(ctx)
+	if err != nil {
+		return err
+	}
 	sched, err := r.scheduler()
 	if err != nil {
 		return err
 	}
 
 	sup := newSupervisor(ctx, r.logger)
+	if consumers != nil {
+		sup.start("queue consumers", consumers.Run)
+	}
 	if w != nil {
 		sup.start("worker", w.Run)
 	}
@@ -321,7 +331,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		sup.start("management API", func(ctx context.Context) error { return serve(ctx, srv, ln) })
 	}
 	r.logger.Info("causeway: running", "app", r.app.Name, "projections", len(r.app.Projections),
-		"sagas", len(r.app.Sagas), "subscriptions", len(subs), "member", r.cfg.MemberID)
+		"sagas", len(r.app.Sagas), "subscriptions", len(subs), "consumers", len(r.app.Consumers), "member", r.cfg.MemberID)
 
 	<-sup.ctx.Done()
 	r.logger.Info("causeway: stopping")

@@ -8,6 +8,7 @@ import (
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime"
 	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // Schema holds the example's own tables: the read model and the simulated
@@ -24,6 +25,8 @@ func App() runtime.App {
 		Name:        "orders",
 		Projections: []*projection.Projection{newProjection(Schema)},
 		Sagas:       []saga.Saga{newSaga(svc)},
+		Queues:      []queue.Declaration{EmailsDeclaration()},
+		Consumers:   []queue.Consumer{emailSender(svc)},
 		Setup:       setupServices,
 		OnOpen: func(r *runtime.Runtime) error {
 			svc.pool = r.Pool()
@@ -40,7 +43,9 @@ func setupServices(ctx context.Context, tx pgx.Tx) error {
 		CREATE TABLE IF NOT EXISTS `+Schema+`.warehouse_stock (sku text PRIMARY KEY, available int NOT NULL CHECK (available >= 0));
 		CREATE TABLE IF NOT EXISTS `+Schema+`.warehouse_reservations (key text PRIMARY KEY, sku text NOT NULL, quantity int NOT NULL);
 		CREATE TABLE IF NOT EXISTS `+Schema+`.payments (key text PRIMARY KEY, amount numeric(12,2) NOT NULL, refunded boolean NOT NULL);
-		CREATE TABLE IF NOT EXISTS `+Schema+`.shipments (key text PRIMARY KEY, order_id text NOT NULL)`)
+		CREATE TABLE IF NOT EXISTS `+Schema+`.shipments (key text PRIMARY KEY, order_id text NOT NULL);
+		CREATE TABLE IF NOT EXISTS `+Schema+`.emails_sent (message_id uuid PRIMARY KEY, order_id text NOT NULL,
+			customer text NOT NULL, kind text NOT NULL, tracking text NOT NULL DEFAULT '')`)
 	if err != nil {
 		return err
 	}

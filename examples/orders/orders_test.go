@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ const mugs = `SELECT available FROM orders_app.warehouse_stock WHERE sku = 'sku-
 func TestOrderShipped(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
-	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
+	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db), testkit.DeclareQueue(orders.EmailsQueue))
 	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
 
@@ -63,6 +64,9 @@ func TestOrderShipped(t *testing.T) {
 	}
 	if n := queryInt(t, db, mugs); n != 4998 {
 		t.Fatalf("%d mugs left, want 4998", n)
+	}
+	if got := emails(t, k); !slices.Equal(got, []string{"shipped o1 " + inst.State.Tracking}) {
+		t.Fatalf("emails %v, want one shipping notice with the tracking number", got)
 	}
 
 	// The read model, built from the order's stream as the saga left it.
@@ -86,7 +90,7 @@ func TestOrderShipped(t *testing.T) {
 func TestDeclinedCardCancelsTheOrder(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
-	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
+	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db), testkit.DeclareQueue(orders.EmailsQueue))
 	k.Publish(ctx, orders.Stream("o1"), placed("o1", orders.DeclinedCard))
 	k.RunUntilIdle(ctx)
 
@@ -108,6 +112,9 @@ func TestDeclinedCardCancelsTheOrder(t *testing.T) {
 	if n := queryInt(t, db, `SELECT count(*) FROM orders_app.payments`); n != 0 {
 		t.Fatalf("%d payments, want none", n)
 	}
+	if got := emails(t, k); !slices.Equal(got, []string{"cancelled o1 "}) {
+		t.Fatalf("emails %v, want one cancellation", got)
+	}
 }
 
 // courier takes the simulated courier off line (its table away) or back.
@@ -127,7 +134,7 @@ func courier(t *testing.T, db *pgxpool.Pool, online bool) {
 func TestFlakyCourierIsRetried(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
-	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
+	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db), testkit.DeclareQueue(orders.EmailsQueue))
 	courier(t, db, false)
 	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
@@ -157,7 +164,7 @@ func TestFlakyCourierIsRetried(t *testing.T) {
 func TestCourierDownCompensatesInReverse(t *testing.T) {
 	ctx := t.Context()
 	db := servicesDB(t)
-	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db))
+	k := testkit.NewSaga[orders.Fulfilment](t, orders.FulfilmentSaga(db), testkit.DeclareQueue(orders.EmailsQueue))
 	courier(t, db, false)
 	k.Publish(ctx, orders.Stream("o1"), placed("o1", "4242-4242-4242-4242"))
 	k.RunUntilIdle(ctx)
@@ -181,4 +188,23 @@ func TestCourierDownCompensatesInReverse(t *testing.T) {
 	if n := queryInt(t, db, mugs); n != 5000 {
 		t.Fatalf("%d mugs, want all 5000 back", n)
 	}
+	// Three ship attempts failed, none recorded an email; the release did.
+	if got := emails(t, k); !slices.Equal(got, []string{"cancelled o1 "}) {
+		t.Fatalf("emails %v, want one cancellation and no shipping notice", got)
+	}
+}
+
+// emails lists the customer emails the saga's steps enqueued, as "kind
+// order tracking".
+func emails(t *testing.T, k *testkit.SagaKit[orders.Fulfilment]) []string {
+	t.Helper()
+	var out []string
+	for _, m := range k.Enqueued(orders.EmailsQueue) {
+		var e orders.Email
+		if err := json.Unmarshal(m.Payload, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e.Kind+" "+e.OrderID+" "+e.Tracking)
+	}
+	return out
 }

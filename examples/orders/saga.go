@@ -6,6 +6,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/saga"
+	"github.com/causewayhq/causeway/worker/queue"
 )
 
 // Fulfilment is the order_fulfilment saga's state.
@@ -31,6 +32,17 @@ func emit(sc *saga.StepContext[Fulfilment], vs ...eventlog.Named) error {
 	return nil
 }
 
+// email enqueues a customer email with the step's outcome: it is enqueued
+// only if the step is recorded, once however often the step was attempted.
+func email(sc *saga.StepContext[Fulfilment], e Email) error {
+	m, err := queue.Encode(e)
+	if err != nil {
+		return err
+	}
+	sc.Enqueue(EmailsQueue, m)
+	return nil
+}
+
 // newSaga declares order_fulfilment.
 func newSaga(svc *services) *saga.Definition[Fulfilment] {
 	retry := saga.Retry(saga.RetryPolicy{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
@@ -53,6 +65,9 @@ func newSaga(svc *services) *saga.Definition[Fulfilment] {
 			}
 			// Releasing the stock is the last compensation: the order is off.
 			o := sc.State.Order
+			if err := email(sc, Email{OrderID: o.OrderID, Customer: o.Customer, Kind: "cancelled"}); err != nil {
+				return err
+			}
 			return emit(sc, StockReleased{OrderID: o.OrderID, Customer: o.Customer},
 				OrderCancelled{OrderID: o.OrderID, Customer: o.Customer, Reason: "payment failed"})
 		})),
@@ -79,6 +94,10 @@ func newSaga(svc *services) *saga.Definition[Fulfilment] {
 				return err
 			}
 			sc.State.Tracking = tracking
+			o := sc.State.Order
+			if err := email(sc, Email{OrderID: o.OrderID, Customer: o.Customer, Kind: "shipped", Tracking: tracking}); err != nil {
+				return err
+			}
 			return emit(sc, OrderShipped{OrderID: sc.State.Order.OrderID, Customer: sc.State.Order.Customer, Tracking: tracking})
 		}, retry, timeout),
 	)

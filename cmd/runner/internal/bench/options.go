@@ -21,6 +21,9 @@ const (
 	// ScenarioSaga reports saga (a backlog of starts) and saga-latency
 	// (starts appended at a steady rate).
 	ScenarioSaga = "saga"
+	// ScenarioQueue reports queue (no-op handler throughput draining a
+	// backlog) and queue-latency (enqueue to handler at a steady rate).
+	ScenarioQueue = "queue"
 )
 
 // Options tunes a scenario. Zero fields take the scenario's default (see
@@ -99,6 +102,8 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize, o.Partitions = 200_000, worker.DefaultBatchSize, 8
 	case ScenarioReplay:
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
+	case ScenarioQueue:
+		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 10, 500, 500
 	case ScenarioSaga:
 		o.Events, o.BatchSize, o.Partitions, o.Concurrency, o.Rate, o.Warmup = 5_000, worker.DefaultBatchSize, worker.DefaultPartitions, 16, 200, 500
 	}

@@ -22,6 +22,7 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioWorkerUpsert:  one(WorkerUpsert),
 	ScenarioReplay:        one(Replay),
 	ScenarioSaga:          Saga,
+	ScenarioQueue:         Queue,
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -37,7 +38,7 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
 	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
-		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga}
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue}
 }
 
 // Run runs the named scenario.

@@ -104,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	if _, err := r.Migrate(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "· migrated schema %s; registered projection order_summary and saga order_fulfilment\n", Schema)
+	fmt.Fprintf(out, "· migrated schema %s; registered projection order_summary, saga order_fulfilment and queue customer-emails\n", Schema)
 
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
@@ -150,7 +150,16 @@ func Run(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "· all sagas finished and the read model caught up in %s\n\n", time.Since(start).Round(time.Millisecond))
+	// The saga's ship step and its last compensation enqueue a customer
+	// email each; the email consumer sends them (into a table).
+	if err := waitFor(ctx, runErr, 60*time.Second, "every customer email to be sent", func() (bool, error) {
+		var n int
+		err := r.Pool().QueryRow(ctx, `SELECT count(*) FROM `+orders.Schema+`.emails_sent`).Scan(&n)
+		return n >= len(placed), err
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "· all sagas finished, the read model caught up and the customer emails went out in %s\n\n", time.Since(start).Round(time.Millisecond))
 
 	problems, err := printOutcomes(ctx, r, placed, out)
 	if err != nil {
@@ -215,7 +224,7 @@ func waitFor(ctx context.Context, runErr chan error, timeout time.Duration, what
 func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []orders.OrderPlaced, out io.Writer) ([]string, error) {
 	var problems []string
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORDER\tCUSTOMER\tITEMS\tTOTAL\tCARD\tSAGA\tSTEPS")
+	fmt.Fprintln(tw, "ORDER\tCUSTOMER\tITEMS\tTOTAL\tCARD\tSAGA\tEMAIL\tSTEPS")
 	for _, o := range placed {
 		d, err := r.Ops().Saga(ctx, saga.InstanceID("order_fulfilment", o.OrderID))
 		if err != nil {
@@ -233,16 +242,24 @@ func printOutcomes(ctx context.Context, r *runtime.Runtime, placed []orders.Orde
 			}
 			steps = append(steps, name+" "+mark)
 		}
-		card := "ok"
+		card, mail := "ok", "shipped"
 		want := saga.StatusCompleted
 		if o.Card == orders.DeclinedCard {
-			card, want = "declined", saga.StatusCompensated
+			card, mail, want = "declined", "cancelled", saga.StatusCompensated
 		}
 		if d.Status != want {
 			problems = append(problems, fmt.Sprintf("order %s: saga %s, want %s", o.OrderID, d.Status, want))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d × %s\t%.2f\t%s\t%s\t%s\n", o.OrderID, o.Customer, o.Quantity, strings.TrimPrefix(o.SKU, "sku-"),
-			o.Total, card, d.Status, strings.Join(steps, ", "))
+		var sent string
+		if err := r.Pool().QueryRow(ctx, `SELECT coalesce(string_agg(kind, ',' ORDER BY kind), '') FROM `+orders.Schema+`.emails_sent WHERE order_id = $1`,
+			o.OrderID).Scan(&sent); err != nil {
+			return nil, err
+		}
+		if sent != mail {
+			problems = append(problems, fmt.Sprintf("order %s: emails sent %q, want one %q", o.OrderID, sent, mail))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d × %s\t%.2f\t%s\t%s\t%s\t%s\n", o.OrderID, o.Customer, o.Quantity, strings.TrimPrefix(o.SKU, "sku-"),
+			o.Total, card, d.Status, sent, strings.Join(steps, ", "))
 	}
 	if err := tw.Flush(); err != nil {
 		return nil, err
