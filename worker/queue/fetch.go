@@ -20,6 +20,13 @@ var (
 	errTakenOver = fmt.Errorf("%w: the visibility ran out and another consumer took the message", ErrStaleReceipt)
 )
 
+// gatherWindow bounds how long a fetcher under a backlog waits for all its
+// workers to be free before dequeuing for those that are (real time: it
+// is about scheduling, like batching). Handlers finishing together (short
+// ones) then share one dequeue instead of a round trip each; a handler
+// slower than this costs its worker at most this much idle time.
+const gatherWindow = 500 * time.Microsecond
+
 // consumerRun is one consumer running: a dequeue loop (fetch) feeding
 // Concurrency worker goroutines, and an extender for their visibility.
 type consumerRun struct {
@@ -99,6 +106,14 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 	// process and the database disagree).
 	spin := backoff.New(time.Millisecond, c.r.cfg.PollInterval)
 	errWait := backoff.New(50*time.Millisecond, 5*time.Second)
+	// Under a backlog, workers free up in bursts: the fetcher gathers them
+	// for up to gatherWindow so that one dequeue fills them all, instead
+	// of a round trip per worker.
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	var gatherC <-chan time.Time
+	gathered, backlog := false, false
 	need := true // the queue may have ready messages
 	for {
 		// Collect every freed worker first, so one dequeue fills them all.
@@ -114,8 +129,17 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 				break collect
 			}
 		}
-		if need && busy < conc && ctx.Err() == nil {
-			free := conc - busy
+		free := conc - busy
+		switch {
+		case !need || free == 0 || ctx.Err() != nil:
+		case backlog && free < conc && !gathered:
+			if gatherC == nil {
+				gather.Reset(gatherWindow)
+				gatherC = gather.C
+			}
+		default:
+			gather.Stop()
+			gatherC, gathered = nil, false
 			// The settle ctx: a dequeue cancelled midway by a stop could
 			// take messages and lose their receipts.
 			ds, err := c.r.store.Dequeue(c.settle, q, free, c.vis)
@@ -132,7 +156,7 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 				busy++
 				c.work <- d
 			}
-			if len(ds) == free {
+			if backlog = len(ds) == free; backlog {
 				spin.Reset()
 				continue // more may be ready: dequeue again once workers are free
 			}
@@ -163,6 +187,8 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 		case <-timer.C():
 			timerAt = time.Time{}
 			need = true
+		case <-gatherC:
+			gatherC, gathered = nil, true
 		case at := <-c.done:
 			busy--
 			if !at.IsZero() {

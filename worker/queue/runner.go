@@ -30,10 +30,10 @@ type RunnerConfig struct {
 	// Logger receives the runner's logs (default slog.Default()). They
 	// name the queue, the message id and the attempt, never the receipt.
 	Logger *slog.Logger
-	// Clock is the time of retries, visibility extensions and sleeps
-	// until a delayed message is due (default worker.SystemClock). A test
-	// on the memory store gives the store's fake clock. Attempt timeouts
-	// and the stop timeout stay on real time.
+	// Clock is the time of retries, visibility extensions, sleeps until
+	// a delayed message is due and the poll (default worker.SystemClock).
+	// A test on the memory store gives the store's fake clock. Attempt
+	// timeouts and the stop timeout stay on real time.
 	Clock worker.Clock
 	// PollInterval is the longest a consumer sleeps without looking at
 	// its queue, for what no notification announced (default

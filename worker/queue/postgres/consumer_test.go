@@ -42,7 +42,8 @@ func (h *handledAt) get(id uuid.UUID) (time.Time, bool) {
 
 // TestConsumerWokenByNotification: a consumer whose poll is a minute away
 // handles messages enqueued by another process (another store, pool and
-// LISTEN-less producer) within a fraction of a second: NOTIFY woke it.
+// LISTEN-less producer) within seconds (milliseconds, in practice): NOTIFY
+// woke it.
 // Both Enqueue (notified after its commit) and EnqueueTx (notified at the
 // caller's commit) are covered.
 func TestConsumerWokenByNotification(t *testing.T) {
@@ -121,7 +122,7 @@ func TestConsumerDelayedNotEarly(t *testing.T) {
 		if at.Before(due) {
 			t.Errorf("message %d handled %v before it was due", i, due.Sub(at))
 		}
-		if late := at.Sub(due); late > 500*time.Millisecond {
+		if late := at.Sub(due); late > 2*time.Second {
 			t.Errorf("message %d handled %v after it was due (the poll is a minute away)", i, late)
 		}
 		t.Logf("message %d: handled %v after due", i, at.Sub(due))

@@ -21,16 +21,20 @@ func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receip
 	}
 	var acked []uuid.UUID
 	if len(ids) > 0 {
-		rows, err := s.pool.Query(ctx, `WITH r AS (SELECT unnest($1::uuid[]) AS receipt),
-			d AS (
-				DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q, r
-				WHERE m.receipt = r.receipt AND q.name = m.queue AND q.retention = 0
-				RETURNING r.receipt
+		// receipt = ANY($1), not a join with unnest($1): the generic plan
+		// of the join is a merge join that reads the whole receipt index
+		// (every message in flight) per call. Retained queues' messages
+		// are marked acked; that UPDATE joins the row's pre-update version
+		// (o) for the receipt it had.
+		rows, err := s.pool.Query(ctx, `WITH d AS (
+				DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q
+				WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention = 0
+				RETURNING m.receipt
 			), k AS (
 				UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
-				FROM `+s.t.queues+` q, r
-				WHERE m.receipt = r.receipt AND q.name = m.queue AND q.retention > 0
-				RETURNING r.receipt
+				FROM `+s.t.queues+` q, `+s.t.msgs+` o
+				WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
+				RETURNING o.receipt
 			)
 			SELECT receipt FROM d UNION ALL SELECT receipt FROM k`, ids)
 		if err != nil {

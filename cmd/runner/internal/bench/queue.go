@@ -424,5 +424,3 @@ func Queue(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 	}
 	return []Result{d, l}, nil
 }
-
-
