@@ -273,7 +273,7 @@ func QueueDrain(ctx context.Context, env *Env, opts Options) (Result, error) {
 			if prepErr != nil {
 				return 0, prepErr
 			}
-			return plainQueueLoop{workers: opts.Concurrency, batch: opts.BatchSize}.run(ctx, cur, n)
+			return plainQueueLoop{workers: max(1, opts.Concurrency/opts.BatchSize), batch: min(opts.BatchSize, opts.Concurrency)}.run(ctx, cur, n)
 		}})
 	if err != nil {
 		return Result{}, err
@@ -324,7 +324,7 @@ func QueueLatency(ctx context.Context, env *Env, opts Options) (Result, error) {
 		go func() {
 			var err error
 			if plain {
-				_, err = plainQueueLoop{workers: opts.Concurrency, batch: opts.BatchSize, idle: opts.PlainPollInterval, onJob: onJob}.run(cctx, q, total)
+				_, err = plainQueueLoop{workers: max(1, opts.Concurrency/opts.BatchSize), batch: min(opts.BatchSize, opts.Concurrency), idle: opts.PlainPollInterval, onJob: onJob}.run(cctx, q, total)
 			} else {
 				_, err = q.drainOurs(cctx, total, opts.Concurrency, onJob)
 			}
