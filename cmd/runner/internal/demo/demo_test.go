@@ -14,7 +14,8 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // TestDemo runs the demo end to end: every order shipped or compensated as
-// its card says, the read model built, and identical after a replay.
+// its card says with its customer email sent through the queue, the read
+// model built, and identical after a replay.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -28,7 +29,10 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if n := strings.Count(out.String(), "compensated  reserve_stock ✓, charge_payment ✗, undo reserve_stock ✓"); n != 10 {
-		t.Fatalf("%d compensated orders in the output, want 10:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "compensated  cancelled  reserve_stock ✓, charge_payment ✗, undo reserve_stock ✓"); n != 10 {
+		t.Fatalf("%d compensated orders with a cancellation email in the output, want 10:\n%s", n, out.String())
+	}
+	if n := strings.Count(out.String(), "completed    shipped    reserve_stock ✓, charge_payment ✓, ship ✓"); n != 20 {
+		t.Fatalf("%d shipped orders with a shipping email in the output, want 20:\n%s", n, out.String())
 	}
 }
