@@ -1,13 +1,13 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/worker/queue"
 	"github.com/causewayhq/causeway/worker/queue/memory"
 )
@@ -18,7 +18,7 @@ type harness struct {
 	t     *testing.T
 	clock *fakeClock
 	store *memory.Store
-	log   *lockedBuffer
+	log   *obstest.Buffer
 
 	mu       sync.Mutex
 	outcomes map[queue.Outcome]int
@@ -27,7 +27,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	c := newFakeClock()
-	h := &harness{t: t, clock: c, store: memory.New(memory.WithClock(c)), log: &lockedBuffer{},
+	h := &harness{t: t, clock: c, store: memory.New(memory.WithClock(c)), log: &obstest.Buffer{},
 		outcomes: map[queue.Outcome]int{}}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -151,21 +151,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

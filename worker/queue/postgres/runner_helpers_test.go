@@ -1,13 +1,13 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/worker/queue"
 )
 
@@ -18,13 +18,13 @@ type running struct {
 	errc   chan error
 	once   sync.Once
 	err    error
-	log    *lockedBuffer
+	log    *obstest.Buffer
 }
 
 // startRunner runs cs on s; the runner's log is shown if the test fails.
 func startRunner(t testing.TB, s queue.Store, cfg queue.RunnerConfig, cs ...queue.Consumer) *running {
 	t.Helper()
-	lb := &lockedBuffer{}
+	lb := &obstest.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -77,21 +77,4 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,14 +1,13 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -30,7 +29,7 @@ func TestShortRun(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	var progress lockedBuffer
+	var progress obstest.Buffer
 	sum, err := Run(ctx, Options{
 		Cluster:    cluster,
 		Duration:   45 * time.Second,
@@ -64,22 +63,4 @@ func TestShortRun(t *testing.T) {
 	for _, v := range sum.Violations {
 		t.Errorf("violation %s: %d, e.g. %s", v.Kind, v.Count, strings.Join(v.Examples, "; "))
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the harness's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
