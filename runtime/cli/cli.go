@@ -104,8 +104,8 @@ type command struct {
 
 func (c *cli) commands() []command {
 	cmds := []command{
-		{"run", "run the app's projections, sagas and subscriptions until SIGINT/SIGTERM", (*cli).cmdRun},
-		{"migrate", "apply Causeway's migrations and the projections' set-up", (*cli).cmdMigrate},
+		{"run", "run the app's projections, sagas, subscriptions and queue consumers until SIGINT/SIGTERM", (*cli).cmdRun},
+		{"migrate", "apply Causeway's migrations, declare the app's queues and run the projections' set-up", (*cli).cmdMigrate},
 		{"status", "show subscriptions (partitions, owners, lag, state, dead letters) and the log horizon", (*cli).cmdStatus},
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
 		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
