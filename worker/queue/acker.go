@@ -108,7 +108,16 @@ func (a *acker) flush(batch []ack) {
 		}
 		return
 	}
-	isStale := make(map[Receipt]bool, len(stale))
+	a.settled(batch, stale)
+}
+
+// settled reports the outcome of a batch of acks the store took, stale
+// the receipts it found stale.
+func (a *acker) settled(batch []ack, stale []Receipt) {
+	var isStale map[Receipt]bool
+	if len(stale) > 0 {
+		isStale = make(map[Receipt]bool, len(stale))
+	}
 	for _, r := range stale {
 		isStale[r] = true
 	}

@@ -72,9 +72,11 @@
 // available time (NextAvailable: a delayed message, a retry, a visibility
 // running out), or for PollInterval at most, whichever comes first.
 //
-// A handler's outcome settles its delivery: success acks it (acks of all
-// consumers are batched through AckMany, flushed as soon as the previous
-// flush returns: no added latency when idle, bigger batches under load);
+// A handler's outcome settles its delivery: success acks it (under a
+// backlog, with the consumer's next dequeue when the store is an
+// AckDequeuer: one commit per batch; otherwise acks of all consumers are
+// batched through AckMany, flushed as soon as the previous flush returns:
+// no added latency when idle, bigger batches under load);
 // an error nacks it with the backoff's delay for that attempt, and the
 // store dead-letters it on the queue's last attempt (attempts are counted
 // by the store, across processes and crashes); a Permanent error or a

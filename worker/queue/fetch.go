@@ -40,6 +40,8 @@ type consumerRun struct {
 	hctx    context.Context // the handlers' base ctx, cancelled by a stop's timeout
 	hcancel context.CancelCauseFunc
 	ext     *extender
+	ad      AckDequeuer // the store, if it is one: acks ride on dequeues
+	box     ackBox      // acks for the next dequeue (with ad)
 
 	stopping atomic.Bool
 	work     chan Delivery
@@ -56,6 +58,7 @@ func (c *consumerRun) run(ctx, settle context.Context, a *acker) int {
 	c.work = make(chan Delivery)
 	c.done = make(chan time.Time, c.c.concurrency)
 	c.ext = newExtender(c)
+	c.ad, _ = c.r.store.(AckDequeuer)
 	go c.ext.run()
 	var wg sync.WaitGroup
 	for range c.c.concurrency {
@@ -69,6 +72,7 @@ func (c *consumerRun) run(ctx, settle context.Context, a *acker) int {
 	}
 
 	busy := c.fetch(ctx)
+	c.box.close(a) // no more dequeues: later acks go to the acker
 	c.stopping.Store(true)
 	abandoned := c.drain(busy)
 	close(c.work)
@@ -140,9 +144,7 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 		default:
 			gather.Stop()
 			gatherC, gathered = nil, false
-			// The settle ctx: a dequeue cancelled midway by a stop could
-			// take messages and lose their receipts.
-			ds, err := c.r.store.Dequeue(c.settle, q, free, c.vis)
+			ds, err := c.dequeue(free)
 			if err != nil {
 				wait := errWait.Next()
 				c.log.Warn("causeway: queue: dequeue failed; retrying", "queue", q, "err", err, "retry_in", wait)
@@ -179,6 +181,11 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 			timerAt = time.Time{}
 			arm(at)
 		}
+		if gatherC == nil {
+			// No dequeue is due before a worker frees up or the queue
+			// wakes: the acks go out on their own.
+			c.box.handOff(c.a)
+		}
 		select {
 		case <-ctx.Done():
 			return busy
@@ -196,6 +203,34 @@ func (c *consumerRun) fetch(ctx context.Context) (busy int) {
 			}
 		}
 	}
+}
+
+// dequeue dequeues up to n messages on the settle ctx (one cancelled
+// midway by a stop could take messages and lose their receipts). With an
+// AckDequeuer store, the acks in the box go with it; if it fails, they go
+// to the acker, which retries them.
+func (c *consumerRun) dequeue(n int) ([]Delivery, error) {
+	q := c.c.queue
+	if c.ad == nil {
+		return c.r.store.Dequeue(c.settle, q, n, c.vis)
+	}
+	acks := c.box.take()
+	if len(acks) == 0 {
+		return c.r.store.Dequeue(c.settle, q, n, c.vis)
+	}
+	rs := make([]Receipt, len(acks))
+	for i, x := range acks {
+		rs[i] = x.receipt
+	}
+	stale, ds, err := c.ad.AckDequeue(c.settle, rs, q, n, c.vis)
+	if err != nil {
+		for _, x := range acks {
+			c.a.add(x)
+		}
+		return nil, err
+	}
+	c.a.settled(acks, stale)
+	return ds, nil
 }
 
 // drain waits for the busy workers at a stop: StopTimeout for their

@@ -37,7 +37,10 @@ func (c *consumerRun) handle(d Delivery) time.Time {
 	}
 	switch {
 	case err == nil:
-		c.a.add(ack{receipt: d.Receipt, queue: d.Queue, id: d.ID, attempt: d.Attempts, took: took})
+		x := ack{receipt: d.Receipt, queue: d.Queue, id: d.ID, attempt: d.Attempts, took: took}
+		if c.ad == nil || !c.box.put(x) {
+			c.a.add(x)
+		}
 	case context.Cause(c.hctx) != nil:
 		// The stop's timeout cut it short: not the message's fault.
 		c.release(d, took)

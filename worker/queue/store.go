@@ -87,3 +87,15 @@ type Notifier interface {
 	// receiver dequeues and may find nothing. cancel ends the subscription.
 	Subscribe(queue string) (wake <-chan struct{}, cancel func())
 }
+
+// AckDequeuer is implemented by stores that can ack a batch and dequeue in
+// one round trip and one commit. Under a backlog the Runner acks its
+// handled messages with its next dequeue through it, instead of a commit
+// of each.
+type AckDequeuer interface {
+	// AckDequeue is AckMany(rs) then Dequeue(queue, n, visibility), atomic:
+	// on an error neither took effect (unless the connection broke while
+	// committing, as with any statement). It may leave reporting
+	// ErrUnknownQueue, when nothing was ready, to the next Dequeue.
+	AckDequeue(ctx context.Context, rs []Receipt, queue string, n int, visibility time.Duration) (stale []Receipt, ds []Delivery, err error)
+}

@@ -170,6 +170,32 @@ func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time
 	if err != nil {
 		return nil, err
 	}
+	return s.dequeue(qu, n, visibility), nil
+}
+
+// AckDequeue implements queue.AckDequeuer: AckMany and Dequeue under one
+// lock.
+func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string, n int, visibility time.Duration) ([]queue.Receipt, []queue.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qu, err := s.queue(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var stale []queue.Receipt
+	for _, r := range rs {
+		if s.ack(r) != nil {
+			stale = append(stale, r)
+		}
+	}
+	return stale, s.dequeue(qu, n, visibility), nil
+}
+
+// dequeue is Dequeue's work; the lock is held.
+func (s *Store) dequeue(qu *q, n int, visibility time.Duration) []queue.Delivery {
 	if visibility <= 0 {
 		visibility = qu.cfg.VisibilityTimeout
 	}
@@ -200,7 +226,7 @@ func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time
 		s.byRcpt[m.receipt] = m
 		out = append(out, queue.Delivery{Message: m.copy(), Receipt: m.receipt, VisibleUntil: m.AvailableAt})
 	}
-	return out, nil
+	return out
 }
 
 func (s *Store) kill(qu *q, m *msg, lastErr string, now time.Time) {

@@ -35,34 +35,58 @@ func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time
 	if n <= 0 {
 		return nil, nil
 	}
-	var vis any
-	if visibility > 0 {
-		vis = micros(visibility)
-	}
-	// Rows with no attempt left are there because their last delivery's
-	// visibility ran out: they go to the dead letters instead of out again.
-	rows, err := s.pool.Query(ctx, `WITH q AS (
-			SELECT max_attempts, coalesce($2::bigint, visibility_timeout) AS vis FROM `+s.t.queues+` WHERE name = $1
-		), c AS (
-			SELECT id, attempts >= (SELECT max_attempts FROM q) AS exhausted, available_at AS ready_at, seq
-			FROM `+s.t.msgs+`
-			WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
-			ORDER BY priority DESC, available_at, seq
-			LIMIT `+strconv.Itoa(n)+`
-			FOR UPDATE SKIP LOCKED
-		), dead AS (
-			UPDATE `+s.t.msgs+` m SET dead_at = now(), receipt = NULL,
-				last_error = 'visibility timeout expired on attempt ' || m.attempts
-			FROM c WHERE m.id = c.id AND c.exhausted
-		)
-		UPDATE `+s.t.msgs+` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
-			available_at = now() + (SELECT vis FROM q) * interval '1 microsecond'
-		FROM c WHERE m.id = c.id AND NOT c.exhausted
-		RETURNING `+msgCols+`, m.receipt::text, c.ready_at, c.seq`,
-		name, vis)
+	rows, err := s.pool.Query(ctx, s.dequeueSQL(n), name, visArg(visibility))
 	if err != nil {
 		return nil, wrap("dequeue", err)
 	}
+	ds, err := scanDeliveries(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		// Nothing ready, or no such queue: only now is it worth asking.
+		if _, err := s.config(ctx, s.pool, name); err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
+}
+
+// visArg is a dequeue's visibility parameter: NULL for the queue's own.
+func visArg(visibility time.Duration) any {
+	if visibility > 0 {
+		return micros(visibility)
+	}
+	return nil
+}
+
+// dequeueSQL is Dequeue's statement for a batch of n ($1 the queue, $2 the
+// visibility in microseconds or NULL). Rows with no attempt left are there
+// because their last delivery's visibility ran out: they go to the dead
+// letters instead of out again.
+func (s *Store) dequeueSQL(n int) string {
+	return `WITH q AS (
+			SELECT max_attempts, coalesce($2::bigint, visibility_timeout) AS vis FROM ` + s.t.queues + ` WHERE name = $1
+		), c AS (
+			SELECT id, attempts >= (SELECT max_attempts FROM q) AS exhausted, available_at AS ready_at, seq
+			FROM ` + s.t.msgs + `
+			WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
+			ORDER BY priority DESC, available_at, seq
+			LIMIT ` + strconv.Itoa(n) + `
+			FOR UPDATE SKIP LOCKED
+		), dead AS (
+			UPDATE ` + s.t.msgs + ` m SET dead_at = now(), receipt = NULL,
+				last_error = 'visibility timeout expired on attempt ' || m.attempts
+			FROM c WHERE m.id = c.id AND c.exhausted
+		)
+		UPDATE ` + s.t.msgs + ` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
+			available_at = now() + (SELECT vis FROM q) * interval '1 microsecond'
+		FROM c WHERE m.id = c.id AND NOT c.exhausted
+		RETURNING ` + msgCols + `, m.receipt::text, c.ready_at, c.seq`
+}
+
+// scanDeliveries reads dequeueSQL's rows, in delivery order.
+func scanDeliveries(rows pgx.Rows) ([]queue.Delivery, error) {
 	type ranked struct {
 		d       queue.Delivery
 		readyAt time.Time
@@ -82,10 +106,6 @@ func (s *Store) Dequeue(ctx context.Context, name string, n int, visibility time
 		return nil, wrap("dequeue", err)
 	}
 	if len(rs) == 0 {
-		// Nothing ready, or no such queue: only now is it worth asking.
-		if _, err := s.config(ctx, s.pool, name); err != nil {
-			return nil, err
-		}
 		return nil, nil
 	}
 	// RETURNING has no order: restore the delivery order.

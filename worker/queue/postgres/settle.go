@@ -13,30 +13,10 @@ import (
 
 // AckMany implements queue.Store: one statement for the batch.
 func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receipt, error) {
-	ids := make([]uuid.UUID, 0, len(rs))
-	for _, r := range rs {
-		if id, err := uuid.Parse(string(r)); err == nil {
-			ids = append(ids, id)
-		}
-	}
+	ids := receiptIDs(rs)
 	var acked []uuid.UUID
 	if len(ids) > 0 {
-		// receipt = ANY($1), not a join with unnest($1): the generic plan
-		// of the join is a merge join that reads the whole receipt index
-		// (every message in flight) per call. Retained queues' messages
-		// are marked acked; that UPDATE joins the row's pre-update version
-		// (o) for the receipt it had.
-		rows, err := s.pool.Query(ctx, `WITH d AS (
-				DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q
-				WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention = 0
-				RETURNING m.receipt
-			), k AS (
-				UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
-				FROM `+s.t.queues+` q, `+s.t.msgs+` o
-				WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
-				RETURNING o.receipt
-			)
-			SELECT receipt FROM d UNION ALL SELECT receipt FROM k`, ids)
+		rows, err := s.pool.Query(ctx, s.ackManySQL(), ids)
 		if err != nil {
 			return nil, wrap("ack", err)
 		}
@@ -44,8 +24,93 @@ func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receip
 			return nil, wrap("ack", err)
 		}
 	}
+	return staleOf(rs, acked), nil
+}
+
+// AckDequeue implements queue.AckDequeuer: AckMany's statement and
+// Dequeue's sent together as one batch, which the extended protocol runs
+// in one implicit transaction (one round trip, one commit). The dequeue
+// runs after the acks in that transaction, so it cannot deliver a message
+// it has just acked.
+func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string, n int, visibility time.Duration) ([]queue.Receipt, []queue.Delivery, error) {
+	ids := receiptIDs(rs)
+	if len(ids) == 0 || n <= 0 {
+		stale, err := s.AckMany(ctx, rs)
+		if err != nil {
+			return nil, nil, err
+		}
+		ds, err := s.Dequeue(ctx, name, n, visibility)
+		return stale, ds, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.ackManySQL(), ids)
+	b.Queue(s.dequeueSQL(n), name, visArg(visibility))
+	br := s.pool.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, nil, wrap("ack and dequeue", err)
+	}
+	acked, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		_ = br.Close()
+		return nil, nil, wrap("ack and dequeue", err)
+	}
+	rows, err = br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, nil, wrap("ack and dequeue", err)
+	}
+	ds, err := scanDeliveries(rows)
+	if err != nil {
+		_ = br.Close()
+		return nil, nil, err
+	}
+	// The commit: until it succeeds, neither the acks nor the dequeue took.
+	if err := br.Close(); err != nil {
+		return nil, nil, wrap("ack and dequeue", err)
+	}
+	// Whether the queue exists (when nothing came back) is left to the
+	// next dequeue: the acks are committed, and an error would say they
+	// were not.
+	return staleOf(rs, acked), ds, nil
+}
+
+// ackManySQL acks the receipts in $1 and returns those it acked.
+// receipt = ANY($1), not a join with unnest($1): the generic plan of the
+// join is a merge join that reads the whole receipt index (every message
+// in flight) per call. Retained queues' messages are marked acked; that
+// UPDATE joins the row's pre-update version (o) for the receipt it had.
+func (s *Store) ackManySQL() string {
+	return `WITH d AS (
+			DELETE FROM ` + s.t.msgs + ` m USING ` + s.t.queues + ` q
+			WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention = 0
+			RETURNING m.receipt
+		), k AS (
+			UPDATE ` + s.t.msgs + ` m SET acked_at = now(), receipt = NULL
+			FROM ` + s.t.queues + ` q, ` + s.t.msgs + ` o
+			WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
+			RETURNING o.receipt
+		)
+		SELECT receipt FROM d UNION ALL SELECT receipt FROM k`
+}
+
+// receiptIDs parses receipts; one that is not ours names no delivery and
+// is left out (staleOf reports it).
+func receiptIDs(rs []queue.Receipt) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(rs))
+	for _, r := range rs {
+		if id, err := uuid.Parse(string(r)); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// staleOf is the receipts of rs not in acked, in order.
+func staleOf(rs []queue.Receipt, acked []uuid.UUID) []queue.Receipt {
 	if len(acked) == len(rs) {
-		return nil, nil
+		return nil
 	}
 	done := make(map[uuid.UUID]bool, len(acked))
 	for _, id := range acked {
@@ -57,7 +122,7 @@ func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receip
 			stale = append(stale, r)
 		}
 	}
-	return stale, nil
+	return stale
 }
 
 // Release implements queue.Store.

@@ -276,3 +276,45 @@ func testNotifier(t *testing.T, h Harness) {
 	}
 	woken("a nack without delay")
 }
+
+// testAckDequeue: acks go first, so a message whose visibility ran out but
+// whose receipt is still current is acked, not delivered again by the same
+// call; stale receipts are reported in order.
+func testAckDequeue(t *testing.T, h Harness) {
+	s, ctx := h.New(t), ctxOf(t)
+	ad, ok := s.(queue.AckDequeuer)
+	if !ok {
+		return // optional: the Runner falls back to AckMany and Dequeue
+	}
+	declare(t, s, "jobs")
+	e := enqueue(t, s, "jobs", queue.New(body(0)))
+	first := dequeue(t, s, "jobs", 1, tick)
+	if len(first) != 1 || first[0].ID != e[0].ID {
+		t.Fatalf("dequeued %v, want %s", ids(first), e[0].ID)
+	}
+	rest := enqueue(t, s, "jobs", queue.New(body(1)), queue.New(body(2)))
+	h.Advance(t, tick+tick/2) // first's visibility ran out: it is ready again
+	stale, ds, err := ad.AckDequeue(ctx, []queue.Receipt{"not-a-receipt", first[0].Receipt}, "jobs", 5, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []queue.Receipt{"not-a-receipt"}; !slices.Equal(stale, want) {
+		t.Fatalf("stale = %v, want %v", stale, want)
+	}
+	if got := ids(ds); len(got) != 2 || got[0] != rest[0].ID || got[1] != rest[1].ID {
+		t.Fatalf("dequeued %v, want %s and %s (the acked one not again)", got, rest[0].ID, rest[1].ID)
+	}
+	if st := stats(t, s, "jobs"); st.Ready != 0 || st.InFlight != 2 || st.Depth != 2 {
+		t.Fatalf("stats %+v, want only the two in flight", st)
+	}
+	stale, more, err := ad.AckDequeue(ctx, []queue.Receipt{ds[0].Receipt, first[0].Receipt, ds[1].Receipt}, "jobs", 5, time.Minute)
+	if err != nil || len(more) != 0 {
+		t.Fatalf("second AckDequeue: %v, %v", ids(more), err)
+	}
+	if want := []queue.Receipt{first[0].Receipt}; !slices.Equal(stale, want) {
+		t.Fatalf("stale = %v, want the already acked receipt", stale)
+	}
+	if st := stats(t, s, "jobs"); st != (queue.Stats{}) {
+		t.Fatalf("stats %+v, want empty", st)
+	}
+}

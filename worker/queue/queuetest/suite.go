@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentConsumers", testConcurrent},
 		{"ReleaseDoesNotCountAnAttempt", testRelease},
 		{"FailDeadLettersAtOnce", testFail},
+		{"AckDequeueAcksFirst", testAckDequeue},
 		{"AckMany", testAckMany},
 		{"NextAvailable", testNextAvailable},
 		{"NotifierWakes", testNotifier},
