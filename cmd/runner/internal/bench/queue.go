@@ -280,7 +280,7 @@ func QueueDrain(ctx context.Context, env *Env, opts Options) (Result, error) {
 	}
 	shape := fmt.Sprintf("%d messages of about %d bytes enqueued before the clock, drained to empty", opts.Events, opts.DataSize)
 	ours := summarize(ScenarioQueue, runs[0], fmt.Sprintf(
-		"queue.Runner, one consumer with Concurrency %d and a handler that decodes the payload (Envelope[T]) and returns nil: Dequeue (one UPDATE ... FOR UPDATE SKIP LOCKED) -> handlers -> acks coalesced through AckMany (delete on ack); %s",
+		"queue.Runner, one consumer with Concurrency %d and a handler that decodes the payload (Envelope[T]) and returns nil: Dequeue (one UPDATE ... FOR UPDATE SKIP LOCKED) -> handlers -> acks (delete on ack) carried by the next dequeue in one round trip and one commit under a backlog, else flushed through AckMany; %s",
 		opts.Concurrency, shape))
 	base := summarize(ScenarioQueue+"/plain-pgx", runs[1], fmt.Sprintf(
 		"ceiling: %d goroutines each looping BEGIN; SELECT id, payload ... ORDER BY priority DESC, available_at, seq LIMIT %d FOR UPDATE SKIP LOCKED; decode; DELETE ... WHERE id = ANY; COMMIT; %s",
