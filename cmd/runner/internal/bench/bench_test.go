@@ -104,6 +104,9 @@ func TestScenariosSmoke(t *testing.T) {
 			case ScenarioSaga:
 				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2}
 				want = 2
+			case ScenarioQueue:
+				opts = Options{Events: 300, Warmup: 20, Rate: 1000, Repetitions: 2, Concurrency: 8, BatchSize: 4}
+				want = 2
 			}
 			res, err := Run(ctx, env, name, opts)
 			if err != nil {
@@ -132,10 +135,11 @@ func TestScenariosSmoke(t *testing.T) {
 				if r.Baseline == nil || r.Baseline.EventsPerS <= 0 {
 					t.Errorf("no baseline in %+v", r)
 				}
-				if name == ScenarioLatency && (r.P50Ms <= 0 || r.P99Ms < r.P50Ms) {
+				latency := name == ScenarioLatency || r.Scenario == ScenarioQueue+"-latency"
+				if latency && (r.P50Ms <= 0 || r.P99Ms < r.P50Ms) {
 					t.Errorf("latency percentiles %v, %v", r.P50Ms, r.P99Ms)
 				}
-				if name != ScenarioLatency && r.Ratio <= 0 {
+				if !latency && r.Ratio <= 0 {
 					t.Errorf("no ratio in %+v", r)
 				}
 			}

@@ -103,7 +103,7 @@ func Defaults(scenario string) Options {
 	case ScenarioReplay:
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
 	case ScenarioQueue:
-		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 10, 500, 500
+		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 16, 500, 500
 	case ScenarioSaga:
 		o.Events, o.BatchSize, o.Partitions, o.Concurrency, o.Rate, o.Warmup = 5_000, worker.DefaultBatchSize, worker.DefaultPartitions, 16, 200, 500
 	}

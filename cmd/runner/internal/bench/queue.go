@@ -235,11 +235,17 @@ func (p plainQueueLoop) run(ctx context.Context, q *queueFixture, until int64) (
 	return done.Load(), firstErr
 }
 
+// plainWorkers and plainBatch shape the plain loop so that it holds at most
+// as many messages at once as ours (Concurrency): Concurrency/BatchSize
+// workers of BatchSize rows each.
+func plainWorkers(o Options) int { return max(1, o.Concurrency/o.BatchSize) }
+func plainBatch(o Options) int   { return min(o.BatchSize, o.Concurrency) }
+
 // QueueDrain measures no-op handler throughput: Options.Events messages
 // enqueued before the clock, then drained by a queue.Runner with
-// Options.Concurrency handlers, against plainQueueLoop with as many
-// workers and Options.BatchSize rows per transaction; arms alternate, a
-// fresh schema per repetition.
+// Options.Concurrency handlers, against plainQueueLoop holding as many
+// messages at once (plainWorkers of plainBatch rows per transaction); arms
+// alternate, a fresh schema per repetition.
 func QueueDrain(ctx context.Context, env *Env, opts Options) (Result, error) {
 	opts = opts.withDefaults(ScenarioQueue)
 	var (
@@ -273,7 +279,7 @@ func QueueDrain(ctx context.Context, env *Env, opts Options) (Result, error) {
 			if prepErr != nil {
 				return 0, prepErr
 			}
-			return plainQueueLoop{workers: max(1, opts.Concurrency/opts.BatchSize), batch: min(opts.BatchSize, opts.Concurrency)}.run(ctx, cur, n)
+			return plainQueueLoop{workers: plainWorkers(opts), batch: plainBatch(opts)}.run(ctx, cur, n)
 		}})
 	if err != nil {
 		return Result{}, err
@@ -283,8 +289,8 @@ func QueueDrain(ctx context.Context, env *Env, opts Options) (Result, error) {
 		"queue.Runner, one consumer with Concurrency %d and a handler that decodes the payload (Envelope[T]) and returns nil: Dequeue (one UPDATE ... FOR UPDATE SKIP LOCKED) -> handlers -> acks (delete on ack) carried by the next dequeue in one round trip and one commit under a backlog, else flushed through AckMany; %s",
 		opts.Concurrency, shape))
 	base := summarize(ScenarioQueue+"/plain-pgx", runs[1], fmt.Sprintf(
-		"ceiling: %d goroutines each looping BEGIN; SELECT id, payload ... ORDER BY priority DESC, available_at, seq LIMIT %d FOR UPDATE SKIP LOCKED; decode; DELETE ... WHERE id = ANY; COMMIT; %s",
-		opts.Concurrency, opts.BatchSize, shape))
+		"ceiling: %d goroutine(s) each looping BEGIN; SELECT id, payload ... ORDER BY priority DESC, available_at, seq LIMIT %d FOR UPDATE SKIP LOCKED; decode; DELETE ... WHERE id = ANY; COMMIT (at most %d messages held, as ours); %s",
+		plainWorkers(opts), plainBatch(opts), plainWorkers(opts)*plainBatch(opts), shape))
 	return withBaseline(ours, base, 0.8), nil
 }
 
@@ -324,7 +330,7 @@ func QueueLatency(ctx context.Context, env *Env, opts Options) (Result, error) {
 		go func() {
 			var err error
 			if plain {
-				_, err = plainQueueLoop{workers: max(1, opts.Concurrency/opts.BatchSize), batch: min(opts.BatchSize, opts.Concurrency), idle: opts.PlainPollInterval, onJob: onJob}.run(cctx, q, total)
+				_, err = plainQueueLoop{workers: plainWorkers(opts), batch: plainBatch(opts), idle: opts.PlainPollInterval, onJob: onJob}.run(cctx, q, total)
 			} else {
 				_, err = q.drainOurs(cctx, total, opts.Concurrency, onJob)
 			}
@@ -399,7 +405,7 @@ func QueueLatency(ctx context.Context, env *Env, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	base, err := result(ScenarioQueue+"-latency/plain-pgx", true, fmt.Sprintf(
-		"ceiling: INSERT per message, autocommit; plain SKIP LOCKED loop (batch %d) sleeping %v after an empty poll, no notifications; %s", opts.BatchSize, opts.PlainPollInterval, shape))
+		"ceiling: INSERT per message, autocommit; plain SKIP LOCKED loop (%d worker(s) of batch %d) sleeping %v after an empty poll, no notifications; %s", plainWorkers(opts), plainBatch(opts), opts.PlainPollInterval, shape))
 	if err != nil {
 		return Result{}, err
 	}
