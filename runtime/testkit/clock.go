@@ -1,10 +1,9 @@
 package testkit
 
 import (
-	"slices"
-	"sync"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/fakeclock"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -12,123 +11,31 @@ import (
 // fixed instant, so a test's times do not depend on when it runs, and far
 // from the real time, so a component reading the real clock where it
 // should read the kit's shows up as a retry that never comes due.
-var Epoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
+var Epoch = fakeclock.Epoch
 
 // Clock is a fake worker.Clock: time stands still until Advance or Set
 // moves it, and then every timer whose time has come fires. It is safe for
 // concurrent use. A kit moves it through its own Advance, which also waits
 // for what became due to be done; moving a Clock directly does not wait.
-type Clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*timer // pending, unordered
-}
+type Clock struct{ c *fakeclock.Clock }
 
 var _ worker.Clock = (*Clock)(nil)
 
 // NewClock returns a clock standing at start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+func NewClock(start time.Time) *Clock { return &Clock{c: fakeclock.New(start)} }
 
 // Now implements worker.Clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c *Clock) Now() time.Time { return c.c.Now() }
 
 // NewTimer implements worker.Clock.
-func (c *Clock) NewTimer(d time.Duration) worker.Timer {
-	t := &timer{c: c, ch: make(chan time.Time, 1)}
-	t.Reset(d)
-	return t
-}
+func (c *Clock) NewTimer(d time.Duration) worker.Timer { return c.c.NewTimer(d) }
 
 // Advance moves the clock forward by d (a negative d does nothing) and
 // fires the timers now due.
-func (c *Clock) Advance(d time.Duration) {
-	c.Set(c.Now().Add(d))
-}
+func (c *Clock) Advance(d time.Duration) { c.c.Advance(d) }
 
-// Set moves the clock to t, if t is later than now, and fires the timers
-// now due. Time never goes back: a durable schedule is never "un-due".
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !t.After(c.now) {
-		return
-	}
-	c.now = t
-	c.timers = slices.DeleteFunc(c.timers, func(x *timer) bool {
-		if x.at.After(t) {
-			return false
-		}
-		x.fire(t)
-		return true
-	})
-}
+// Set moves the clock to t (never back) and fires the timers now due.
+func (c *Clock) Set(t time.Time) { c.c.Set(t) }
 
 // NextTimer returns when the earliest pending timer fires.
-func (c *Clock) NextTimer() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var next time.Time
-	for _, x := range c.timers {
-		if next.IsZero() || x.at.Before(next) {
-			next = x.at
-		}
-	}
-	return next, !next.IsZero()
-}
-
-// timer is a Clock's timer. Its channel holds at most one value and is
-// drained by Stop and Reset, as a *time.Timer's is since Go 1.23.
-type timer struct {
-	c  *Clock
-	ch chan time.Time
-	at time.Time // when pending
-}
-
-func (t *timer) C() <-chan time.Time { return t.ch }
-
-// fire sends the time without blocking (the channel was drained when the
-// timer was set, so there is room); the clock's lock is held.
-func (t *timer) fire(now time.Time) {
-	select {
-	case t.ch <- now:
-	default:
-	}
-}
-
-// pending reports whether t is waiting to fire; the clock's lock is held.
-func (t *timer) pending() bool { return slices.Contains(t.c.timers, t) }
-
-func (t *timer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.pending()
-	t.c.timers = slices.DeleteFunc(t.c.timers, func(x *timer) bool { return x == t })
-	t.drain()
-	return was
-}
-
-func (t *timer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.pending()
-	t.c.timers = slices.DeleteFunc(t.c.timers, func(x *timer) bool { return x == t })
-	t.drain()
-	t.at = t.c.now.Add(d)
-	if d <= 0 {
-		t.fire(t.c.now)
-		return was
-	}
-	t.c.timers = append(t.c.timers, t)
-	return was
-}
-
-func (t *timer) drain() {
-	select {
-	case <-t.ch:
-	default:
-	}
-}
+func (c *Clock) NextTimer() (time.Time, bool) { return c.c.NextTimer() }

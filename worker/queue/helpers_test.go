@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/fakeclock"
 	"github.com/causewayhq/causeway/internal/obstest"
 	"github.com/causewayhq/causeway/worker/queue"
 	"github.com/causewayhq/causeway/worker/queue/memory"
@@ -16,7 +17,7 @@ import (
 // the outcomes the runner reports.
 type harness struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *memory.Store
 	log   *obstest.Buffer
 
@@ -26,7 +27,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	c := newFakeClock()
+	c := fakeclock.New(fakeclock.Epoch)
 	h := &harness{t: t, clock: c, store: memory.New(memory.WithClock(c)), log: &obstest.Buffer{},
 		outcomes: map[queue.Outcome]int{}}
 	t.Cleanup(func() {

@@ -58,7 +58,7 @@ func TestRunnerHandlesWithinConcurrency(t *testing.T) {
 		})))
 	t.Cleanup(open) // before the runner's stop (cleanups run last first): no handler left blocked
 	// Enqueued once the runner is idle: only a wake can start them.
-	waitFor(t, "the runner idle until its poll", func() bool { return h.clock.pendingAt(h.clock.Now().Add(time.Hour)) })
+	waitFor(t, "the runner idle until its poll", func() bool { return h.clock.Pending(h.clock.Now().Add(time.Hour)) })
 	for i := range total {
 		h.enqueue("jobs", jobMsg(i))
 	}
@@ -111,12 +111,12 @@ func TestRunnerRetriesAtBackoff(t *testing.T) {
 	waitFor(t, "attempt 1", func() bool { return ncalls() == 1 })
 	for i, due := range []time.Time{t0.Add(10 * time.Second), t0.Add(30 * time.Second)} {
 		// The consumer sleeps until exactly the retry's time.
-		waitFor(t, fmt.Sprintf("a wake-up set for attempt %d at %v", i+2, due), func() bool { return h.clock.pendingAt(due) })
-		h.clock.set(due.Add(-time.Millisecond))
+		waitFor(t, fmt.Sprintf("a wake-up set for attempt %d at %v", i+2, due), func() bool { return h.clock.Pending(due) })
+		h.clock.Set(due.Add(-time.Millisecond))
 		if n := ncalls(); n != i+1 {
 			t.Fatalf("attempt %d ran before its time", n)
 		}
-		h.clock.set(due)
+		h.clock.Set(due)
 		waitFor(t, fmt.Sprintf("attempt %d", i+2), func() bool { return ncalls() == i+2 })
 	}
 	want := []time.Time{t0, t0.Add(10 * time.Second), t0.Add(30 * time.Second)}
@@ -184,7 +184,7 @@ func TestRunnerPermanentUndecodableAndPanics(t *testing.T) {
 	if h.outcome(queue.Dead) != 2 {
 		t.Fatal("a panic dead-lettered its message")
 	}
-	h.clock.advance(time.Second)
+	h.clock.Advance(time.Second)
 	waitFor(t, "the retry acked", func() bool { return h.outcome(queue.Acked) == 1 })
 }
 
@@ -213,7 +213,7 @@ func TestRunnerAttemptTimeout(t *testing.T) {
 	if c, _ := cause.Load().(error); !errors.Is(c, context.DeadlineExceeded) {
 		t.Fatalf("handler ctx ended with %v, want its deadline", c)
 	}
-	h.clock.advance(time.Second)
+	h.clock.Advance(time.Second)
 	waitFor(t, "the retry acked", func() bool { return h.outcome(queue.Acked) == 1 })
 }
 
@@ -234,11 +234,11 @@ func TestRunnerExtendsSlowHandler(t *testing.T) {
 	t0 := h.clock.Now()
 	h.enqueue("jobs", jobMsg(1))
 	recv(t, running, "the handler running")
-	h.clock.set(t0.Add(vis/2 + time.Second))
+	h.clock.Set(t0.Add(vis/2 + time.Second))
 	// Extended at t0+6s by a full visibility: the next extension is due
 	// half of it later.
-	waitFor(t, "the visibility extended", func() bool { return h.clock.pendingAt(t0.Add(vis/2 + time.Second + vis/2)) })
-	h.clock.set(t0.Add(vis + time.Second)) // past the original visibility
+	waitFor(t, "the visibility extended", func() bool { return h.clock.Pending(t0.Add(vis/2 + time.Second + vis/2)) })
+	h.clock.Set(t0.Add(vis + time.Second)) // past the original visibility
 	if ds, err := h.store.Dequeue(context.Background(), "jobs", 10, time.Minute); err != nil || len(ds) != 0 {
 		t.Fatalf("another consumer got %d messages past the original visibility (%v): the extension did not hold", len(ds), err)
 	}
@@ -285,7 +285,7 @@ func TestRunnerStaleReceiptCancelsHandler(t *testing.T) {
 	t0 := h.clock.Now()
 	h.enqueue("jobs", jobMsg(1))
 	recv(t, running, "the handler running")
-	h.clock.set(t0.Add(vis + time.Second)) // the extension comes too late
+	h.clock.Set(t0.Add(vis + time.Second)) // the extension comes too late
 	recv(t, store.called, "the extension")
 	other, err := h.store.Dequeue(context.Background(), "jobs", 1, time.Minute)
 	if err != nil || len(other) != 1 || other[0].Attempts != 2 {
