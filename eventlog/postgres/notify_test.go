@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
@@ -46,43 +45,14 @@ func waitHead(t *testing.T, tl *eventlog.Tailer, want eventlog.Position, within 
 	}
 }
 
-func listenerURL(t *testing.T, app string) string {
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// listenerPID waits for the LISTEN connection opened with application name
-// app and returns its backend pid.
-func listenerPID(t *testing.T, pool *pgxpool.Pool, app string) int {
-	t.Helper()
-	var pid int
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := pool.QueryRow(testCtx(t), `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
-		if err == nil {
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no LISTEN connection with application_name %s (separate listener URL not used?): %v", app, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestNotifyWakesAnotherProcess: with DisableNotify on the appender, this
 // test fails (the second event is never seen).
 func TestNotifyWakesAnotherProcess(t *testing.T) {
 	a, pool := newStore(t, postgres.Config{})
 	const app = "causeway-notify-test"
-	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: listenerURL(t, app)})
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: pgtest.WithAppName(t, pgtest.URL(t), app)})
 	tl := b.Tailer()
-	listenerPID(t, pool, app)
+	pgtest.ListenerPID(t, pool, app)
 	// B polls once after its listener connects, then once an hour unless
 	// notified. The first event may be seen by that poll; the second,
 	// appended once the first was seen, only through the hint.
@@ -177,10 +147,10 @@ func TestListenerRepollsAfterReconnect(t *testing.T) {
 	a, pool := newStore(t, postgres.Config{DisableNotify: true}) // appends send no hint
 	ctx := testCtx(t)
 	const app = "causeway-listener-test"
-	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: listenerURL(t, app)})
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: pgtest.WithAppName(t, pgtest.URL(t), app)})
 	tl := b.Tailer()
 
-	first := listenerPID(t, pool, app)
+	first := pgtest.ListenerPID(t, pool, app)
 	time.Sleep(200 * time.Millisecond) // let the post-connect poll finish
 
 	e, _ := eventlog.NewEvent("Ping", 1)
@@ -196,7 +166,7 @@ func TestListenerRepollsAfterReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHead(t, tl, res.Positions[0], 5*time.Second)
-	if second := listenerPID(t, pool, app); second == first {
+	if second := pgtest.ListenerPID(t, pool, app); second == first {
 		t.Fatal("listener did not reconnect")
 	}
 }

@@ -49,7 +49,7 @@ func (h *handledAt) get(id uuid.UUID) (time.Time, bool) {
 func TestConsumerWokenByNotification(t *testing.T) {
 	schema, pool := pgtest.NewMigratedSchema(t)
 	const app = "cw-queue-notify-test"
-	consumer := storeIn(t, pool, schema, postgres.ListenURL(withApp(t, pgtest.URL(t), app)))
+	consumer := storeIn(t, pool, schema, postgres.ListenURL(pgtest.WithAppName(t, pgtest.URL(t), app)))
 	producerPool := otherPool(t, pgtest.URL(t))
 	producer := storeIn(t, producerPool, schema)
 	ctx := testCtx(t)
@@ -58,7 +58,7 @@ func TestConsumerWokenByNotification(t *testing.T) {
 	}
 	var h handledAt
 	startRunner(t, consumer, queue.RunnerConfig{PollInterval: time.Minute}, queue.NewConsumer("jobs", h.handler()))
-	listenerPID(t, pool, app)
+	pgtest.ListenerPID(t, pool, app)
 
 	const within = 2 * time.Second
 	for i := range 6 {

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -49,36 +48,4 @@ func otherPool(t testing.TB, connURL string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
-}
-
-// withApp returns connURL with an application_name, to find the
-// connection in pg_stat_activity.
-func withApp(t testing.TB, connURL, app string) string {
-	t.Helper()
-	u, err := url.Parse(connURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// listenerPID waits for the LISTEN connection opened with application name
-// app and returns its backend pid.
-func listenerPID(t testing.TB, pool *pgxpool.Pool, app string) int {
-	t.Helper()
-	var pid int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := pool.QueryRow(testCtx(t), `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid)
-		if err == nil {
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no LISTEN connection with application_name %s: %v", app, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

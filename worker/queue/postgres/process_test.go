@@ -231,7 +231,7 @@ func TestRunnerSurvivesPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	const app = "cw-queue-restart-test"
-	s := storeIn(t, pool, schema, postgres.ListenURL(withApp(t, cluster.URL(""), app)))
+	s := storeIn(t, pool, schema, postgres.ListenURL(pgtest.WithAppName(t, cluster.URL(""), app)))
 	producer := storeIn(t, otherPool(t, cluster.URL("")), schema)
 	if _, err := s.Declare(ctx, "jobs", queue.VisibilityTimeout(time.Second), queue.MaxAttempts(100)); err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestRunnerSurvivesPostgresRestart(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})))
-	first := listenerPID(t, pool, app)
+	first := pgtest.ListenerPID(t, pool, app)
 
 	ids := enqueueN(t, producer, 0, 200)
 	waitFor(t, 10*time.Second, "some messages handled", func() bool { return seen(ids) >= 40 })
@@ -271,7 +271,7 @@ func TestRunnerSurvivesPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the messages before the crash handled", func() bool { return seen(ids) == len(ids) })
-	if second := listenerPID(t, pool, app); second == first {
+	if second := pgtest.ListenerPID(t, pool, app); second == first {
 		t.Fatal("the LISTEN connection was not reopened")
 	}
 	mu.Lock()
