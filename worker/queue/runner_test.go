@@ -184,7 +184,9 @@ func TestRunnerPermanentUndecodableAndPanics(t *testing.T) {
 	if h.outcome(queue.Dead) != 2 {
 		t.Fatal("a panic dead-lettered its message")
 	}
-	h.clock.Advance(time.Second)
+	retryAt := h.clock.Now().Add(time.Second)
+	waitFor(t, "a wake-up set for the retry", func() bool { return h.clock.Pending(retryAt) })
+	h.clock.Set(retryAt)
 	waitFor(t, "the retry acked", func() bool { return h.outcome(queue.Acked) == 1 })
 }
 
@@ -213,7 +215,9 @@ func TestRunnerAttemptTimeout(t *testing.T) {
 	if c, _ := cause.Load().(error); !errors.Is(c, context.DeadlineExceeded) {
 		t.Fatalf("handler ctx ended with %v, want its deadline", c)
 	}
-	h.clock.Advance(time.Second)
+	retryAt := h.clock.Now().Add(time.Second)
+	waitFor(t, "a wake-up set for the retry", func() bool { return h.clock.Pending(retryAt) })
+	h.clock.Set(retryAt)
 	waitFor(t, "the retry acked", func() bool { return h.outcome(queue.Acked) == 1 })
 }
 
@@ -234,6 +238,9 @@ func TestRunnerExtendsSlowHandler(t *testing.T) {
 	t0 := h.clock.Now()
 	h.enqueue("jobs", jobMsg(1))
 	recv(t, running, "the handler running")
+	// The extender arms its timer after the handler starts; moving the
+	// clock before that would arm it relative to the new time.
+	waitFor(t, "the extension timer armed", func() bool { return h.clock.Pending(t0.Add(vis / 2)) })
 	h.clock.Set(t0.Add(vis/2 + time.Second))
 	// Extended at t0+6s by a full visibility: the next extension is due
 	// half of it later.
@@ -285,6 +292,7 @@ func TestRunnerStaleReceiptCancelsHandler(t *testing.T) {
 	t0 := h.clock.Now()
 	h.enqueue("jobs", jobMsg(1))
 	recv(t, running, "the handler running")
+	waitFor(t, "the extension timer armed", func() bool { return h.clock.Pending(t0.Add(vis / 2)) })
 	h.clock.Set(t0.Add(vis + time.Second)) // the extension comes too late
 	recv(t, store.called, "the extension")
 	other, err := h.store.Dequeue(context.Background(), "jobs", 1, time.Minute)
