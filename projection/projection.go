@@ -73,7 +73,7 @@ type Projection struct {
 //	)
 func New(name string, opts ...Option) *Projection {
 	p := &Projection{name: name, handlers: map[string]func(context.Context, pgx.Tx, eventlog.Event) error{}}
-	if err := checkpoint.ValidateName(name); err != nil {
+	if err := checkpoint.ValidateBaseName(name); err != nil {
 		p.errs = append(p.errs, err)
 	}
 	for _, o := range opts {

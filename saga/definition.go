@@ -383,7 +383,7 @@ func ValidateName(name string) error {
 		return fmt.Errorf("%w %q: %d bytes, at most %d (its subscription %q must be a valid subscription name): %w",
 			ErrInvalidName, name, len(name), MaxNameLen, SubscriptionName(name), checkpoint.ErrInvalidName)
 	}
-	if err := checkpoint.ValidateName(name); err != nil {
+	if err := checkpoint.ValidateBaseName(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
