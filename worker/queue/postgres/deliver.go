@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/worker/queue"
@@ -82,7 +81,7 @@ func (s *Store) dequeueSQL(n int) string {
 		UPDATE ` + s.t.msgs + ` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
 			available_at = now() + (SELECT vis FROM q) * interval '1 microsecond'
 		FROM c WHERE m.id = c.id AND NOT c.exhausted
-		RETURNING ` + msgCols + `, m.receipt::text, c.ready_at, c.seq`
+		RETURNING ` + msgCols + `, ` + receiptText + `, c.ready_at, c.seq`
 }
 
 // scanDeliveries reads dequeueSQL's rows, in delivery order.
@@ -119,37 +118,27 @@ func scanDeliveries(rows pgx.Rows) ([]queue.Delivery, error) {
 	return out, nil
 }
 
-// parseReceipt reads a receipt; one that is not ours names no current
-// delivery.
-func parseReceipt(op string, r queue.Receipt) (uuid.UUID, error) {
-	id, err := uuid.Parse(string(r))
-	if err != nil {
-		return uuid.Nil, stale(op)
-	}
-	return id, nil
-}
-
 // stale is ErrStaleReceipt for op, without the receipt (see its doc).
 func stale(op string) error { return fmt.Errorf("queue/postgres: %s: %w", op, queue.ErrStaleReceipt) }
 
 // Ack implements queue.Store.
 func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
-	id, err := parseReceipt("ack", r)
+	rc, err := parseReceipt("ack", r)
 	if err != nil {
 		return err
 	}
 	var n int
 	err = s.pool.QueryRow(ctx, `WITH d AS (
 			DELETE FROM `+s.t.msgs+` m USING `+s.t.queues+` q
-			WHERE m.receipt = $1 AND q.name = m.queue AND q.retention = 0
+			WHERE m.id = $1 AND m.receipt = $2 AND q.name = m.queue AND q.retention = 0
 			RETURNING 1
 		), k AS (
 			UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
 			FROM `+s.t.queues+` q
-			WHERE m.receipt = $1 AND q.name = m.queue AND q.retention > 0
+			WHERE m.id = $1 AND m.receipt = $2 AND q.name = m.queue AND q.retention > 0
 			RETURNING 1
 		)
-		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM k)`, id).Scan(&n)
+		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM k)`, rc.id, rc.token).Scan(&n)
 	if err != nil {
 		return wrap("ack", err)
 	}
@@ -161,7 +150,7 @@ func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
 
 // Nack implements queue.Store.
 func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, cause error) (bool, error) {
-	id, err := parseReceipt("nack", r)
+	rc, err := parseReceipt("nack", r)
 	if err != nil {
 		return false, err
 	}
@@ -177,8 +166,8 @@ func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, 
 			dead_at = CASE WHEN m.attempts >= q.max_attempts THEN now() END,
 			available_at = now() + $2 * interval '1 microsecond'
 		FROM `+s.t.queues+` q
-		WHERE m.receipt = $1 AND q.name = m.queue
-		RETURNING m.dead_at IS NOT NULL, m.queue`, id, micros(max(delay, 0)), msg).Scan(&dead, &name)
+		WHERE m.id = $1 AND m.receipt = $4 AND q.name = m.queue
+		RETURNING m.dead_at IS NOT NULL, m.queue`, rc.id, micros(max(delay, 0)), msg, rc.token).Scan(&dead, &name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, stale("nack")
 	}
@@ -193,13 +182,13 @@ func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, 
 
 // Extend implements queue.Store.
 func (s *Store) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (time.Time, error) {
-	id, err := parseReceipt("extend", r)
+	rc, err := parseReceipt("extend", r)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var until time.Time
 	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET available_at = now() + $2 * interval '1 microsecond'
-		WHERE receipt = $1 RETURNING available_at`, id, micros(max(d, 0))).Scan(&until)
+		WHERE id = $1 AND receipt = $3 RETURNING available_at`, rc.id, micros(max(d, 0)), rc.token).Scan(&until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, stale("extend")
 	}

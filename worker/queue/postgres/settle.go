@@ -13,10 +13,10 @@ import (
 
 // AckMany implements queue.Store: one statement for the batch.
 func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receipt, error) {
-	ids := receiptIDs(rs)
+	ids, tokens := receiptParts(rs)
 	var acked []uuid.UUID
 	if len(ids) > 0 {
-		rows, err := s.pool.Query(ctx, s.ackManySQL(), ids)
+		rows, err := s.pool.Query(ctx, s.ackManySQL(), ids, tokens)
 		if err != nil {
 			return nil, wrap("ack", err)
 		}
@@ -33,7 +33,7 @@ func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receip
 // runs after the acks in that transaction, so it cannot deliver a message
 // it has just acked.
 func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string, n int, visibility time.Duration) ([]queue.Receipt, []queue.Delivery, error) {
-	ids := receiptIDs(rs)
+	ids, tokens := receiptParts(rs)
 	if len(ids) == 0 || n <= 0 {
 		stale, err := s.AckMany(ctx, rs)
 		if err != nil {
@@ -43,7 +43,7 @@ func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string,
 		return stale, ds, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(s.ackManySQL(), ids)
+	b.Queue(s.ackManySQL(), ids, tokens)
 	b.Queue(s.dequeueSQL(n), name, visArg(visibility))
 	br := s.pool.SendBatch(ctx, b)
 	rows, err := br.Query()
@@ -76,35 +76,39 @@ func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string,
 	return staleOf(rs, acked), ds, nil
 }
 
-// ackManySQL acks the receipts in $1 and returns those it acked.
-// receipt = ANY($1), not a join with unnest($1): the generic plan of the
-// join is a merge join that reads the whole receipt index (every message
-// in flight) per call. Retained queues' messages are marked acked; that
-// UPDATE joins the row's pre-update version (o) for the receipt it had.
+// ackManySQL acks the receipts whose message ids are in $1 and tokens in
+// $2, and returns the tokens it acked. Matching both lists is exact: a
+// token names one delivery of one message, so a row matches only if its
+// current delivery's receipt was given. By id (the primary key), not by
+// token: tokens need no index of their own, one index entry fewer per
+// dequeue. id = ANY($1), not a join with unnest: the generic plan of the
+// join is a merge join over the whole index. Retained queues' messages
+// are marked acked; that UPDATE joins the row's pre-update version (o)
+// for the token it had.
 func (s *Store) ackManySQL() string {
 	return `WITH d AS (
 			DELETE FROM ` + s.t.msgs + ` m USING ` + s.t.queues + ` q
-			WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention = 0
+			WHERE m.id = ANY($1) AND m.receipt = ANY($2) AND q.name = m.queue AND q.retention = 0
 			RETURNING m.receipt
 		), k AS (
 			UPDATE ` + s.t.msgs + ` m SET acked_at = now(), receipt = NULL
 			FROM ` + s.t.queues + ` q, ` + s.t.msgs + ` o
-			WHERE m.receipt = ANY($1) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
+			WHERE m.id = ANY($1) AND m.receipt = ANY($2) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
 			RETURNING o.receipt
 		)
 		SELECT receipt FROM d UNION ALL SELECT receipt FROM k`
 }
 
-// receiptIDs parses receipts; one that is not ours names no delivery and
-// is left out (staleOf reports it).
-func receiptIDs(rs []queue.Receipt) []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(rs))
+// receiptParts parses receipts into message ids and tokens; one that is
+// not ours names no delivery and is left out (staleOf reports it).
+func receiptParts(rs []queue.Receipt) (ids, tokens []uuid.UUID) {
+	ids, tokens = make([]uuid.UUID, 0, len(rs)), make([]uuid.UUID, 0, len(rs))
 	for _, r := range rs {
-		if id, err := uuid.Parse(string(r)); err == nil {
-			ids = append(ids, id)
+		if rc, err := parseReceipt("", r); err == nil {
+			ids, tokens = append(ids, rc.id), append(tokens, rc.token)
 		}
 	}
-	return ids
+	return ids, tokens
 }
 
 // staleOf is the receipts of rs not in acked, in order.
@@ -118,7 +122,7 @@ func staleOf(rs []queue.Receipt, acked []uuid.UUID) []queue.Receipt {
 	}
 	var stale []queue.Receipt
 	for _, r := range rs {
-		if id, err := uuid.Parse(string(r)); err != nil || !done[id] {
+		if rc, err := parseReceipt("", r); err != nil || !done[rc.token] {
 			stale = append(stale, r)
 		}
 	}
@@ -127,14 +131,14 @@ func staleOf(rs []queue.Receipt, acked []uuid.UUID) []queue.Receipt {
 
 // Release implements queue.Store.
 func (s *Store) Release(ctx context.Context, r queue.Receipt) error {
-	id, err := parseReceipt("release", r)
+	rc, err := parseReceipt("release", r)
 	if err != nil {
 		return err
 	}
 	var name string
 	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, attempts = greatest(attempts - 1, 0),
 			available_at = now()
-		WHERE receipt = $1 RETURNING queue`, id).Scan(&name)
+		WHERE id = $1 AND receipt = $2 RETURNING queue`, rc.id, rc.token).Scan(&name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return stale("release")
 	}
@@ -147,7 +151,7 @@ func (s *Store) Release(ctx context.Context, r queue.Receipt) error {
 
 // Fail implements queue.Store.
 func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
-	id, err := parseReceipt("fail", r)
+	rc, err := parseReceipt("fail", r)
 	if err != nil {
 		return err
 	}
@@ -156,7 +160,7 @@ func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
 		msg = cause.Error()
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, dead_at = now(), last_error = $2
-		WHERE receipt = $1`, id, msg)
+		WHERE id = $1 AND receipt = $3`, rc.id, msg, rc.token)
 	if err != nil {
 		return wrap("fail", err)
 	}

@@ -148,6 +148,18 @@ func testAckMany(t *testing.T, h Harness) {
 	if stale, err := s.AckMany(ctx, []queue.Receipt{old[0].Receipt}); err != nil || len(stale) != 1 {
 		t.Fatalf("AckMany with the old receipt: stale %v, %v; want it stale", stale, err)
 	}
+	// Nor does it beside another message's current receipt in one batch.
+	enqueue(t, s, "jobs", queue.New(body(11)))
+	other := dequeue(t, s, "jobs", 1, time.Minute)
+	if len(other) != 1 {
+		t.Fatalf("dequeued %d, want the other message", len(other))
+	}
+	if stale, err := s.AckMany(ctx, []queue.Receipt{old[0].Receipt, other[0].Receipt}); err != nil || !slices.Equal(stale, []queue.Receipt{old[0].Receipt}) {
+		t.Fatalf("AckMany with the old receipt and another's current one: stale %v, %v; want only the old one", stale, err)
+	}
+	if st := stats(t, s, "jobs"); st.InFlight != 1 {
+		t.Fatalf("stats %+v: want the redelivered message still in flight", st)
+	}
 	if stale, err := s.AckMany(ctx, []queue.Receipt{cur[0].Receipt}); err != nil || len(stale) != 0 {
 		t.Fatalf("AckMany with the current receipt: stale %v, %v", stale, err)
 	}
