@@ -24,9 +24,21 @@ const (
 )
 
 // Append writes events to one stream in its own transaction and, after the
-// commit, sends the coalesced wake-up hint.
+// commit, sends the coalesced wake-up hint. Concurrent appends share
+// transactions (group commit, see group.go) unless Config.DisableGroupCommit.
 func (s *Store) Append(ctx context.Context, streamID string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
-	res, err := s.append(ctx, s.pool, streamID, expected, events)
+	var (
+		res eventlog.AppendResult
+		err error
+	)
+	if s.group != nil {
+		var a *pendingAppend
+		if a, err = s.prepare(ctx, streamID, expected, events); err == nil {
+			res, err = s.group.append(ctx, a)
+		}
+	} else {
+		res, err = s.append(ctx, s.pool, streamID, expected, events)
+	}
 	if err == nil && !res.Duplicate {
 		s.Hint()
 	}
@@ -50,14 +62,28 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	return s.append(ctx, tx, streamID, expected, events)
 }
 
-func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected eventlog.ExpectedVersion, events []eventlog.EventData) (eventlog.AppendResult, error) {
+// pendingAppend is one append, validated and encoded.
+type pendingAppend struct {
+	stream    string
+	expected  eventlog.ExpectedVersion
+	lock      int64
+	callerIDs bool // the caller chose ids: check for a retried append
+	ids       []uuid.UUID
+	rawIDs    [][16]byte // pgx encodes [16]byte natively; uuid.UUID would go through its string form
+	types     []string
+	data      []json.RawMessage
+	meta      []json.RawMessage
+}
+
+// prepare validates and encodes an append; nothing is written.
+func (s *Store) prepare(ctx context.Context, streamID string, expected eventlog.ExpectedVersion, events []eventlog.EventData) (*pendingAppend, error) {
 	if !expected.Valid() {
-		return eventlog.AppendResult{}, fmt.Errorf("eventlog/postgres: append to %q: invalid expected version %d", streamID, int64(expected))
+		return nil, fmt.Errorf("eventlog/postgres: append to %q: invalid expected version %d", streamID, int64(expected))
 	}
-	callerIDs := false
+	a := &pendingAppend{stream: streamID, expected: expected, lock: s.lockKey(streamID)}
 	for i := range events {
 		if events[i].ID != uuid.Nil {
-			callerIDs = true
+			a.callerIDs = true
 			break
 		}
 	}
@@ -69,32 +95,49 @@ func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected e
 	}
 	prepared, err := eventlog.Prepare(streamID, events, s.maxPayload, newEventID)
 	if err != nil {
-		return eventlog.AppendResult{}, err
+		return nil, err
 	}
 	n := len(prepared)
-	ids := make([]uuid.UUID, n)
-	rawIDs := make([][16]byte, n) // pgx encodes [16]byte natively; uuid.UUID would go through its string form
-	types := make([]string, n)
-	data := make([]json.RawMessage, n)
-	meta := make([]json.RawMessage, n)
+	a.ids, a.rawIDs = make([]uuid.UUID, n), make([][16]byte, n)
+	a.types, a.data, a.meta = make([]string, n), make([]json.RawMessage, n), make([]json.RawMessage, n)
 	for i, e := range prepared {
-		ids[i], rawIDs[i], types[i], data[i], meta[i] = e.ID, e.ID, e.Type, e.Data, e.MetadataJSON
+		a.ids[i], a.rawIDs[i], a.types[i], a.data[i], a.meta[i] = e.ID, e.ID, e.Type, e.Data, e.MetadataJSON
 	}
+	return a, nil
+}
 
+func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected eventlog.ExpectedVersion, events []eventlog.EventData) (eventlog.AppendResult, error) {
+	a, err := s.prepare(ctx, streamID, expected, events)
+	if err != nil {
+		return eventlog.AppendResult{}, err
+	}
+	return s.appendOne(ctx, db, a)
+}
+
+// appendOne runs one prepared append in db (a transaction, or the pool:
+// then in a transaction of its own).
+func (s *Store) appendOne(ctx context.Context, db dbtx, a *pendingAppend) (eventlog.AppendResult, error) {
 	var (
 		code      int
 		version   int64
 		positions []int64
 		txID      *uint64
 	)
-	err = db.QueryRow(ctx, s.sql.append, streamID, int64(expected), s.lockKey(streamID), callerIDs, rawIDs, types, data, meta).
+	err := db.QueryRow(ctx, s.sql.append, a.stream, int64(a.expected), a.lock, a.callerIDs, a.rawIDs, a.types, a.data, a.meta).
 		Scan(&code, &version, &positions, &txID)
 	if err != nil {
-		return eventlog.AppendResult{}, s.appendError(streamID, err)
+		return eventlog.AppendResult{}, s.appendError(a.stream, err)
 	}
+	return s.appendResult(ctx, db, a, code, version, positions, txID)
+}
+
+// appendResult turns append_events' (or append_events_batch's) result
+// row into the append's result or typed error.
+func (s *Store) appendResult(ctx context.Context, db dbtx, a *pendingAppend, code int, version int64, positions []int64, txID *uint64) (eventlog.AppendResult, error) {
+	streamID, expected := a.stream, a.expected
 	switch code {
 	case codeAppended, codeDuplicate:
-		res := eventlog.AppendResult{NextExpectedVersion: version, IDs: ids, Duplicate: code == codeDuplicate}
+		res := eventlog.AppendResult{NextExpectedVersion: version, IDs: a.ids, Duplicate: code == codeDuplicate}
 		res.Positions = make([]eventlog.Position, len(positions))
 		for i, p := range positions {
 			res.Positions[i].Seq = p

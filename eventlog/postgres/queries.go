@@ -11,16 +11,17 @@ import (
 
 // queries holds the store's SQL with the schema substituted once.
 type queries struct {
-	append     string
-	txIDsOf    string
-	streamFwd  string
-	streamBwd  string
-	batch      [4]string // indexed by filterShape
-	head       string
-	count      [4]string
-	horizon    string
-	notify     string
-	lastWriter string
+	append      string
+	appendBatch string
+	txIDsOf     string
+	streamFwd   string
+	streamBwd   string
+	batch       [4]string // indexed by filterShape
+	head        string
+	count       [4]string
+	horizon     string
+	notify      string
+	lastWriter  string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -72,8 +73,9 @@ const eventColumns = `e.tx_id, e.position, e.event_id, e.stream_id, e.version, e
 func newQueries(schema string) queries {
 	t := pgx.Identifier{schema}.Sanitize()
 	q := queries{
-		append:  `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
-		txIDsOf: `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
+		append:      `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
+		appendBatch: `SELECT o_index, o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		txIDsOf:     `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
 		streamFwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e
 			WHERE e.stream_id = $1 AND e.version >= $2 ORDER BY e.version LIMIT $3`,
 		streamBwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e

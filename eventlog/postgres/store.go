@@ -36,6 +36,13 @@ type Config struct {
 	ListenURL string
 	// Tailer tunes the process's tailer.
 	Tailer eventlog.TailerOptions
+	// DisableGroupCommit makes every Append a transaction of its own.
+	// By default concurrent Appends share transactions (see group.go).
+	DisableGroupCommit bool
+	// AppendInFlight bounds the append transactions this store runs at once
+	// with group commit (default DefaultAppendInFlight); appends arriving
+	// while all are busy go together in the next.
+	AppendInFlight int
 	// Enrich, if set, may fill in an event's metadata from the append's
 	// context before it is stored (the runtime adds the W3C trace context
 	// so handlers continue the appender's trace).
@@ -54,6 +61,7 @@ type Store struct {
 	cfg        Config
 	sql        queries
 	notifier   *notifier
+	group      *group // nil: group commit off
 
 	mu         sync.Mutex
 	tailerOnce sync.Once
@@ -89,6 +97,12 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		channel:    NotifyChannel(cfg.Schema),
 		cfg:        cfg,
 		sql:        newQueries(cfg.Schema),
+	}
+	if !cfg.DisableGroupCommit {
+		if cfg.AppendInFlight <= 0 {
+			cfg.AppendInFlight = DefaultAppendInFlight
+		}
+		s.group = newGroup(s, cfg.AppendInFlight)
 	}
 	if !cfg.DisableNotify {
 		s.notifier = newNotifier(pool, s.channel, cfg.NotifyWindow)
