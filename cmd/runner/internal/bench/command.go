@@ -61,6 +61,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		warmup      = fs.Int("warmup", 0, "warm-up events; 0 = default, negative = none")
 		reps        = fs.Int("reps", 0, "measured repetitions per side; 0 = default")
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
+		inFlight    = fs.Int("append-in-flight", 0, "append: the store's group commit bound (append transactions in flight); 0 = default, -1 = group commit off")
 		quietWait   = fs.Duration("quiet-wait", 30*time.Second, "before each repetition, wait up to this long for other processes to go idle (0: do not wait)")
 		verbose     = fs.Bool("v", false, "log progress to stderr")
 		settings    = map[string]string{}
@@ -102,7 +103,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := Options{
 		Events: *events, Concurrency: *concurrency, BatchSize: *batch, ReadBatchSize: *readBatch, Partitions: *partitions, Streams: *streams,
-		DataSize: *dataSize, Rate: *rate, Warmup: *warmup, Repetitions: *reps, DisableNotify: *noNotify,
+		DataSize: *dataSize, Rate: *rate, Warmup: *warmup, Repetitions: *reps, DisableNotify: *noNotify, AppendInFlight: *inFlight,
 	}
 
 	head := EnvironmentLine{Type: "environment", Scenario: "environment", Machine: ThisMachine()}

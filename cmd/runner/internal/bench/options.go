@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -71,6 +73,9 @@ type Options struct {
 	// append, append-batch and import scenarios (to measure its cost; the
 	// latency scenario measures both ways regardless).
 	DisableNotify bool
+	// AppendInFlight is the store's group commit bound in the append
+	// scenario (postgres.Config.AppendInFlight); negative: group commit off.
+	AppendInFlight int
 	// ChildCommand is the executable the latency scenario re-executes as
 	// its reader; default os.Executable(). It must call MaybeRunChild first
 	// thing.
@@ -147,6 +152,22 @@ func (o Options) withDefaults(scenario string) Options {
 		o.PlainPollInterval = d.PlainPollInterval
 	}
 	return o
+}
+
+// appendStoreConfig is the append scenarios' store configuration.
+func appendStoreConfig(o Options) postgres.Config {
+	return postgres.Config{DisableNotify: o.DisableNotify, DisableGroupCommit: o.AppendInFlight < 0, AppendInFlight: max(o.AppendInFlight, 0)}
+}
+
+// groupNote describes the append scenario's group commit setting.
+func groupNote(o Options) string {
+	switch {
+	case o.AppendInFlight < 0:
+		return "; group commit off"
+	case o.AppendInFlight == 0:
+		return fmt.Sprintf("; group commit, %d transactions in flight", postgres.DefaultAppendInFlight)
+	}
+	return fmt.Sprintf("; group commit, %d transactions in flight", o.AppendInFlight)
 }
 
 func notifyNote(o Options) string {
