@@ -222,7 +222,8 @@ func Rebuilding(ctx context.Context) bool {
 // its index among the delivery's emitted events: handling the event again
 // — a retry, a replay, another build — appends nothing new (the log
 // reports a duplicate). Events are validated as an append would; a refusal
-// fails the delivery.
+// fails the delivery. No wake-up hint is sent (the commit is the worker's):
+// tailers find the events at their next poll or another append's hint.
 func Emit(ctx context.Context, stream string, events ...eventlog.EventData) error {
 	fd, err := effectsOf(ctx, "Emit")
 	if err != nil {
@@ -259,7 +260,8 @@ func Emit(ctx context.Context, stream string, events ...eventlog.EventData) erro
 
 // Enqueue enqueues msgs on the named queue as an effect of the event being
 // handled, like Emit: live in the handler's transaction, held back while
-// the build is not live.
+// the build is not live (a held-back message's Delay counts from its
+// release).
 //
 // A message without a deduplication key gets one derived like Emit's ids,
 // so handling the event again within the queue's default deduplication
