@@ -322,8 +322,10 @@ func appendIdempotent(ctx context.Context, tx pgx.Tx, app TxAppender, stream str
 		return err
 	}
 	for _, e := range evs {
-		if _, err := app.AppendTx(ctx, tx, stream, eventlog.Any, e); err != nil {
-			return err
+		if _, ferr := app.AppendTx(ctx, tx, stream, eventlog.Any, e); ferr != nil {
+			// Both: a unique violation of a concurrent append aborted tx,
+			// and the one-by-one append only says so.
+			return errors.Join(err, ferr)
 		}
 	}
 	return nil
