@@ -28,4 +28,24 @@
 // partition's epoch — which fences the workers running the projection: their
 // next commit fails, they drop what they were doing and re-claim from the
 // start, so old and new state never mix. Other subscriptions are untouched.
+//
+// # Effects
+//
+// A handler may emit events (Emit) and enqueue messages (Enqueue) as
+// effects of the event it handles, through the EffectsEnv its subscription
+// was built with (SubscriptionWith; the runtime passes its event log and
+// queues). Live, they run in the handler's transaction, so they commit or
+// roll back with the read model and the checkpoint. They are idempotent:
+// an event gets an id, and a message a deduplication key, derived from the
+// projection's lineage (its name without a build's "#N"), the source
+// event's id and the effect's index in the delivery, unless the handler set
+// one; so handling an event again — a retry, a replay, another build —
+// appends nothing new (messages: within the queue's deduplication window).
+// While a build of a versioned projection catches up beside the live one,
+// its effects are held back (Rebuilding reports it) in the table
+// projection_effects; when it goes live, ReleaseEffects carries out those
+// whose source event the previous live build had not handled yet, and the
+// others are dropped: the live build already had them. Without an
+// EffectsEnv, or without a transaction (the memory checkpoint store), Emit
+// and Enqueue fail with ErrNoEffects.
 package projection

@@ -30,6 +30,10 @@ type ReplayConfig struct {
 	// with the head as of the reset. Without it, Replay only resets:
 	// running workers pick the projection up from the start by themselves.
 	CatchUp bool
+	// Effects, if set, is where the catch-up worker's handlers' Emit and
+	// Enqueue go (live, as in the runners; see SubscriptionWith). Without
+	// it they fail with ErrNoEffects.
+	Effects *EffectsEnv
 	// Worker tunes the catch-up worker (Log and Checkpoints are set for you).
 	Worker worker.Config
 	// Progress receives progress: a live bar on a terminal, lines otherwise.
@@ -112,6 +116,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
 		return ReplayResult{}, errors.New("projection: Replay needs Projection, Log and Checkpoints")
 	}
 	sub, err := p.Subscription()
+	if cfg.Effects != nil {
+		sub, err = p.SubscriptionWith(*cfg.Effects)
+	}
 	if err != nil {
 		return ReplayResult{}, err
 	}

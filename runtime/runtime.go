@@ -220,8 +220,10 @@ func (r *Runtime) Migrate(ctx context.Context) ([]int, error) {
 // wraps their handlers with tracing and metrics).
 func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error) {
 	var subs []worker.Subscription
+	// Handlers' projection.Emit and Enqueue go to this log and these queues.
+	fx := projection.EffectsEnv{Appender: r.Log, Queues: r.queues, Schema: r.Log.Schema()}
 	for _, p := range r.app.Projections {
-		s, err := p.Subscription()
+		s, err := p.SubscriptionWith(fx)
 		if err != nil {
 			return nil, err
 		}

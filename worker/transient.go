@@ -6,16 +6,23 @@ import (
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/causewayhq/causeway/eventlog"
 )
 
 // isTransient reports whether err is the database (or network) being away
 // or a transaction conflict, rather than the handler failing: PostgreSQL
 // restarting, a dropped connection, a serialization failure or deadlock.
 // Such errors are retried without limit and never count as attempts, so an
-// outage never dead-letters events.
+// outage never dead-letters events. An append's order conflict
+// (eventlog.IsRetryable: a handler's AppendTx, e.g. projection.Emit, lost
+// to a later writer of the stream) is such a conflict too.
 func isTransient(err error) bool {
 	if err == nil {
 		return false
+	}
+	if eventlog.IsRetryable(err) {
+		return true
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -150,8 +150,13 @@ func (o *Ops) Replay(ctx context.Context, name string, catchUp bool, progress io
 	if i < 0 {
 		return projection.ReplayResult{}, fmt.Errorf("%w: %q (replay it from the binary that registers it)", ErrUnknownProjection, name)
 	}
+	var fx *projection.EffectsEnv // the handlers' Emit and Enqueue, as in the runners
+	if o.cfg.Log != nil {
+		fx = &projection.EffectsEnv{Appender: o.cfg.Log, Schema: o.cfg.Log.Schema()}
+		fx.Queues, _ = o.cfg.Queues.(projection.TxEnqueuer)
+	}
 	return projection.Replay(ctx, projection.ReplayConfig{
-		Projection: o.cfg.Projections[i], Log: o.cfg.Reader, Checkpoints: o.cfg.Checkpoints, CatchUp: catchUp, Progress: progress, Logger: o.cfg.Logger,
+		Projection: o.cfg.Projections[i], Log: o.cfg.Reader, Checkpoints: o.cfg.Checkpoints, CatchUp: catchUp, Progress: progress, Logger: o.cfg.Logger, Effects: fx,
 		Worker: worker.Config{MemberID: o.cfg.MemberID, LeaseTTL: o.cfg.LeaseTTL, Logger: o.cfg.Logger},
 	})
 }
@@ -292,8 +297,10 @@ func (o *Ops) CheckSubscription(ctx context.Context, name string) error {
 
 // Restamp re-stamps the log's transaction ids after a restore or a move to
 // another cluster, with every position the checkpoint and saga stores hold
-// (see eventlog/postgres's Store.Restamp). Stop every runner first.
+// (see eventlog/postgres's Store.Restamp) and projections' held-back
+// effects. Stop every runner first.
 func (o *Ops) Restamp(ctx context.Context) (pgstore.RestampResult, error) {
 	cols := append(o.cfg.Checkpoints.PositionColumns(), o.cfg.SagaStore.PositionColumns()...)
+	cols = append(cols, projection.EffectsPositionColumns()...)
 	return o.cfg.Log.Restamp(ctx, cols...)
 }
