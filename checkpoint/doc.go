@@ -20,4 +20,11 @@
 // Tx.Pgx() and Tx.Commit moves the checkpoint in the same transaction, so a
 // read model and its checkpoint always agree. In at-least-once mode the
 // worker flushes checkpoints with Store.Commit every N events or T ms.
+//
+// # Moves
+//
+// Store.Move sets every partition of a subscription to one position (an
+// operator's move to the start, the end, a position or a time), fenced like
+// Reset; dead letters of events after the position are deleted, those at
+// or before it kept, and the move is recorded (Store.Moves). See move.go.
 package checkpoint

@@ -21,6 +21,8 @@ type MemoryStore struct {
 	now    func() time.Time
 	subs   map[string]*memSub
 	nextDL int64
+	// nextMove numbers move records (move_memory.go).
+	nextMove int64
 }
 
 type memSub struct {
@@ -28,6 +30,7 @@ type memSub struct {
 	parts   []PartitionState
 	members map[string]memMember
 	dls     map[int64]*DeadLetter
+	moves   []MoveRecord // oldest first (move_memory.go)
 }
 
 type memMember struct {

@@ -4,12 +4,15 @@ import pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 
 // PositionColumns names the columns of this store's tables that hold log
 // positions, for eventlog/postgres's Store.Restamp: partition checkpoints,
-// subscriptions' start positions and dead letters' events.
+// subscriptions' start positions, dead letters' events and moves.
 func (s *PostgresStore) PositionColumns() []pgstore.PositionColumns {
 	return []pgstore.PositionColumns{
 		{Table: "partitions", TxID: "tx_id", Seq: "position"},
 		{Table: "subscriptions", TxID: "start_tx", Seq: "start_pos"},
 		{Table: "dead_letters", TxID: "event_tx", Seq: "event_pos"},
+		{Table: "subscription_moves", TxID: "from_min_tx", Seq: "from_min_pos"},
+		{Table: "subscription_moves", TxID: "from_max_tx", Seq: "from_max_pos"},
+		{Table: "subscription_moves", TxID: "to_tx", Seq: "to_pos"},
 	}
 }
 

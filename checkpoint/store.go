@@ -45,6 +45,16 @@ type Store interface {
 	// use it; ErrNotFound for an unknown subscription.
 	Reset(ctx context.Context, sub string) error
 
+	// Move sets every partition's checkpoint of a subscription to req.To,
+	// fencing like Reset (every epoch +1, leases freed), deletes the dead
+	// letters of events after req.To (they are delivered again), keeps
+	// those at or before it, and records the move — all at once (see
+	// move.go). ErrNotFound for an unknown subscription.
+	Move(ctx context.Context, sub string, req MoveRequest) (MoveRecord, error)
+	// Moves lists the recorded moves of a subscription ("" = all), newest
+	// first, at most limit (0 = DefaultMovesLimit).
+	Moves(ctx context.Context, sub string, limit int) ([]MoveRecord, error)
+
 	// Begin starts a unit of work (see Tx).
 	Begin(ctx context.Context) (Tx, error)
 	// Commit moves a checkpoint in its own short transaction, fenced by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"slices"
+	"time"
 )
 
 // Store is the event log. Implementations: postgres.Store (production) and
@@ -28,6 +29,15 @@ type Store interface {
 
 	// Head returns the position of the last visible event (Start if none).
 	Head(ctx context.Context) (Position, error)
+
+	// PositionAt returns where to read after for the first event (in log
+	// order) recorded at or after t to come first: the position of the
+	// event before it, or Start when it is the first. When no visible event
+	// was recorded at or after t, it returns the head. Only positions of
+	// events (or Start) come back, so the answer is safe as a checkpoint.
+	// It is an operator's tool (moving a subscription to a time): it may
+	// scan the log up to the answer.
+	PositionAt(ctx context.Context, t time.Time) (Position, error)
 
 	// CountBetween counts visible events after from and at or before to that
 	// match the filter (the lag of a reader at from when to is the head).

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FencedCommit", testFencing},
 		{"DeadLetters", testDeadLetters},
 		{"Reset", testReset},
+		{"Move", testMove},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

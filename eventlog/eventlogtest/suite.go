@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CursorStopsAtLastRow", testCursorStopsAtLastRow},
 		{"ReadAll", testReadAll},
 		{"HeadAndCount", testHeadAndCount},
+		{"PositionAt", testPositionAt},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"Tailer", testTailer},
 		{"Fold", testFold},

@@ -22,6 +22,7 @@ type queries struct {
 	horizon     string
 	notify      string
 	lastWriter  string
+	positionAt  string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -86,6 +87,7 @@ func newQueries(schema string) queries {
 		horizon: `SELECT pg_snapshot_xmin(pg_current_snapshot())`,
 		notify:  `SELECT pg_notify($1, '')`,
 	}
+	q.positionAt = positionAtSQL(t)
 	for shape := 0; shape < 4; shape++ {
 		// One statement, one snapshot: the matching events after the cursor
 		// below the horizon and, for a filtered read, the last row of any

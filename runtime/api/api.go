@@ -38,6 +38,8 @@ import (
 //	GET  /api/status
 //	GET  /api/subscriptions
 //	GET  /api/subscriptions/{name}
+//	POST /api/subscriptions/{name}/move      {"to": "start|end|position|time", "position", "time"}
+//	GET  /api/subscriptions/{name}/moves?limit=
 //	POST /api/projections/{name}/replay
 //	GET  /api/dead-letters?subscription=&partition=&key=&after=&limit=
 //	GET  /api/dead-letters/{subscription}/{id}
@@ -109,6 +111,8 @@ func Handler(cfg Config) http.Handler {
 	m.Handle("GET /api/status", a.endpoint(a.status))
 	m.Handle("GET /api/subscriptions", a.endpoint(a.subscriptions))
 	m.Handle("GET /api/subscriptions/{name}", a.endpoint(a.subscription))
+	m.Handle("POST /api/subscriptions/{name}/move", a.withBody(a.move))
+	m.Handle("GET /api/subscriptions/{name}/moves", a.endpoint(a.moves))
 	m.Handle("POST /api/projections/{name}/replay", a.endpoint(a.replay))
 	m.Handle("GET /api/dead-letters", a.endpoint(a.deadLetters))
 	m.Handle("GET /api/dead-letters/{subscription}/{id}", a.endpoint(a.deadLetter))

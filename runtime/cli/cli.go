@@ -109,6 +109,8 @@ func (c *cli) commands() []command {
 		{"status", "show subscriptions (partitions, owners, lag, state, dead letters) and the log horizon", (*cli).cmdStatus},
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
 		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
+		{"move", "move a subscription to the start, the end, a position or a time: move SUBSCRIPTION --to-…", (*cli).cmdMove},
+		{"moves", "list the recorded moves of subscriptions: moves [SUBSCRIPTION]", (*cli).cmdMoves},
 		{"sagas", "saga instances: sagas list|show|retry|resume|cancel", (*cli).cmdSagas},
 		{"queues", "queues and their dead letters: queues list|dead|show|requeue|discard", (*cli).cmdQueues},
 		{"restamp", "re-stamp stored transaction ids after a pg_dump restore or a move to another cluster", (*cli).cmdRestamp},
