@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FencedCommit", testFencing},
 		{"DeadLetters", testDeadLetters},
 		{"Reset", testReset},
+		{"Discards", testDiscards},
+		{"BulkRetryDiscard", testBulk},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
