@@ -27,12 +27,15 @@ func (o *Ops) DiscardDeadLetters(ctx context.Context, f checkpoint.DeadLetterFil
 }
 
 // DiscardedEvents lists the discards remembered for a subscription's
-// lineage (checkpoint.ErrNotFound for an unknown subscription).
+// lineage: q.Subscription may be a build's name or the lineage itself (a
+// versioned projection's name, which is no subscription of its own).
+// checkpoint.ErrNotFound when there are none and no such subscription.
 func (o *Ops) DiscardedEvents(ctx context.Context, q checkpoint.DiscardedQuery) ([]checkpoint.DiscardedEvent, error) {
-	if err := o.CheckSubscription(ctx, q.Subscription); err != nil {
-		return nil, err
+	ds, err := o.admin().Discarded(ctx, q)
+	if err != nil || len(ds) > 0 || q.AfterID > 0 {
+		return ds, err
 	}
-	return o.admin().Discarded(ctx, q)
+	return ds, o.CheckSubscription(ctx, q.Subscription)
 }
 
 // LocalActor names whoever runs this process for the records of operator
