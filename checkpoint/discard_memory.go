@@ -95,7 +95,7 @@ func (s *MemoryStore) discardLocked(m *memSub, dls []DeadLetter, by string) Bulk
 		}
 		rec.Subscription, rec.Partition, rec.Partitions, rec.Key = m.sub.Name, d.Partition, m.sub.Partitions, d.Key
 		rec.StreamID, rec.Version, rec.Type, rec.Error = d.StreamID, d.Version, d.Type, d.Error
-		rec.DiscardedAt, rec.DiscardedBy = s.now(), actor(by)
+		rec.DiscardedAt, rec.DiscardedBy = s.now(), storableActor(by)
 	}
 	return BulkResult{DeadLetters: len(dls), Keys: released}
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
-// actor is who acted, storable, "unknown" when not said.
-func actor(by string) string {
+// storableActor is who acted, storable, "unknown" when not said.
+func storableActor(by string) string {
 	by = strings.TrimSpace(pgtext.Sanitize(by))
 	if by == "" {
 		return "unknown"
@@ -22,21 +22,21 @@ func actor(by string) string {
 	return pgtext.Truncate(by, 256)
 }
 
-// params numbers query parameters as conditions are added.
-type params struct {
+// dlParams numbers query parameters as conditions are added.
+type dlParams struct {
 	args  []any
 	conds []string
 }
 
-func (p *params) arg(v any) string {
+func (p *dlParams) arg(v any) string {
 	p.args = append(p.args, v)
 	return fmt.Sprintf("$%d", len(p.args))
 }
 
-func (p *params) where(cond string, v any) { p.conds = append(p.conds, fmt.Sprintf(cond, p.arg(v))) }
+func (p *dlParams) where(cond string, v any) { p.conds = append(p.conds, fmt.Sprintf(cond, p.arg(v))) }
 
 // filterSQL adds f's conditions on the dead letters aliased d.
-func (p *params) filter(f DeadLetterFilter) {
+func (p *dlParams) filter(f DeadLetterFilter) {
 	if f.Partition != nil {
 		p.where("d.partition = %s", *f.Partition)
 	}
@@ -57,7 +57,7 @@ func (p *params) filter(f DeadLetterFilter) {
 	}
 }
 
-func (p *params) and() string {
+func (p *dlParams) and() string {
 	if len(p.conds) == 0 {
 		return ""
 	}
@@ -66,7 +66,7 @@ func (p *params) and() string {
 
 // Discard implements Store.
 func (s *PostgresStore) Discard(ctx context.Context, sub string, id int64, by string) error {
-	var p params
+	var p dlParams
 	p.where("d.id = %s", id)
 	res, err := s.discard(ctx, sub, by, &p)
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *PostgresStore) DiscardDeadLetters(ctx context.Context, f DeadLetterFilt
 	if err := f.Validate(); err != nil {
 		return BulkResult{}, err
 	}
-	var p params
+	var p dlParams
 	p.filter(f)
 	res, err := s.discard(ctx, f.Subscription, by, &p)
 	if err == nil && res.DeadLetters == 0 {
@@ -97,8 +97,8 @@ func (s *PostgresStore) DiscardDeadLetters(ctx context.Context, f DeadLetterFilt
 // dead letter went, in one statement (one transaction: a dead letter is
 // never deleted without being remembered). The matched rows are locked
 // first, so one a concurrent retry removes is not counted twice.
-func (s *PostgresStore) discard(ctx context.Context, sub, by string, p *params) (BulkResult, error) {
-	subArg, lineage, who := p.arg(sub), p.arg(Lineage(sub)), p.arg(actor(by))
+func (s *PostgresStore) discard(ctx context.Context, sub, by string, p *dlParams) (BulkResult, error) {
+	subArg, lineage, who := p.arg(sub), p.arg(Lineage(sub)), p.arg(storableActor(by))
 	sql := `WITH m AS (
 			SELECT d.id, d.partition, x.partitions, d.key, d.event_id, d.stream_id, d.version, d.event_type, d.error
 			  FROM ` + s.t.dls + ` d JOIN ` + s.t.subs + ` x ON x.name = d.subscription
@@ -143,7 +143,7 @@ func (s *PostgresStore) RetryDeadLetters(ctx context.Context, f DeadLetterFilter
 	if err := f.Validate(); err != nil {
 		return BulkResult{}, err
 	}
-	var p params
+	var p dlParams
 	subArg := p.arg(f.Subscription)
 	p.filter(f)
 	var res BulkResult
