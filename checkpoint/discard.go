@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/internal/pgtext"
 )
 
 // An operator's discard is remembered. Discarding a dead letter deletes it
@@ -121,4 +123,13 @@ type EventSet map[uuid.UUID]struct{}
 func (s EventSet) Has(id uuid.UUID) bool {
 	_, ok := s[id]
 	return ok
+}
+
+// storableActor is who acted, storable, "unknown" when not said.
+func storableActor(by string) string {
+	by = strings.TrimSpace(pgtext.Sanitize(by))
+	if by == "" {
+		return "unknown"
+	}
+	return pgtext.Truncate(by, 256)
 }

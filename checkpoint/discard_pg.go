@@ -9,18 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/causewayhq/causeway/internal/pgtext"
 )
-
-// storableActor is who acted, storable, "unknown" when not said.
-func storableActor(by string) string {
-	by = strings.TrimSpace(pgtext.Sanitize(by))
-	if by == "" {
-		return "unknown"
-	}
-	return pgtext.Truncate(by, 256)
-}
 
 // dlParams numbers query parameters as conditions are added.
 type dlParams struct {
