@@ -176,15 +176,3 @@ func (s *PostgresStore) RequestRetry(ctx context.Context, sub string, id int64) 
 	}
 	return nil
 }
-
-// Discard implements Store.
-func (s *PostgresStore) Discard(ctx context.Context, sub string, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.t.dls+` WHERE subscription = $1 AND id = $2`, sub, id)
-	if err != nil {
-		return wrap("discard dead letter", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
-	}
-	return nil
-}

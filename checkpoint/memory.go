@@ -23,6 +23,8 @@ type MemoryStore struct {
 	nextDL int64
 	// nextMove numbers move records (move_memory.go).
 	nextMove int64
+	// discards are the remembered discards (discard_memory.go).
+	discards memDiscards
 }
 
 type memSub struct {
@@ -424,20 +426,5 @@ func (s *MemoryStore) RequestRetry(ctx context.Context, sub string, id int64) er
 			x.RetryRequested = true
 		}
 	}
-	return nil
-}
-
-// Discard implements Store.
-func (s *MemoryStore) Discard(ctx context.Context, sub string, id int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.get(sub)
-	if err != nil {
-		return err
-	}
-	if _, ok := m.dls[id]; !ok {
-		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
-	}
-	delete(m.dls, id)
 	return nil
 }

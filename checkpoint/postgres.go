@@ -23,7 +23,7 @@ type PostgresStore struct {
 
 var _ Store = (*PostgresStore)(nil)
 
-type tables struct{ subs, parts, members, dls string }
+type tables struct{ subs, parts, members, dls, discarded string }
 
 // NewPostgres returns a store on pool in schema ("" = the default schema).
 // Migrations must have been applied.
@@ -40,6 +40,7 @@ func NewPostgres(pool *pgxpool.Pool, schema string) (*PostgresStore, error) {
 	q := pgx.Identifier{schema}.Sanitize() + "."
 	return &PostgresStore{pool: pool, schema: schema, t: tables{
 		subs: q + "subscriptions", parts: q + "partitions", members: q + "members", dls: q + "dead_letters",
+		discarded: q + "discarded_events",
 	}}, nil
 }
 

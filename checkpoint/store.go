@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/eventlog"
@@ -77,8 +78,29 @@ type Store interface {
 	// letter id: all of the key's dead letters in order, those parked after
 	// the request included.
 	RequestRetry(ctx context.Context, sub string, id int64) error
-	// Discard deletes a dead letter without handling it.
-	Discard(ctx context.Context, sub string, id int64) error
+	// Discard deletes a dead letter without handling it and remembers its
+	// event for the subscription's lineage, with who discarded it (see
+	// discard.go): no replay or build delivers the event again. Discarding
+	// the first dead letter of a key releases the rest for retry, in order.
+	Discard(ctx context.Context, sub string, id int64, by string) error
+
+	// DiscardedIDs returns the events a partition of sub skips: those
+	// discarded for sub's lineage in that partition, and all those recorded
+	// under another partition count. Read once per claim.
+	DiscardedIDs(ctx context.Context, sub string, partition int) (EventSet, error)
+	// IsDiscarded reports whether an event was discarded for sub's lineage.
+	IsDiscarded(ctx context.Context, sub string, eventID uuid.UUID) (bool, error)
+	// DiscardedEvents lists the discards remembered for a subscription's
+	// lineage, in id order.
+	DiscardedEvents(ctx context.Context, q DiscardedQuery) ([]DiscardedEvent, error)
+	// RetryDeadLetters asks for a retry of every key with a dead letter f
+	// selects (as RequestRetry: all of the key's dead letters, in order).
+	// ErrNotFound for an unknown subscription, ErrInvalidFilter for a bad
+	// filter.
+	RetryDeadLetters(ctx context.Context, f DeadLetterFilter) (BulkResult, error)
+	// DiscardDeadLetters discards every dead letter f selects, in one
+	// transaction, as Discard does each.
+	DiscardDeadLetters(ctx context.Context, f DeadLetterFilter, by string) (BulkResult, error)
 }
 
 // Tx is a unit of work: handler writes (through Pgx, in the PostgreSQL

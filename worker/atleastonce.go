@@ -28,6 +28,10 @@ func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) 
 			p.carryBack(batch[i:], mark)
 			return nil
 		}
+		if p.isDiscarded(d) {
+			p.handledAtLeastOnce(d) // passed over: the checkpoint moves past it
+			continue
+		}
 		if _, blocked := p.blocked[d.key]; blocked {
 			if err := p.park(d); err != nil {
 				return err

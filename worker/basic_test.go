@@ -332,7 +332,7 @@ func TestDiscardUnblocksKey(t *testing.T) {
 	waitFor(t, 20*time.Second, "3 dead letters", func() bool { n, _ := e.cps.CountDeadLetters(ctx, "disc"); return n == 3 })
 	dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "disc"})
 	for _, d := range dls {
-		if err := (worker.DeadLetterAdmin{Store: e.cps}).Discard(ctx, "disc", d.ID); err != nil {
+		if err := (worker.DeadLetterAdmin{Store: e.cps}).Discard(ctx, "disc", d.ID, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -404,7 +404,7 @@ func testDeadLetterCapHalts(t *testing.T, makeRoom string) {
 	fail.Store(false)
 	dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "cap"})
 	admin := worker.DeadLetterAdmin{Store: e.cps}
-	act := admin.Discard
+	act := func(ctx context.Context, sub string, id int64) error { return admin.Discard(ctx, sub, id, "test") }
 	if makeRoom == "retry" {
 		act = admin.Retry
 	}

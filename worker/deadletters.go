@@ -258,8 +258,27 @@ func (a DeadLetterAdmin) Retry(ctx context.Context, sub string, id int64) error 
 	return a.Store.RequestRetry(ctx, sub, id)
 }
 
-// Discard drops a dead letter unhandled. The key resumes once it has no
-// dead letters left.
-func (a DeadLetterAdmin) Discard(ctx context.Context, sub string, id int64) error {
-	return a.Store.Discard(ctx, sub, id)
+// Discard drops a dead letter unhandled and remembers its event for the
+// subscription's lineage, with who discarded it (by): the worker never
+// delivers that event again, not after a replay nor in a later build.
+// Discarding the key's first dead letter releases the ones parked behind it
+// (re-delivered in order); the key resumes once it has none left.
+func (a DeadLetterAdmin) Discard(ctx context.Context, sub string, id int64, by string) error {
+	return a.Store.Discard(ctx, sub, id, by)
+}
+
+// RetryMatching asks for a retry of every key with a dead letter f selects:
+// each key's dead letters are re-delivered in order.
+func (a DeadLetterAdmin) RetryMatching(ctx context.Context, f checkpoint.DeadLetterFilter) (checkpoint.BulkResult, error) {
+	return a.Store.RetryDeadLetters(ctx, f)
+}
+
+// DiscardMatching discards every dead letter f selects, as Discard.
+func (a DeadLetterAdmin) DiscardMatching(ctx context.Context, f checkpoint.DeadLetterFilter, by string) (checkpoint.BulkResult, error) {
+	return a.Store.DiscardDeadLetters(ctx, f, by)
+}
+
+// Discarded lists the discards remembered for a subscription's lineage.
+func (a DeadLetterAdmin) Discarded(ctx context.Context, q checkpoint.DiscardedQuery) ([]checkpoint.DiscardedEvent, error) {
+	return a.Store.DiscardedEvents(ctx, q)
 }

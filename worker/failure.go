@@ -26,6 +26,12 @@ const capPollInterval = 2 * time.Second
 // partition halts here instead, visibly, until operators make room. It
 // returns errStop when the partition must stop.
 func (p *partition) failed(d delivery, cause error) error {
+	if skip, err := p.discardedSince(d); err != nil || skip {
+		if err != nil {
+			return err
+		}
+		return p.skipFailed(d)
+	}
 	for p.g.deadLetters.Load() >= int64(p.g.sub.MaxDeadLetters) {
 		if err := p.halt(); err != nil {
 			return err

@@ -59,6 +59,10 @@ type partition struct {
 	retryTimer Timer        // on the worker's Clock
 	state      atomic.Value // string, see LocalPartitionStatus
 	handled    atomic.Int64
+
+	// discarded holds the events operators discarded: passed over
+	// (discarded.go).
+	discarded checkpoint.EventSet
 }
 
 func newPartition(g *group, l checkpoint.Lease) *partition {
@@ -159,7 +163,7 @@ var errStop = errors.New("partition stopping")
 
 func (p *partition) run() {
 	defer p.exit()
-	if !p.loadBlockedKeys() {
+	if !p.loadBlockedKeys() || !p.loadDiscarded() {
 		return
 	}
 	p.state.Store(stateRunning)

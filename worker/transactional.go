@@ -90,6 +90,9 @@ func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool
 			break
 		}
 		d := events[i]
+		if p.isDiscarded(d) {
+			continue // the checkpoint moves past it with the rest
+		}
 		if _, blocked := p.blocked[d.key]; blocked {
 			if err := tx.PutDeadLetter(p.work, p.deadLetter(d, true, 0, errBlocked, time.Time{})); err != nil {
 				return 0, -1, nil, err

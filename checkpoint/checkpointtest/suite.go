@@ -31,6 +31,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeadLetters", testDeadLetters},
 		{"Reset", testReset},
 		{"Move", testMove},
+		{"Discards", testDiscards},
+		{"BulkRetryDiscard", testBulk},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -322,7 +324,7 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if keys, _ = s.BlockedKeys(ctx, "d", 0); !keys["k1"].RetryRequested {
 		t.Fatalf("parking cleared the key's retry request: %v", keys)
 	}
-	if err := s.Discard(ctx, "d", req[2].ID); err != nil {
+	if err := s.Discard(ctx, "d", req[2].ID, "op"); err != nil {
 		t.Fatal(err)
 	}
 	// Failing again updates the same row and clears the request.
@@ -356,7 +358,7 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if err := tx.Commit(ctx, ls[0], eventlog.Position{TxID: 26, Seq: 26}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Discard(ctx, "d", all[0].ID); err != nil {
+	if err := s.Discard(ctx, "d", all[0].ID, "op"); err != nil {
 		t.Fatal(err)
 	}
 	if keys, _ := s.BlockedKeys(ctx, "d", 0); keys["k1"].RetryAt.IsZero() || keys["k1"].RetryAt.After(time.Now()) {
@@ -366,10 +368,10 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if len(dlParked) != 1 {
 		t.Fatalf("key dead letters %v", dlParked)
 	}
-	if err := s.Discard(ctx, "d", dlParked[0].ID); err != nil {
+	if err := s.Discard(ctx, "d", dlParked[0].ID, "op"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Discard(ctx, "d", all[0].ID); !errors.Is(err, checkpoint.ErrNotFound) {
+	if err := s.Discard(ctx, "d", all[0].ID, "op"); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatalf("double discard: %v", err)
 	}
 	if keys, _ := s.BlockedKeys(ctx, "d", 0); len(keys) != 0 {

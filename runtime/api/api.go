@@ -44,7 +44,9 @@ import (
 //	GET  /api/dead-letters?subscription=&partition=&key=&after=&limit=
 //	GET  /api/dead-letters/{subscription}/{id}
 //	POST /api/dead-letters/{subscription}/{id}/retry
-//	POST /api/dead-letters/{subscription}/{id}/discard
+//	POST /api/dead-letters/{subscription}/{id}/discard   (X-Causeway-Actor: who, else "api")
+//	POST /api/dead-letters/retry and /discard         a JSON filter: bulk (deadletters.go)
+//	GET  /api/dead-letters/discarded?subscription=&after=&limit=
 //	GET  /api/sagas?type=&status=&correlation_id=&after=&limit=
 //	GET  /api/sagas/{id}
 //	POST /api/sagas/{id}/retry|resume|cancel
@@ -118,6 +120,9 @@ func Handler(cfg Config) http.Handler {
 	m.Handle("GET /api/dead-letters/{subscription}/{id}", a.endpoint(a.deadLetter))
 	m.Handle("POST /api/dead-letters/{subscription}/{id}/retry", a.endpoint(a.retryDeadLetter))
 	m.Handle("POST /api/dead-letters/{subscription}/{id}/discard", a.endpoint(a.discardDeadLetter))
+	m.Handle("POST /api/dead-letters/retry", a.withBody(a.retryDeadLetters))
+	m.Handle("POST /api/dead-letters/discard", a.withBody(a.discardDeadLetters))
+	m.Handle("GET /api/dead-letters/discarded", a.endpoint(a.discardedEvents))
 	m.Handle("GET /api/sagas", a.endpoint(a.sagas))
 	m.Handle("GET /api/sagas/{id}", a.endpoint(a.saga))
 	m.Handle("POST /api/sagas/{id}/retry", a.endpoint(a.sagaAction(a.ops.RetrySaga)))
@@ -554,10 +559,14 @@ func (a *api) discardDeadLetter(ctx context.Context, req *http.Request) (int, an
 	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
-	if err := a.ops.DiscardDeadLetter(ctx, sub, id); err != nil {
+	by, err := actor(req)
+	if err != nil {
 		return 0, nil, err
 	}
-	a.logger.Info("causeway: dead letter discarded through the API", "subscription", sub, "id", id)
+	if err := a.ops.DiscardDeadLetter(ctx, sub, id, by); err != nil {
+		return 0, nil, err
+	}
+	a.logger.Info("causeway: dead letter discarded through the API", "subscription", sub, "id", id, "by", by)
 	return http.StatusOK, ops.DeadLetterActionView{Subscription: sub, ID: id, Action: "discard", Status: "discarded"}, nil
 }
 

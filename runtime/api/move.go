@@ -5,17 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/causewayhq/causeway/runtime/ops"
 )
-
-// ActorHeader names who asks for an action through the API (kept with a
-// move); without it the actor is "api".
-const ActorHeader = "X-Causeway-Actor"
 
 // moveRequest is the body of POST /api/subscriptions/{name}/move.
 type moveRequest struct {
@@ -24,49 +17,7 @@ type moveRequest struct {
 	Time     string `json:"time"`
 }
 
-// bodyKey carries a request's body past endpoint, which drains bodies.
-type bodyKey struct{}
-
-// withBody reads a request's body (within maxRequestBody) before endpoint
-// runs fn, which finds it with requestBody.
-func (a *api) withBody(fn apiFunc) http.Handler {
-	inner := a.endpoint(fn)
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, err := io.ReadAll(req.Body)
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			a.fail(w, req, &apiError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body over %d bytes", tooBig.Limit)})
-			return
-		case err != nil:
-			a.fail(w, req, badRequest("read request body: %v", err))
-			return
-		}
-		req = req.WithContext(context.WithValue(req.Context(), bodyKey{}, b))
-		req.Body = http.NoBody
-		inner.ServeHTTP(w, req)
-	})
-}
-
-// requestBody is the body withBody read.
-func requestBody(req *http.Request) []byte {
-	b, _ := req.Context().Value(bodyKey{}).([]byte)
-	return b
-}
-
-// actor is who asks: the X-Causeway-Actor header, else "api".
-func actor(req *http.Request) (string, error) {
-	by := strings.TrimSpace(req.Header.Get(ActorHeader))
-	if by == "" {
-		return "api", nil
-	}
-	if err := checkText(ActorHeader, by); err != nil {
-		return "", err
-	}
-	return by, nil
-}
-
-func (a *api) move(ctx context.Context, req *http.Request) (int, any, error) {
+func (a *api) move(ctx context.Context, req *http.Request, body []byte) (int, any, error) {
 	name, err := subscriptionName("subscription", req.PathValue("name"))
 	if err != nil {
 		return 0, nil, err
@@ -79,7 +30,7 @@ func (a *api) move(ctx context.Context, req *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	var mr moveRequest
-	dec := json.NewDecoder(bytes.NewReader(requestBody(req)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&mr); err != nil {
 		return 0, nil, badRequest(`body: want {"to": "start|end|position|time", "position": "txid/seq", "time": "RFC 3339"}: %v`, err)

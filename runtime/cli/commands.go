@@ -215,12 +215,12 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 						state, d.Attempts, d.LastFailedAt.Format(time.RFC3339), firstLine(d.Error, 60)}
 				})
 		})
-	case "show", "retry", "discard":
-		fs := c.flags("dlq "+sub, "SUBSCRIPTION ID", map[string]string{
-			"show":    "Show a dead letter with its event and full error.",
-			"retry":   "Ask the partition's owner to re-deliver the dead letter's key, all of its dead letters in order.",
-			"discard": "Drop a dead letter without handling it; its key resumes once it has none left.",
-		}[sub], cfg)
+	case "retry", "discard":
+		return c.dlqAction(ctx, sub, rest, cfg)
+	case "discarded":
+		return c.dlqDiscarded(ctx, rest, cfg)
+	case "show":
+		fs := c.flags("dlq show", "SUBSCRIPTION ID", "Show a dead letter with its event and full error.", cfg)
 		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
@@ -236,20 +236,6 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			return usageErr("dead letter id %q is not a positive number", pos[1])
 		}
 		return c.withOps(ctx, cfg, func(ctx context.Context, o *ops.Ops) error {
-			switch sub {
-			case "retry":
-				if err := o.RetryDeadLetter(ctx, pos[0], id); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "retry requested for dead letter %d of %s (its key is re-delivered in order)\n", id, pos[0])
-				return nil
-			case "discard":
-				if err := o.DiscardDeadLetter(ctx, pos[0], id); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "dead letter %d of %s discarded\n", id, pos[0])
-				return nil
-			}
 			dl, ev, err := o.DeadLetter(ctx, pos[0], id)
 			if err != nil {
 				return err
@@ -261,10 +247,10 @@ func (c *cli) cmdDLQ(ctx context.Context, args []string) error {
 			return c.printJSON(v)
 		})
 	case "-h", "--help", "help":
-		fmt.Fprintf(c.stdout, "Usage: %s dlq list|show|retry|discard [flags]\n\nRun '%s dlq <sub-command> --help' for flags.\n", c.prog, c.prog)
+		fmt.Fprintf(c.stdout, "Usage: %s dlq list|show|retry|discard|discarded [flags]\n\nRun '%s dlq <sub-command> --help' for flags.\n", c.prog, c.prog)
 		return nil
 	}
-	return usageErr("want a sub-command: list, show, retry or discard")
+	return usageErr("want a sub-command: list, show, retry, discard or discarded")
 }
 
 func (c *cli) cmdSagas(ctx context.Context, args []string) error {

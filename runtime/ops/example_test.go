@@ -78,7 +78,7 @@ func Example() {
 	dl := ops.NewDeadLetterView(dls[0]) // as `dlq list --json` and GET /api/dead-letters show it
 	fmt.Println(dl.StreamID, dl.Version, dl.State, dl.Error)
 
-	o.DiscardDeadLetter(ctx, "invoices", dl.ID)
+	o.DiscardDeadLetter(ctx, "invoices", dl.ID, "alice@ops-host")
 	left, _ := o.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "invoices"})
 	fmt.Println("after discard:", len(left))
 	// Output:

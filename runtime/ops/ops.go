@@ -184,9 +184,10 @@ func (o *Ops) RetryDeadLetter(ctx context.Context, sub string, id int64) error {
 	return o.admin().Retry(ctx, sub, id)
 }
 
-// DiscardDeadLetter drops a dead letter unhandled.
-func (o *Ops) DiscardDeadLetter(ctx context.Context, sub string, id int64) error {
-	return o.admin().Discard(ctx, sub, id)
+// DiscardDeadLetter drops a dead letter unhandled and remembers its event,
+// with who discarded it (see deadletters.go).
+func (o *Ops) DiscardDeadLetter(ctx context.Context, sub string, id int64, by string) error {
+	return o.admin().Discard(ctx, sub, id, by)
 }
 
 func (o *Ops) admin() worker.DeadLetterAdmin { return worker.DeadLetterAdmin{Store: o.cfg.Checkpoints} }

@@ -133,7 +133,7 @@ func (o *operator) handleKey(ctx context.Context, sub string, dls []checkpoint.D
 	retry := head
 	switch {
 	case strings.Contains(head.Error, errPermanentText):
-		if err := o.ops.DiscardDeadLetter(ctx, sub, head.ID); err != nil {
+		if err := o.ops.DiscardDeadLetter(ctx, sub, head.ID, "reliability operator"); err != nil {
 			o.debug.Debug("operator: discard", "err", err)
 			return
 		}
