@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/user"
 	"time"
 
 	"github.com/causewayhq/causeway/checkpoint"
@@ -24,7 +22,7 @@ func (c *cli) cmdMove(ctx context.Context, args []string) error {
 	toEnd := fs.Bool("to-end", false, "move to the log's head now: every event so far is skipped")
 	toPosition := fs.String("to-position", "", "move to a position (txid/seq, as status shows it; at most the head)")
 	toTime := fs.String("to-time", "", "move to just before the first event recorded at or after this time (RFC 3339)")
-	by := fs.String("by", defaultActor(), "who asks, kept with the move")
+	by := fs.String("by", ops.LocalActor(), "who asks, kept with the move")
 	asJSON := fs.Bool("json", false, "print JSON")
 	rest, err := c.parse(fs, args)
 	if err != nil {
@@ -116,22 +114,4 @@ func (c *cli) cmdMoves(ctx context.Context, args []string) error {
 				return []any{m.ID, m.Subscription, m.RequestedAt.UTC().Format(time.RFC3339), m.RequestedBy, m.Target, from, m.To, m.DeadLettersDeleted}
 			})
 	})
-}
-
-// defaultActor is who an operator is by default: user@host.
-func defaultActor() string {
-	name := os.Getenv("USER")
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		return name
-	}
-	return name + "@" + host
 }
