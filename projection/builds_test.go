@@ -1,0 +1,286 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/worker"
+)
+
+type tick struct {
+	N int64 `json:"n"`
+}
+
+func (tick) EventType() string { return "Tick" }
+
+// itemsProjection is a versioned projection with one row per stream: how
+// many events it has seen (n, which must grow by exactly 1 per event: a
+// duplicate or a skipped event is a permanent failure), and the code
+// version that wrote it. Its tables are unqualified: they land in the
+// build's schema.
+func itemsProjection(name, live string, version int, opts ...projection.Option) *projection.Projection {
+	return heldItemsProjection(name, live, version, nil, opts...)
+}
+
+// heldItemsProjection is itemsProjection calling hold with each event's
+// stream before handling it (a test holds some back).
+func heldItemsProjection(name, live string, version int, hold func(stream string), opts ...projection.Option) *projection.Projection {
+	return projection.New(name, append([]projection.Option{
+		projection.Version(version),
+		projection.Schema(live),
+		projection.Categories("item"),
+		projection.Partitions(4),
+		projection.Retry(projection.RetryPolicy{MaxAttempts: 1}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[tick]) error {
+			if hold != nil {
+				hold(e.Event.StreamID)
+			}
+			tag, err := tx.Exec(ctx, `UPDATE items SET n = n + 1, version = $3 WHERE stream = $1 AND n = $2 - 1`,
+				e.Event.StreamID, e.Event.Version, version)
+			if err != nil || tag.RowsAffected() == 1 {
+				return err
+			}
+			if e.Event.Version != 1 {
+				return projection.Permanent(fmt.Errorf("%s v%d out of order", e.Event.StreamID, e.Event.Version))
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO items (stream, n, version) VALUES ($1, 1, $2)`, e.Event.StreamID, version)
+			return err
+		}),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS items (stream text PRIMARY KEY, n bigint NOT NULL, version int NOT NULL)`)
+			return err
+		}),
+	}, opts...)...)
+}
+
+func (e *env) builds(t *testing.T, member string, grace time.Duration, ps ...*projection.Projection) *projection.Builds {
+	t.Helper()
+	b, err := projection.NewBuilds(projection.BuildsConfig{Pool: e.pool, Schema: e.schema, Log: e.log, Checkpoints: e.cps,
+		Projections: ps, By: member, Interval: 100 * time.Millisecond, SwapMaxLag: 1000, SampleEvery: 200 * time.Millisecond, Grace: grace,
+		Worker: worker.Config{MemberID: member, LeaseTTL: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// runBuilds runs a builds loop until the test ends or stop is called.
+func runBuilds(t *testing.T, b *projection.Builds) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = b.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) appendTicks(t *testing.T, streams, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+		if _, err := e.log.Append(ctxT(t), fmt.Sprintf("item-%d", i%streams), eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func buildsByNumber(t *testing.T, b *projection.Builds, name string) map[int]projection.Build {
+	t.Helper()
+	bs, err := b.List(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]projection.Build{}
+	for _, bl := range bs {
+		out[bl.Build] = bl
+	}
+	return out
+}
+
+// liveSnapshot is what one read of the live view sees.
+type liveSnapshot struct {
+	rows, events int64
+	versions     int
+	version      int
+}
+
+func (e *env) readLive(ctx context.Context, live string) (liveSnapshot, error) {
+	var s liveSnapshot
+	err := e.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(n), 0), count(DISTINCT version), coalesce(max(version), 0) FROM `+
+		pgx.Identifier{live, "items"}.Sanitize()).Scan(&s.rows, &s.events, &s.versions, &s.version)
+	return s, err
+}
+
+// TestBlueGreenRebuild: a deployment bumps a versioned projection's
+// version while the old runner keeps serving it and events keep coming.
+// Two runners of the new code build version 2 beside version 1 and switch
+// readers when it has caught up. A reader polling the live view throughout
+// never sees fewer rows or events than it saw before, nor rows of two
+// versions at once; the switch happens; the old build is retired, its
+// workers stopped, and dropped on command.
+func TestBlueGreenRebuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	live := e.schema + "_items"
+	v1 := itemsProjection("items", live, 1)
+	b1 := e.builds(t, "old", time.Hour, v1)
+	runBuilds(t, b1)
+	e.appendTicks(t, 50, 1000)
+	waitFor(t, "build 1 live with every event", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == 1000 && s.version == 1
+	})
+	if bs := buildsByNumber(t, b1, "items"); bs[1].State != projection.BuildLive || bs[1].RequestedBy != "first build: old" {
+		t.Fatalf("build 1: %+v", bs[1])
+	}
+
+	// The reader and the appends run through the switch.
+	var (
+		readErr  = make(chan error, 1)
+		stopRead = make(chan struct{})
+		reads    atomic.Int64
+		sawV2    atomic.Bool
+	)
+	go func() {
+		var last liveSnapshot
+		for {
+			select {
+			case <-stopRead:
+				readErr <- nil
+				return
+			default:
+			}
+			s, err := e.readLive(ctx, live)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			reads.Add(1)
+			if s.versions > 1 {
+				readErr <- fmt.Errorf("one read saw rows of %d versions", s.versions)
+				return
+			}
+			if s.rows < last.rows || s.events < last.events {
+				readErr <- fmt.Errorf("the live view went back: %+v after %+v", s, last)
+				return
+			}
+			if s.version == 2 {
+				sawV2.Store(true)
+			}
+			last = s
+		}
+	}()
+	appendDone, stopAppend := make(chan struct{}), make(chan struct{})
+	var appended atomic.Int64
+	appended.Store(1000)
+	go func() {
+		defer close(appendDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopAppend:
+				return
+			default:
+			}
+			ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+			if _, err := e.log.Append(ctx, fmt.Sprintf("item-%d", i%80), eventlog.Any, ev); err != nil {
+				t.Error(err)
+				return
+			}
+			appended.Add(1)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	// The deployment: two runners of version 2 start; the old one runs on.
+	// Version 2 holds back the events of stream item-held until the gate
+	// opens: when it gets within the switch's lag threshold it is still
+	// behind the live build, which has handled them. The switch must wait
+	// until it has passed the frozen live build.
+	gate := make(chan struct{})
+	hold := func(stream string) {
+		if stream == "item-held" {
+			<-gate
+		}
+	}
+	v2a, v2b := heldItemsProjection("items", live, 2, hold), heldItemsProjection("items", live, 2, hold)
+	b2a, b2b := e.builds(t, "new-a", time.Hour, v2a), e.builds(t, "new-b", time.Hour, v2b)
+	runBuilds(t, b2a)
+	runBuilds(t, b2b)
+	waitFor(t, "build 2 started", func() bool { return buildsByNumber(t, b1, "items")[2].State == projection.BuildBuilding })
+	for i := 0; i < 20; i++ {
+		ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+		if _, err := e.log.Append(ctx, "item-held", eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+		appended.Add(1)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() { close(gate) })
+	t0 := time.Now()
+	waitFor(t, "build 2 live", func() bool {
+		bs := buildsByNumber(t, b1, "items")
+		return bs[2].State == projection.BuildLive && bs[1].State == projection.BuildRetired
+	})
+	t.Logf("switched after %v (%d appended)", time.Since(t0), appended.Load())
+	time.Sleep(200 * time.Millisecond) // appends and reads go on after the switch too
+	close(stopAppend)
+	<-appendDone
+	waitFor(t, "every event in the live view", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == appended.Load()
+	})
+	close(stopRead)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	if !sawV2.Load() || reads.Load() < 10 {
+		t.Fatalf("reader: %d reads, saw version 2: %v", reads.Load(), sawV2.Load())
+	}
+	bs := buildsByNumber(t, b1, "items")
+	if b := bs[2]; b.Version != 2 || b.RequestedBy[:8] != "deploy: " || b.LiveAt.IsZero() || b.Done != b.Total {
+		t.Fatalf("build 2: %+v", b)
+	}
+	if b := bs[1]; b.RetiredAt.IsZero() || b.DropAfter.Before(time.Now().Add(50*time.Minute)) {
+		t.Fatalf("build 1: %+v", b)
+	}
+	// The old runner stopped its worker of the retired build; the new ones
+	// run only build 2 (both of them: they share its partitions).
+	waitFor(t, "workers follow the states", func() bool {
+		return len(b1.RunningBuilds()) == 0 && fmt.Sprint(b2a.RunningBuilds()) == "[items#2]" && fmt.Sprint(b2b.RunningBuilds()) == "[items#2]"
+	})
+	for _, sub := range []string{"items#1", "items#2"} {
+		if n, _ := e.cps.CountDeadLetters(ctx, sub); n != 0 {
+			dls, _ := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: sub})
+			t.Fatalf("%s: %d dead letters: %+v", sub, n, dls[0])
+		}
+	}
+
+	// Drop on command: the retired build's schema and subscription go.
+	if _, err := b2a.Drop(ctx, "items", 2, "test"); !errors.Is(err, projection.ErrBuildState) {
+		t.Fatalf("dropping the live build: %v", err)
+	}
+	dropped, err := b2a.Drop(ctx, "items", 0, "test")
+	if err != nil || len(dropped) != 1 || dropped[0].Build != 1 {
+		t.Fatalf("drop: %+v, %v", dropped, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, live+"__b1"); n != 0 {
+		t.Fatal("build 1's schema is still there")
+	}
+	if _, err := e.cps.Subscription(ctx, "items#1"); !errors.Is(err, checkpoint.ErrNotFound) {
+		t.Fatalf("build 1's subscription: %v", err)
+	}
+	if s, err := e.readLive(ctx, live); err != nil || s.events != appended.Load() {
+		t.Fatalf("live view after the drop: %+v, %v", s, err)
+	}
+}
