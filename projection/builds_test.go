@@ -284,3 +284,74 @@ func TestBlueGreenRebuild(t *testing.T) {
 		t.Fatalf("live view after the drop: %+v, %v", s, err)
 	}
 }
+
+// TestRebuildAbortAndGrace: a rebuild started by an operator and aborted
+// leaves the live build and its views untouched and drops the new build's
+// schema and subscription; a second start while one is building is
+// refused; a retired build is dropped by itself once its grace period is
+// over. An in-place replay of a versioned projection is refused.
+func TestRebuildAbortAndGrace(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	live := e.schema + "_items"
+	p := itemsProjection("items", live, 1)
+	if err := projection.Reset(ctx, p, e.cps); !errors.Is(err, projection.ErrVersioned) {
+		t.Fatalf("replay of a versioned projection: %v", err)
+	}
+	if _, err := p.Subscription(); !errors.Is(err, projection.ErrVersioned) {
+		t.Fatalf("subscription of a versioned projection: %v", err)
+	}
+	e.appendTicks(t, 10, 200)
+	b := e.builds(t, "m", 300*time.Millisecond, p)
+	stop := runBuilds(t, b)
+	waitFor(t, "build 1 live", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == 200
+	})
+	// A rebuild that no runner works on (the loop is stopped): it stays
+	// building until aborted.
+	stop()
+	bl, err := b.Start(ctx, "items", "ops")
+	if err != nil || bl.Build != 2 || bl.State != projection.BuildBuilding || bl.Total != 200 {
+		t.Fatalf("start: %+v, %v", bl, err)
+	}
+	if _, err := b.Start(ctx, "items", "ops"); !errors.Is(err, projection.ErrBuildInProgress) {
+		t.Fatalf("second start: %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 'items'`, live+"__b2"); n != 1 {
+		t.Fatal("the set-up hook did not run in build 2's schema")
+	}
+	if _, err := b.Abort(ctx, "items", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Abort(ctx, "items", "ops"); !errors.Is(err, projection.ErrNoBuild) {
+		t.Fatalf("second abort: %v", err)
+	}
+	bs := buildsByNumber(t, b, "items")
+	if bs[1].State != projection.BuildLive || bs[2].State != projection.BuildAborted || bs[2].DroppedAt.IsZero() {
+		t.Fatalf("builds after abort: %+v", bs)
+	}
+	if n := e.count(t, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, live+"__b2"); n != 0 {
+		t.Fatal("the aborted build's schema is still there")
+	}
+	if s, err := e.readLive(ctx, live); err != nil || s.events != 200 || s.version != 1 {
+		t.Fatalf("live view after abort: %+v, %v", s, err)
+	}
+
+	// A rebuild that runs: switched to, then build 1 dropped after its
+	// grace period with nobody asking.
+	runBuilds(t, b)
+	if _, err := b.Start(ctx, "items", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "build 3 live and build 1 dropped", func() bool {
+		bs := buildsByNumber(t, b, "items")
+		return bs[3].State == projection.BuildLive && bs[1].State == projection.BuildDropped
+	})
+	if n := e.count(t, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, live+"__b1"); n != 0 {
+		t.Fatal("the retired build's schema is still there")
+	}
+	if s, err := e.readLive(ctx, live); err != nil || s.events != 200 {
+		t.Fatalf("live view: %+v, %v", s, err)
+	}
+}
