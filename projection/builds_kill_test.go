@@ -109,4 +109,3 @@ func TestRebuildSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("the second runner handled %d events; at most %d were left after the kill", h, left)
 	}
 }
-

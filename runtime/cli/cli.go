@@ -108,6 +108,7 @@ func (c *cli) commands() []command {
 		{"migrate", "apply Causeway's migrations, declare the app's queues and run the projections' set-up", (*cli).cmdMigrate},
 		{"status", "show subscriptions (partitions, owners, lag, state, dead letters) and the log horizon", (*cli).cmdStatus},
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
+		{"rebuild", "blue/green rebuilds of versioned projections: rebuild start|status|follow|abort|drop", (*cli).cmdRebuild},
 		{"dlq", "dead letters: dlq list|show|retry|discard", (*cli).cmdDLQ},
 		{"sagas", "saga instances: sagas list|show|retry|resume|cancel", (*cli).cmdSagas},
 		{"queues", "queues and their dead letters: queues list|dead|show|requeue|discard", (*cli).cmdQueues},
