@@ -47,7 +47,7 @@ type StatusView struct {
 	Horizon       HorizonView                    `json:"horizon"`
 	Subscriptions []SubscriptionView             `json:"subscriptions"`
 	Sagas         map[string]map[saga.Status]int `json:"sagas"`
-	Builds        []BuildView                    `json:"builds"`
+	Builds        []BuildView                    `json:"builds,omitempty"` // versioned projections only
 }
 
 // HorizonView: what holds the log's visibility horizon back.
