@@ -295,7 +295,10 @@ func (b *Builds) reconcile(ctx context.Context, p *Projection, builds []Build) {
 }
 
 func (b *Builds) startWorker(ctx context.Context, p *Projection, bl Build) error {
-	sub := p.subscription(bl.Subscription, worker.OnAny(buildHandler(b, p, bl.Subscription)), worker.BeforeTx(b.beforeTx(bl)))
+	// Every build reads the whole log, whatever Start says: a build from
+	// now would replace the live read model with an empty one.
+	sub := p.subscription(bl.Subscription, worker.Start(worker.FromBeginning),
+		worker.OnAny(buildHandler(b, p, bl.Subscription)), worker.BeforeTx(b.beforeTx(bl)))
 	cfg := b.cfg.Worker
 	cfg.Log, cfg.Checkpoints = b.cfg.Log, b.cfg.Checkpoints
 	if cfg.Logger == nil {

@@ -131,7 +131,16 @@ func (b *Builds) manage(ctx context.Context, p *Projection) error {
 			return err
 		case hasLive && live.Version > p.version:
 			return nil // an older runner: the newer one manages it
-		case hasLive && live.Version < p.version && !hasBuilding:
+		case hasLive && live.Version < p.version && (!hasBuilding || building.Version < p.version):
+			if hasBuilding {
+				// A build of a version this deployment supersedes: nobody
+				// would finish it.
+				b.cfg.Logger.Info("causeway: projection build superseded by a newer version", "projection", p.name,
+					"build", building.Build, "version", building.Version, "code_version", p.version)
+				if err := b.drop(ctx, tx, building, BuildAborted); err != nil {
+					return err
+				}
+			}
 			_, err := b.create(ctx, tx, p, nextBuild(builds), BuildBuilding, "deploy: "+b.cfg.By)
 			return err
 		}

@@ -355,3 +355,29 @@ func TestRebuildAbortAndGrace(t *testing.T) {
 		t.Fatalf("live view: %+v, %v", s, err)
 	}
 }
+
+// TestSupersededBuild: a build of version 2 left unfinished (no runner of
+// version 2 remains) is superseded when version 3 is deployed: aborted
+// and dropped, and version 3 built and switched to.
+func TestSupersededBuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	live := e.schema + "_items"
+	e.appendTicks(t, 5, 50)
+	b1 := e.builds(t, "v1", time.Hour, itemsProjection("items", live, 1))
+	stop := runBuilds(t, b1)
+	waitFor(t, "build 1 live", func() bool { s, err := e.readLive(ctx, live); return err == nil && s.events == 50 })
+	stop()
+	if _, err := e.builds(t, "v2", time.Hour, itemsProjection("items", live, 2)).Start(ctx, "items", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	b3 := e.builds(t, "v3", time.Hour, itemsProjection("items", live, 3))
+	runBuilds(t, b3)
+	waitFor(t, "version 3 live", func() bool {
+		bs := buildsByNumber(t, b3, "items")
+		return bs[2].State == projection.BuildAborted && bs[3].State == projection.BuildLive && bs[3].Version == 3
+	})
+	if s, err := e.readLive(ctx, live); err != nil || s.events != 50 || s.version != 3 {
+		t.Fatalf("live view: %+v, %v", s, err)
+	}
+}

@@ -2,10 +2,12 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/causewayhq/causeway/eventlog"
 )
@@ -84,7 +86,17 @@ func (b *Builds) trySwap(ctx context.Context, tx pgx.Tx, p *Projection, live, ne
 	if err != nil {
 		return fmt.Errorf("release effects: %w", err)
 	}
+	// Dropping a view waits for its readers; a long one must not stall the
+	// switch, nor the readers queued behind it: give up and retry later.
+	if _, err := sp.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+		return err
+	}
 	if err := replaceViews(ctx, sp, next.LiveSchema, next.Schema); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" {
+			b.cfg.Logger.Warn("causeway: switch postponed: a reader of the live views held them too long", "projection", p.name, "err", err)
+			return nil
+		}
 		return err
 	}
 	if _, err := sp.Exec(ctx, `UPDATE `+b.table()+` SET state = 'retired', retired_at = now(), drop_after = now() + $3::interval
