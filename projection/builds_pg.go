@@ -151,6 +151,14 @@ func (b *Builds) manage(ctx context.Context, p *Projection) error {
 					return err
 				}
 			}
+			// A worker that started just before its build was dropped may
+			// have registered the subscription again: delete it once more
+			// for a while (its runner stops it within a tick).
+			if (bl.State == BuildDropped || bl.State == BuildAborted) && now.Sub(bl.DroppedAt) < time.Minute {
+				if err := b.cfg.Checkpoints.DeleteTx(ctx, tx, bl.Subscription); err != nil {
+					return err
+				}
+			}
 		}
 		for _, bl := range []Build{live, building} {
 			if bl.Running() && bl.Version == p.version && bl.Done < bl.Total && now.Sub(bl.SampledAt) >= b.cfg.SampleEvery {

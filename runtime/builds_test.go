@@ -121,6 +121,23 @@ func TestVersionedProjectionInTheRuntime(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "PROJECTION") || !strings.Contains(out, live+"__b3") {
 		t.Fatalf("rebuild status: %d %q %q", code, out, errOut)
 	}
+	// The CLI: a rebuild followed until it is live, then nothing to abort.
+	code, out, errOut = execute(t, stockApp(live, 2), "rebuild", "start", "stock", "--follow", "--by=ann", "--schema="+schema)
+	if code != 0 || !strings.Contains(out, "build 4 (version 2) started") || !strings.Contains(out, "build 4 is live") ||
+		!strings.Contains(errOut, "rebuild stock build 4") {
+		t.Fatalf("rebuild start --follow: %d %q %q", code, out, errOut)
+	}
+	if b := builds(e2)[4]; b.RequestedBy != "ann" || b.State != "live" {
+		t.Fatalf("build 4: %+v", b)
+	}
+	code, out, errOut = execute(t, stockApp(live, 2), "rebuild", "abort", "stock", "--schema="+schema)
+	if code != 1 || !strings.Contains(errOut, "no build in progress") {
+		t.Fatalf("rebuild abort: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = execute(t, stockApp(live, 2), "status", "--schema="+schema)
+	if code != 0 || !strings.Contains(out, "EVENTS/S") || !strings.Contains(out, live+"__b4") {
+		t.Fatalf("status: %d %q %q", code, out, errOut)
+	}
 	code, out, errOut = execute(t, stockApp(live, 2), "replay", "stock", "--schema="+schema)
 	if code != 1 || !strings.Contains(errOut, "rebuild") {
 		t.Fatalf("replay of a versioned projection: %d %q %q", code, out, errOut)
