@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,7 +69,7 @@ func (e *env) builds(t *testing.T, member string, grace time.Duration, ps ...*pr
 	t.Helper()
 	b, err := projection.NewBuilds(projection.BuildsConfig{Pool: e.pool, Schema: e.schema, Log: e.log, Checkpoints: e.cps,
 		Projections: ps, By: member, Interval: 100 * time.Millisecond, SwapMaxLag: 1000, SampleEvery: 200 * time.Millisecond, Grace: grace,
-		Worker: worker.Config{MemberID: member, LeaseTTL: 2 * time.Second}})
+		Worker: worker.Config{MemberID: member, LeaseTTL: 2 * time.Second}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,4 +382,13 @@ func TestSupersededBuild(t *testing.T) {
 	if s, err := e.readLive(ctx, live); err != nil || s.events != 50 || s.version != 3 {
 		t.Fatalf("live view: %+v, %v", s, err)
 	}
+}
+
+// testLogger logs to stderr when CW_TEST_LOG is set (debugging), nowhere
+// otherwise.
+func testLogger() *slog.Logger {
+	if os.Getenv("CW_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
