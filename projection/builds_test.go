@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -391,4 +392,26 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestVersionOptions: the live schema's default and its checks.
+func TestVersionOptions(t *testing.T) {
+	on := projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[tick]) error { return nil })
+	p := projection.New("Order.Summary-v:x", projection.Version(1), on)
+	if err := p.Err(); err != nil || projection.LiveSchema(p) != "order_summary_v_x" || !p.Versioned() || p.CodeVersion() != 1 {
+		t.Fatalf("err %v, live schema %q", err, projection.LiveSchema(p))
+	}
+	if s := projection.LiveSchema(projection.New("plain", on)); s != "" {
+		t.Fatalf("unversioned live schema %q", s)
+	}
+	for _, bad := range []*projection.Projection{
+		projection.New("p", projection.Version(0), on),
+		projection.New("p", projection.Version(1), projection.Schema("Has Space"), on),
+		projection.New("p", projection.Version(1), projection.Schema("pg_mine"), on),
+		projection.New("a"+strings.Repeat("b", 50), projection.Version(1), on),
+	} {
+		if bad.Err() == nil {
+			t.Errorf("%s: no error", bad.Name())
+		}
+	}
 }
