@@ -28,6 +28,15 @@
 // partition's epoch — which fences the workers running the projection: their
 // next commit fails, they drop what they were doing and re-claim from the
 // start, so old and new state never mix. Other subscriptions are untouched.
+// Readers see the read model empty, then filling up, while it replays.
+//
+// A versioned projection (Version) is rebuilt blue/green instead: each build
+// is a subscription of its own ("name#N") writing its unqualified tables
+// into a schema of its own (search_path is set per transaction by a
+// worker.BeforeTx hook), and readers read the live schema (Schema,
+// LiveSchema), whose views Builds re-creates, in the transaction that
+// switches builds, once a new build has caught up with the live one. Builds
+// runs in every runner; see builds.go and swap.go for the guarantees.
 //
 // # Effects
 //

@@ -63,3 +63,27 @@ func Example() {
 	fmt.Println(report)
 	// Output: ann: 32.5, bob: 5
 }
+
+// A versioned projection: its tables are unqualified (each build writes
+// into a schema of its own), and readers read the live schema's views.
+// Raising the version in a deployment builds the new version beside the
+// live one; Builds (run by every runner) switches readers when it has
+// caught up.
+func ExampleVersion() {
+	totals := projection.New("customer_totals",
+		projection.Version(2),
+		projection.Schema("customer_totals"), // the default: the name
+		projection.Categories("order"),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS totals (customer text PRIMARY KEY, total numeric)`)
+			return err
+		}),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[OrderPlaced]) error {
+			_, err := tx.Exec(ctx, `INSERT INTO totals VALUES ($1, $2)
+			ON CONFLICT (customer) DO UPDATE SET total = totals.total + excluded.total`, e.Data.Customer, e.Data.Total)
+			return err
+		}),
+	)
+	fmt.Println("readers query", projection.LiveSchema(totals)+".totals")
+	// Output: readers query customer_totals.totals
+}

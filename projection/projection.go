@@ -57,6 +57,9 @@ type Projection struct {
 	reset      TxFunc
 	errs       []error
 
+	version    int    // Version; 0: replayed in place
+	liveSchema string // Schema
+
 	handled atomic.Int64
 	skipped atomic.Int64
 }
@@ -172,12 +175,19 @@ func wopt(o worker.SubscriptionOption) Option {
 // Name returns the projection's name.
 func (p *Projection) Name() string { return p.name }
 
-// Err reports registration mistakes (bad names, duplicate handlers).
+// Err reports registration mistakes (bad names, duplicate handlers, a bad
+// live schema).
 func (p *Projection) Err() error {
+	errs := slices.Clone(p.errs)
 	if len(p.handlers) == 0 {
-		return errors.Join(append(slices.Clone(p.errs), fmt.Errorf("projection %s: no handlers", p.name))...)
+		errs = append(errs, fmt.Errorf("projection %s: no handlers", p.name))
 	}
-	return errors.Join(p.errs...)
+	if p.Versioned() {
+		if _, err := p.liveSchemaName(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Types returns the handled event types, sorted.
@@ -212,12 +222,23 @@ func (p *Projection) Stats() Stats {
 }
 
 // Subscription returns the worker subscription that runs the projection.
+// A versioned projection has none: each of its builds runs as a
+// subscription of its own, which Builds starts (ErrVersioned).
 func (p *Projection) Subscription() (worker.Subscription, error) {
 	if err := p.Err(); err != nil {
 		return worker.Subscription{}, err
 	}
+	if p.Versioned() {
+		return worker.Subscription{}, fmt.Errorf("projection %s: %w", p.name, ErrVersioned)
+	}
+	return p.subscription(p.name, worker.OnAny(p.handle)), nil
+}
+
+// subscription is the projection's worker subscription under a name, with
+// extra options (a build's handler and BeforeTx hook).
+func (p *Projection) subscription(name string, extra ...worker.SubscriptionOption) worker.Subscription {
 	opts := append([]worker.SubscriptionOption{worker.Filter(p.Filter()), worker.Mode(worker.Transactional)}, p.wopts...)
-	return worker.NewSubscription(p.name, append(opts, worker.OnAny(p.handle))...), nil
+	return worker.NewSubscription(name, append(opts, extra...)...)
 }
 
 func (p *Projection) handle(ctx context.Context, d *worker.Delivery) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,12 @@ import (
 	"github.com/causewayhq/causeway/worker"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(buildsChildEnv) != "" {
+		os.Exit(pgtest.ChildMain(runBuildsChild))
+	}
+	pgtest.Main(m)
+}
 
 type env struct {
 	schema string

@@ -70,6 +70,9 @@ func Reset(ctx context.Context, p *Projection, cps checkpoint.Store) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
+	if p.Versioned() {
+		return fmt.Errorf("projection %s: %w", p.name, ErrVersioned)
+	}
 	pg, ok := cps.(txResetter)
 	if !ok {
 		if p.reset != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Setup runs the projections' set-up hooks (each in its own transaction)
+// Setup runs the (unversioned) projections' set-up hooks (each in its own transaction)
 // under an advisory lock, so runners starting together do not race on
 // CREATE statements. `runner migrate` and every runner start call it.
 func Setup(ctx context.Context, pool *pgxpool.Pool, schema string, projections ...*Projection) error {
@@ -31,8 +31,8 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, schema string, projections .
 		if err := p.Err(); err != nil {
 			return err
 		}
-		if p.setup == nil {
-			continue
+		if p.setup == nil || p.Versioned() {
+			continue // a versioned projection's set-up runs in each new build's schema
 		}
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return p.setup(ctx, tx) }); err != nil {
 			return fmt.Errorf("projection %s: setup: %w", p.name, err)

@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/migrate"
 	"github.com/causewayhq/causeway/runtime/telemetry"
 )
@@ -35,6 +36,11 @@ type Config struct {
 	ReadyMaxHorizon time.Duration // CAUSEWAY_READY_MAX_HORIZON age (default 1m)
 	// Concurrency of the saga executor.
 	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default 16)
+	// Blue/green rebuilds of versioned projections: how far behind the head
+	// a new build may still be when readers are switched to it, and how
+	// long a replaced build is kept before it is dropped.
+	RebuildMaxLag int64         // CAUSEWAY_REBUILD_MAX_LAG events (default 100)
+	RebuildGrace  time.Duration // CAUSEWAY_REBUILD_GRACE (default 1h)
 	// ConnectTimeout bounds opening each database connection when the
 	// connection string has no connect_timeout (and PGCONNECT_TIMEOUT is
 	// unset): CAUSEWAY_CONNECT_TIMEOUT, 0 meaning DefaultConnectTimeout.
@@ -102,6 +108,8 @@ func ConfigFromEnv() (Config, error) {
 		ReadyMaxLag:     10_000,
 		ReadyMaxHorizon: time.Minute,
 		SagaConcurrency: 16,
+		RebuildMaxLag:   projection.DefaultSwapMaxLag,
+		RebuildGrace:    projection.DefaultBuildGrace,
 	}
 	var errs []error
 	envParse(&errs, "CAUSEWAY_DISABLE_NOTIFY", &c.DisableNotify, "true or false", strconv.ParseBool)
@@ -123,6 +131,14 @@ func ConfigFromEnv() (Config, error) {
 		}
 		return n, err
 	})
+	envParse(&errs, "CAUSEWAY_REBUILD_MAX_LAG", &c.RebuildMaxLag, "a whole number of events, 1 or more", func(s string) (int64, error) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil && n < 1 {
+			err = errors.New("below 1")
+		}
+		return n, err
+	})
+	envParse(&errs, "CAUSEWAY_REBUILD_GRACE", &c.RebuildGrace, durationWant, parsePositiveDuration)
 	return c, errors.Join(errs...)
 }
 
@@ -178,6 +194,9 @@ func (c *Config) bindRunFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CAUSEWAY_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (env CAUSEWAY_LOG_FORMAT)")
 	fs.IntVar(&c.SagaConcurrency, "saga-concurrency", c.SagaConcurrency, "saga steps run at once (env CAUSEWAY_SAGA_CONCURRENCY)")
+	fs.Int64Var(&c.RebuildMaxLag, "rebuild-max-lag", c.RebuildMaxLag,
+		"a new build of a versioned projection replaces the live one when at most this many events behind (env CAUSEWAY_REBUILD_MAX_LAG)")
+	fs.DurationVar(&c.RebuildGrace, "rebuild-grace", c.RebuildGrace, "how long a replaced build is kept before it is dropped (env CAUSEWAY_REBUILD_GRACE)")
 }
 
 // check validates the configuration.

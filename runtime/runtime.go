@@ -52,6 +52,8 @@ type Runtime struct {
 	reader worker.Log
 	// queues is the queue store (Queues).
 	queues *qpostgres.Store
+	// builds runs and manages the builds of versioned projections.
+	builds *projection.Builds
 	// purgeSchedule is when the leader purges the queues (empty: every
 	// minute; tests shorten it).
 	purgeSchedule string
@@ -161,6 +163,10 @@ func Open(ctx context.Context, app App, cfg Config) (*Runtime, error) {
 		r.Close()
 		return nil, err
 	}
+	if r.builds, err = r.newBuilds(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if app.OnOpen != nil {
 		if err := app.OnOpen(r); err != nil {
 			r.Close()
@@ -223,6 +229,9 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 	// Handlers' projection.Emit and Enqueue go to this log and these queues.
 	fx := projection.EffectsEnv{Appender: r.Log, Queues: r.queues, Schema: r.Log.Schema()}
 	for _, p := range r.app.Projections {
+		if p.Versioned() {
+			continue // its builds run as subscriptions of their own (r.builds)
+		}
 		s, err := p.SubscriptionWith(fx)
 		if err != nil {
 			return nil, err
@@ -323,6 +332,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if sched != nil {
 		sup.start("scheduler", sched.Run)
 	}
+	if r.builds.Versioned() {
+		sup.start("builds", r.builds.Run)
+	}
 	sup.start("metrics", func(ctx context.Context) error {
 		return r.tel.Collect(ctx, r.metricsInterval, r.gauges, r.logger)
 	})
@@ -363,7 +375,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 // HTTP API use it).
 func (r *Runtime) Ops() *ops.Ops {
 	return ops.New(ops.Config{Log: r.Log, Reader: r.reader, Checkpoints: r.Checkpoints, SagaStore: r.Sagas, Queues: r.queues,
-		Projections: r.app.Projections, Sagas: r.app.Sagas, Subscriptions: r.app.Subscriptions,
+		Projections: r.app.Projections, Sagas: r.app.Sagas, Subscriptions: r.app.Subscriptions, Builds: r.builds,
 		MemberID: r.cfg.MemberID, LeaseTTL: r.cfg.LeaseTTL, ReadyMaxLag: r.cfg.ReadyMaxLag,
 		ReadyMaxHorizon: r.cfg.ReadyMaxHorizon, Logger: r.logger})
 }

@@ -38,7 +38,7 @@ func (p *partition) handleAtLeastOnce(batch []delivery, mark eventlog.Position) 
 			}
 			continue
 		}
-		herr := p.deliver(nil, d, 1)
+		herr := p.deliver(p.work, nil, d, 1)
 		switch {
 		case herr == nil:
 			p.handledAtLeastOnce(d)

@@ -58,8 +58,11 @@ type subscription struct {
 	Partitions int     // fixed at creation; default DefaultPartitions
 	Key        KeyFunc // default StreamKey
 	Handler    Handler
-	Retry      RetryPolicy
-	Mode       CommitMode
+	// BeforeTx runs at the start of each delivering transaction (see the
+	// BeforeTx option).
+	BeforeTx BeforeTxFunc
+	Retry    RetryPolicy
+	Mode     CommitMode
 
 	// BatchSize and BatchMaxDuration bound one batch (one transaction in
 	// transactional mode): a batch ends at whichever comes first, so a

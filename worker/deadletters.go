@@ -152,7 +152,7 @@ func (p *partition) retryKey(k checkpoint.BlockedKey) error {
 // event); whether an unknown-outcome commit landed is read back from the
 // dead letter's absence.
 func (p *partition) redeliver(d delivery, dl checkpoint.DeadLetter) (handlerErr, err error) {
-	tx, err := p.g.store().Begin(p.work)
+	tx, ctx, err := p.beginDelivery()
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (p *partition) redeliver(d delivery, dl checkpoint.DeadLetter) (handlerErr,
 	if p.g.sub.Mode == AtLeastOnce {
 		pgxTx = nil
 	}
-	if herr := p.deliver(pgxTx, d, dl.Attempts+1); herr != nil {
+	if herr := p.deliver(ctx, pgxTx, d, dl.Attempts+1); herr != nil {
 		if isTransient(herr) && p.g.sub.Mode == Transactional {
 			return nil, herr
 		}

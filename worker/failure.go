@@ -94,18 +94,18 @@ func (p *partition) retryAfter(attempts int, cause error, since, now time.Time) 
 // infrastructure error to be retried without counting an attempt.
 func (p *partition) attemptOne(d delivery, attempt int) (handlerErr, err error) {
 	if p.g.sub.Mode == AtLeastOnce {
-		herr := p.deliver(nil, d, attempt)
+		herr := p.deliver(p.work, nil, d, attempt)
 		if herr == nil {
 			p.handledAtLeastOnce(d)
 		}
 		return herr, nil
 	}
-	tx, err := p.g.store().Begin(p.work)
+	tx, ctx, err := p.beginDelivery()
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(p.work)
-	if herr := p.deliver(tx.Pgx(), d, attempt); herr != nil {
+	if herr := p.deliver(ctx, tx.Pgx(), d, attempt); herr != nil {
 		if isTransient(herr) {
 			return nil, herr
 		}

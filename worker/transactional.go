@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -76,7 +77,7 @@ func (p *partition) handleTransactional(batch []delivery, mark eventlog.Position
 // how many were committed, or the index and error of the failing event
 // (nothing committed), or an infrastructure error.
 func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool) (done, failAt int, handlerErr, err error) {
-	tx, err := p.g.store().Begin(p.work)
+	tx, ctx, err := p.beginDelivery()
 	if err != nil {
 		return 0, -1, nil, err
 	}
@@ -100,7 +101,7 @@ func (p *partition) txChunk(events []delivery, mark eventlog.Position, last bool
 			parked = append(parked, d)
 			continue
 		}
-		if herr := p.deliver(tx.Pgx(), d, 1); herr != nil {
+		if herr := p.deliver(ctx, tx.Pgx(), d, 1); herr != nil {
 			if isTransient(herr) {
 				return 0, -1, nil, herr
 			}
@@ -194,8 +195,9 @@ func (p *partition) checkpointAt(pos eventlog.Position) (bool, error) {
 	return false, checkpoint.ErrNotFound
 }
 
-// deliver runs the handler once.
-func (p *partition) deliver(tx pgx.Tx, d delivery, attempt int) error {
+// deliver runs the handler once, with ctx (p.work, or what a BeforeTx hook
+// derived from it).
+func (p *partition) deliver(ctx context.Context, tx pgx.Tx, d delivery, attempt int) error {
 	del := &Delivery{
 		Event:        d.event,
 		Subscription: p.g.sub.Name,
@@ -205,10 +207,10 @@ func (p *partition) deliver(tx pgx.Tx, d delivery, attempt int) error {
 		Tx:           tx,
 	}
 	start := time.Now()
-	err := call(p.work, p.g.sub.Handler, del)
+	err := call(ctx, p.g.sub.Handler, del)
 	p.handled.Add(1)
 	if h := p.g.w.cfg.Hooks.Handled; h != nil {
-		h(p.work, del, time.Since(start), err)
+		h(ctx, del, time.Since(start), err)
 	}
 	return err
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker/queue"
@@ -41,6 +42,10 @@ import (
 //	POST /api/subscriptions/{name}/move      {"to": "start|end|position|time", "position", "time"}
 //	GET  /api/subscriptions/{name}/moves?limit=
 //	POST /api/projections/{name}/replay
+//	GET  /api/projections/{name}/builds
+//	POST /api/projections/{name}/rebuild
+//	POST /api/projections/{name}/rebuild/abort
+//	POST /api/projections/{name}/builds/{n}/drop
 //	GET  /api/dead-letters?subscription=&partition=&key=&after=&limit=
 //	GET  /api/dead-letters/{subscription}/{id}
 //	POST /api/dead-letters/{subscription}/{id}/retry
@@ -116,6 +121,10 @@ func Handler(cfg Config) http.Handler {
 	m.Handle("POST /api/subscriptions/{name}/move", a.withBody(a.move))
 	m.Handle("GET /api/subscriptions/{name}/moves", a.endpoint(a.moves))
 	m.Handle("POST /api/projections/{name}/replay", a.endpoint(a.replay))
+	m.Handle("GET /api/projections/{name}/builds", a.endpoint(a.builds))
+	m.Handle("POST /api/projections/{name}/rebuild", a.endpoint(a.rebuild))
+	m.Handle("POST /api/projections/{name}/rebuild/abort", a.endpoint(a.abortRebuild))
+	m.Handle("POST /api/projections/{name}/builds/{n}/drop", a.endpoint(a.dropBuild))
 	m.Handle("GET /api/dead-letters", a.endpoint(a.deadLetters))
 	m.Handle("GET /api/dead-letters/{subscription}/{id}", a.endpoint(a.deadLetter))
 	m.Handle("POST /api/dead-letters/{subscription}/{id}/retry", a.endpoint(a.retryDeadLetter))
@@ -286,9 +295,11 @@ func statusOf(err error) int {
 	case errors.As(err, &ae):
 		return ae.code
 	case errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, saga.ErrNotFound), errors.Is(err, ops.ErrUnknownProjection),
-		errors.Is(err, queue.ErrUnknownQueue), errors.Is(err, queue.ErrNotFound):
+		errors.Is(err, queue.ErrUnknownQueue), errors.Is(err, queue.ErrNotFound),
+		errors.Is(err, projection.ErrUnknown), errors.Is(err, projection.ErrNoBuild):
 		return http.StatusNotFound
-	case errors.Is(err, saga.ErrInvalidState):
+	case errors.Is(err, saga.ErrInvalidState), errors.Is(err, projection.ErrBuildInProgress), errors.Is(err, projection.ErrBuildState),
+		errors.Is(err, projection.ErrNotVersioned), errors.Is(err, projection.ErrVersioned):
 		return http.StatusConflict
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

@@ -108,6 +108,7 @@ func (c *cli) commands() []command {
 		{"migrate", "apply Causeway's migrations, declare the app's queues and run the projections' set-up", (*cli).cmdMigrate},
 		{"status", "show subscriptions (partitions, owners, lag, state, dead letters) and the log horizon", (*cli).cmdStatus},
 		{"replay", "rebuild a projection from the log, with progress: replay NAME", (*cli).cmdReplay},
+		{"rebuild", "blue/green rebuilds of versioned projections: rebuild start|status|follow|abort|drop", (*cli).cmdRebuild},
 		{"dlq", "dead letters: dlq list|show|retry|discard|discarded (retry and discard also in bulk by filter)", (*cli).cmdDLQ},
 		{"move", "move a subscription to the start, the end, a position or a time: move SUBSCRIPTION --to-…", (*cli).cmdMove},
 		{"moves", "list the recorded moves of subscriptions: moves [SUBSCRIPTION]", (*cli).cmdMoves},

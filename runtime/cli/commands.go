@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/ops"
 	"github.com/causewayhq/causeway/saga"
 )
@@ -116,6 +117,19 @@ func (c *cli) cmdStatus(ctx context.Context, args []string) error {
 		for name, n := range st.Sagas {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, n[saga.StatusRunning], n[saga.StatusWaiting], n[saga.StatusCompensating],
 				n[saga.StatusCompleted], n[saga.StatusCompensated], n[saga.StatusFailed], n[saga.StatusCancelled])
+		}
+	}
+	if len(st.Builds) > 0 {
+		fmt.Fprintln(tw, "\nPROJECTION\tBUILD\tVERSION\tSTATE\tDONE\tTOTAL\tEVENTS/S\tETA\tSCHEMA")
+		for _, b := range st.Builds {
+			if b.State == projection.BuildDropped || b.State == projection.BuildAborted {
+				continue // history: rebuild status lists it
+			}
+			eta := "-"
+			if d := b.ETA(); d > 0 {
+				eta = d.Round(time.Second).String()
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%.0f\t%s\t%s\n", b.Projection, b.Build, b.Version, b.State, b.Done, b.Total, b.Rate, eta, b.Schema)
 		}
 	}
 	return tw.Flush()

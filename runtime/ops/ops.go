@@ -50,6 +50,9 @@ type Config struct {
 	Projections   []*projection.Projection
 	Sagas         []saga.Saga
 	Subscriptions []worker.Subscription
+	// Builds manages the versioned projections' builds (rebuilds); nil
+	// when the program has none.
+	Builds *projection.Builds
 
 	// MemberID and LeaseTTL are a replay's worker settings.
 	MemberID string
@@ -77,6 +80,8 @@ type Status struct {
 	Horizon       pgstore.HorizonInfo
 	Subscriptions []worker.SubscriptionStatus
 	Sagas         map[string]map[saga.Status]int
+	// Builds are the versioned projections' builds, with progress.
+	Builds []projection.Build
 }
 
 // inspectOptions returns how to inspect a subscription: the registered
@@ -84,7 +89,7 @@ type Status struct {
 func (o *Ops) inspectOptions(name string) worker.InspectOptions {
 	opts := worker.InspectOptions{}
 	for _, p := range o.cfg.Projections {
-		if p.Name() == name {
+		if p.Name() == checkpoint.Lineage(name) { // a build "p#N" reads as p does
 			opts.Filter = p.Filter()
 		}
 	}
@@ -124,6 +129,9 @@ func (o *Ops) Status(ctx context.Context) (Status, error) {
 			return st, err
 		}
 		st.Subscriptions = append(st.Subscriptions, ss)
+	}
+	if st.Builds, err = o.Builds(ctx, ""); err != nil {
+		return st, err
 	}
 	st.Sagas = map[string]map[saga.Status]int{}
 	for _, d := range o.cfg.Sagas {
@@ -237,7 +245,16 @@ func (o *Ops) Ready(ctx context.Context) Readiness {
 		reasons = append(reasons, fmt.Sprintf("log horizon held for %v by pid %d (%s): readers are stalled",
 			h.Age.Round(time.Millisecond), h.PID, h.State))
 	}
-	for _, name := range o.Registered() {
+	names := o.Registered()
+	// A versioned projection is served by its live build (a build catching
+	// up beside it does not make the runner unready).
+	builds, _ := o.Builds(ctx, "")
+	for _, b := range builds {
+		if b.State == projection.BuildLive {
+			names = append(names, b.Subscription)
+		}
+	}
+	for _, name := range names {
 		st, err := o.Subscription(ctx, name)
 		if err != nil {
 			continue // not created yet: nothing to lag behind

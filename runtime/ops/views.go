@@ -47,6 +47,7 @@ type StatusView struct {
 	Horizon       HorizonView                    `json:"horizon"`
 	Subscriptions []SubscriptionView             `json:"subscriptions"`
 	Sagas         map[string]map[saga.Status]int `json:"sagas"`
+	Builds        []BuildView                    `json:"builds,omitempty"` // versioned projections only
 }
 
 // HorizonView: what holds the log's visibility horizon back.
@@ -286,11 +287,14 @@ func NewStatusView(st Status, registered []string) StatusView {
 	v := StatusView{Head: st.Head.String(), Horizon: NewHorizonView(st.Horizon),
 		Subscriptions: make([]SubscriptionView, 0, len(st.Subscriptions)), Sagas: st.Sagas}
 	for _, s := range st.Subscriptions {
-		v.Subscriptions = append(v.Subscriptions, NewSubscriptionView(s, slices.Contains(registered, s.Name)))
+		// A build "p#N" is registered with its projection p.
+		reg := slices.Contains(registered, s.Name) || slices.Contains(registered, checkpoint.Lineage(s.Name))
+		v.Subscriptions = append(v.Subscriptions, NewSubscriptionView(s, reg))
 	}
 	if v.Sagas == nil {
 		v.Sagas = map[string]map[saga.Status]int{}
 	}
+	v.Builds = NewBuildListView(st.Builds).Builds
 	return v
 }
 

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/causewayhq/causeway/runtime/ops"
+)
+
+// buildsActor is who asks, for the records: the X-Causeway-Actor header, else "api".
+func buildsActor(req *http.Request) string {
+	if a := req.Header.Get("X-Causeway-Actor"); a != "" && len(a) <= 200 {
+		return a
+	}
+	return "api"
+}
+
+func projectionName(req *http.Request) (string, error) {
+	return subscriptionName("projection", req.PathValue("name"))
+}
+
+// builds: GET /api/projections/{name}/builds
+func (a *api) builds(ctx context.Context, req *http.Request) (int, any, error) {
+	name, err := projectionName(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := query(req); err != nil {
+		return 0, nil, err
+	}
+	bs, err := a.ops.Builds(ctx, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ops.NewBuildListView(bs), nil
+}
+
+// rebuild: POST /api/projections/{name}/rebuild
+func (a *api) rebuild(ctx context.Context, req *http.Request) (int, any, error) {
+	name, err := projectionName(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := query(req); err != nil {
+		return 0, nil, err
+	}
+	b, err := a.ops.Rebuild(ctx, name, buildsActor(req))
+	if err != nil {
+		return 0, nil, err
+	}
+	a.logger.Info("causeway: rebuild started through the API", "projection", name, "build", b.Build, "by", buildsActor(req))
+	return http.StatusAccepted, ops.NewBuildView(b), nil
+}
+
+// abortRebuild: POST /api/projections/{name}/rebuild/abort
+func (a *api) abortRebuild(ctx context.Context, req *http.Request) (int, any, error) {
+	name, err := projectionName(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := query(req); err != nil {
+		return 0, nil, err
+	}
+	b, err := a.ops.AbortRebuild(ctx, name, buildsActor(req))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ops.NewBuildView(b), nil
+}
+
+// dropBuild: POST /api/projections/{name}/builds/{n}/drop
+func (a *api) dropBuild(ctx context.Context, req *http.Request) (int, any, error) {
+	name, err := projectionName(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := strconv.Atoi(req.PathValue("n"))
+	if err != nil || n < 1 {
+		return 0, nil, badRequest("build %q: want a build number, 1 or more", req.PathValue("n"))
+	}
+	if _, err := query(req); err != nil {
+		return 0, nil, err
+	}
+	bs, err := a.ops.DropBuild(ctx, name, n, buildsActor(req))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ops.NewBuildListView(bs), nil
+}
