@@ -8,14 +8,6 @@ import (
 	"github.com/causewayhq/causeway/runtime/ops"
 )
 
-// buildsActor is who asks, for the records: the X-Causeway-Actor header, else "api".
-func buildsActor(req *http.Request) string {
-	if a := req.Header.Get("X-Causeway-Actor"); a != "" && len(a) <= 200 {
-		return a
-	}
-	return "api"
-}
-
 func projectionName(req *http.Request) (string, error) {
 	return subscriptionName("projection", req.PathValue("name"))
 }
@@ -45,11 +37,15 @@ func (a *api) rebuild(ctx context.Context, req *http.Request) (int, any, error) 
 	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
-	b, err := a.ops.Rebuild(ctx, name, buildsActor(req))
+	by, err := actor(req)
 	if err != nil {
 		return 0, nil, err
 	}
-	a.logger.Info("causeway: rebuild started through the API", "projection", name, "build", b.Build, "by", buildsActor(req))
+	b, err := a.ops.Rebuild(ctx, name, by)
+	if err != nil {
+		return 0, nil, err
+	}
+	a.logger.Info("causeway: rebuild started through the API", "projection", name, "build", b.Build, "by", by)
 	return http.StatusAccepted, ops.NewBuildView(b), nil
 }
 
@@ -62,7 +58,11 @@ func (a *api) abortRebuild(ctx context.Context, req *http.Request) (int, any, er
 	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
-	b, err := a.ops.AbortRebuild(ctx, name, buildsActor(req))
+	by, err := actor(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := a.ops.AbortRebuild(ctx, name, by)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -82,7 +82,11 @@ func (a *api) dropBuild(ctx context.Context, req *http.Request) (int, any, error
 	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
-	bs, err := a.ops.DropBuild(ctx, name, n, buildsActor(req))
+	by, err := actor(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	bs, err := a.ops.DropBuild(ctx, name, n, by)
 	if err != nil {
 		return 0, nil, err
 	}

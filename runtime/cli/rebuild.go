@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/causewayhq/causeway/internal/progress"
@@ -29,7 +28,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 	case "start":
 		fs := c.flags("rebuild start", "NAME", "Start a blue/green rebuild of a versioned projection: the runners build it\nbeside the live version and switch readers to it once it has caught up.", cfg)
 		follow := fs.Bool("follow", false, "show progress until the new build is live")
-		by := fs.String("by", rebuildActor(), "who asks (recorded)")
+		by := fs.String("by", ops.LocalActor(), "who asks (recorded)")
 		asJSON := fs.Bool("json", false, "print JSON")
 		pos, err := c.parse(fs, rest)
 		if err != nil {
@@ -95,7 +94,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 		return c.followBuild(ctx, cfg, name, 0)
 	case "abort":
 		fs := c.flags("rebuild abort", "NAME", "Abandon a projection's build in progress: it is dropped; the live version is untouched.", cfg)
-		by := fs.String("by", rebuildActor(), "who asks (recorded in the log)")
+		by := fs.String("by", ops.LocalActor(), "who asks (recorded in the log)")
 		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
@@ -114,7 +113,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 	case "drop":
 		fs := c.flags("rebuild drop", "NAME", "Drop a projection's retired builds now rather than after the grace period.", cfg)
 		n := fs.Int("build", 0, "only this build (default: every retired one)")
-		by := fs.String("by", rebuildActor(), "who asks (recorded in the log)")
+		by := fs.String("by", ops.LocalActor(), "who asks (recorded in the log)")
 		pos, err := c.parse(fs, rest)
 		if err != nil {
 			return err
@@ -197,12 +196,3 @@ func (c *cli) followBuild(ctx context.Context, cfg Settings, name string, n int)
 	}
 }
 
-// rebuildActor is $USER@host, who an operator's command is recorded as.
-func rebuildActor() string {
-	host, _ := os.Hostname()
-	user := os.Getenv("USER")
-	if user == "" {
-		user = "unknown"
-	}
-	return user + "@" + host
-}
