@@ -195,4 +195,3 @@ func (c *cli) followBuild(ctx context.Context, cfg Settings, name string, n int)
 		}
 	}
 }
-
