@@ -221,10 +221,10 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 	})
 	close(stopPoll)
 	if err := <-pollErr; err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
 	if !sawBuilding.Load() {
-		t.Fatal("the poller never saw build 2 building")
+		t.Error("the poller never saw build 2 building")
 	}
 
 	// Exactly once: one notice and one message per source event.
