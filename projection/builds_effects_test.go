@@ -16,6 +16,7 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/projection"
+	"github.com/causewayhq/causeway/worker"
 	"github.com/causewayhq/causeway/worker/queue"
 )
 
@@ -119,7 +120,8 @@ func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall s
 // build's state and the effects in one snapshot, and afterwards by the
 // effects' transaction times: none before the switch); at the switch it
 // carried out what it had held back for the stalled stream; after it, it
-// emits live.
+// emits live. The old runner then stops without waiting out the workers'
+// shutdown timeout.
 func TestBlueGreenRebuildEffects(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
@@ -127,7 +129,7 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 	live := e.schema + "_items"
 	var p1, p2 fxProbe
 	b1 := e.buildsWith(t, "old", time.Hour, &fx, fxItemsProjection(e.schema, live, 1, &p1, "item-slow"))
-	runBuilds(t, b1)
+	stopOld := runBuilds(t, b1)
 	e.appendTicks(t, 40, 400)
 	waitFor(t, "build 1 live with every event", func() bool {
 		s, err := e.readLive(ctx, live)
@@ -220,6 +222,15 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 		return err == nil && s.events == appended.Load()
 	})
 	close(stopPoll)
+	// The old runner stops its retired build's worker at once: that
+	// worker's transactions are refused (fenced), so there is nothing to
+	// finish — waiting for it would stall the builds loop for the workers'
+	// whole shutdown timeout.
+	t1 := time.Now()
+	stopOld()
+	if d := time.Since(t1); d > worker.DefaultShutdownTimeout/2 {
+		t.Errorf("the old runner took %v to stop", d)
+	}
 	if err := <-pollErr; err != nil {
 		t.Error(err)
 	}
