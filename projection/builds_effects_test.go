@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -60,8 +61,9 @@ var errStalled = &pgconn.PgError{Code: "40001", Message: "test: this build does 
 // message enqueued on "jobs", both naming the event and the version. It
 // checks, in the handler's transaction, that a delivery whose effects run
 // live (Rebuilding false) does not belong to a build still building. Events of the
-// stream named stall are never handled (their partition stands still).
-func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall string) *projection.Projection {
+// stream named stall are never handled (their partition stands still);
+// those of the stream named bad fail for good (dead letters).
+func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall, bad string) *projection.Projection {
 	builds := pgx.Identifier{schema, "projection_builds"}.Sanitize()
 	return projection.New("items",
 		projection.Version(version),
@@ -70,8 +72,11 @@ func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall s
 		projection.Partitions(4),
 		projection.Retry(projection.RetryPolicy{MaxAttempts: 1}),
 		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[tick]) error {
-			if e.Event.StreamID == stall {
+			switch e.Event.StreamID {
+			case stall:
 				return errStalled
+			case bad:
+				return projection.Permanent(errors.New("test: this build cannot handle the stream"))
 			}
 			if err := countItem(ctx, tx, e, version); err != nil {
 				return err
@@ -110,8 +115,9 @@ func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall s
 // its read model, emits an event and enqueues a message per event. Version
 // 1 runs live under continuing appends; version 2 is deployed, builds
 // beside it and is switched to. Version 1 never gets past one stream's
-// events (its partition stands still), so version 2 handles, while
-// building, events whose effects nobody carried out yet.
+// events (its partition stands still) and dead-letters another's, so
+// version 2 handles, while building, events whose effects nobody carried
+// out yet, after version 1's checkpoints and behind them.
 //
 // Every source event's notice is in the log exactly once and its message
 // in the queue exactly once (none lost across the switch, none doubled);
@@ -119,7 +125,7 @@ func fxItemsProjection(schema, live string, version int, probe *fxProbe, stall s
 // it emitted or enqueued was visible (checked by a poller reading the
 // build's state and the effects in one snapshot, and afterwards by the
 // effects' transaction times: none before the switch); at the switch it
-// carried out what it had held back for the stalled stream; after it, it
+// carried out what it had held back for those streams; after it, it
 // emits live. The old runner then stops without waiting out the workers'
 // shutdown timeout.
 func TestBlueGreenRebuildEffects(t *testing.T) {
@@ -128,12 +134,26 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 	fx := e.effectsEnv(t)
 	live := e.schema + "_items"
 	var p1, p2 fxProbe
-	b1 := e.buildsWith(t, "old", time.Hour, &fx, fxItemsProjection(e.schema, live, 1, &p1, "item-slow"))
+	b1 := e.buildsWith(t, "old", time.Hour, &fx, fxItemsProjection(e.schema, live, 1, &p1, "item-slow", "item-bad"))
 	stopOld := runBuilds(t, b1)
 	e.appendTicks(t, 40, 400)
 	waitFor(t, "build 1 live with every event", func() bool {
 		s, err := e.readLive(ctx, live)
 		return err == nil && s.events == 400 && s.version == 1
+	})
+	// Version 1 dead-letters item-bad's first event and parks the others
+	// behind it: their effects can only come from version 2, which handles
+	// them while building, though they lie behind version 1's checkpoints.
+	const bad = 3
+	for i := 0; i < bad; i++ {
+		ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+		if _, err := e.log.Append(ctx, "item-bad", eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "version 1's dead letters", func() bool {
+		dls, err := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "items#1"})
+		return err == nil && len(dls) == bad
 	})
 
 	// The poller: in one snapshot, build 2's state and what version 2
@@ -172,7 +192,7 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 	}()
 	appendDone, stopAppend := make(chan struct{}), make(chan struct{})
 	var appended atomic.Int64
-	appended.Store(400)
+	appended.Store(400 + bad)
 	go func() {
 		defer close(appendDone)
 		for i := 0; ; i++ {
@@ -203,7 +223,7 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 		appended.Add(1)
 	}
 	// The deployment.
-	b2 := e.buildsWith(t, "new", time.Hour, &fx, fxItemsProjection(e.schema, live, 2, &p2, ""))
+	b2 := e.buildsWith(t, "new", time.Hour, &fx, fxItemsProjection(e.schema, live, 2, &p2, "", ""))
 	runBuilds(t, b2)
 	t0 := time.Now()
 	waitFor(t, "build 2 started", func() bool { return buildsByNumber(t, b1, "items")[2].State == projection.BuildBuilding })
@@ -269,15 +289,16 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 
 	// Version 2's effects, by when their transaction began against the
 	// switch's: none before it (held back), some in it (released), some
-	// after it (live). The stalled stream's are all version 2's.
+	// after it (live). The stalled and the dead-lettered streams' are all
+	// version 2's.
 	for _, c := range []struct{ what, sql string }{
 		{"notices", `SELECT count(*) FILTER (WHERE n.recorded_at < b.live_at), count(*) FILTER (WHERE n.recorded_at = b.live_at),
-			count(*) FILTER (WHERE n.recorded_at > b.live_at), count(*) FILTER (WHERE n.stream_id = 'notice-slow')
+			count(*) FILTER (WHERE n.recorded_at > b.live_at), count(*) FILTER (WHERE n.stream_id IN ('notice-slow', 'notice-bad'))
 			FROM %[1]s.events n, %[1]s.projection_builds b
 			WHERE b.projection = 'items' AND b.build = 2 AND n.category = 'notice' AND n.data->>'by' = '2'`},
 		{"messages", `SELECT count(*) FILTER (WHERE m.enqueued_at < b.live_at), count(*) FILTER (WHERE m.enqueued_at = b.live_at),
 			count(*) FILTER (WHERE m.enqueued_at > b.live_at), count(*) FILTER (WHERE m.payload->>'source' IN
-				(SELECT event_id::text FROM %[1]s.events WHERE stream_id = 'item-slow'))
+				(SELECT event_id::text FROM %[1]s.events WHERE stream_id IN ('item-slow', 'item-bad')))
 			FROM %[1]s.queue_messages m, %[1]s.projection_builds b
 			WHERE b.projection = 'items' AND b.build = 2 AND m.queue = 'jobs' AND m.payload->>'by' = '2'`},
 	} {
@@ -286,9 +307,9 @@ func TestBlueGreenRebuildEffects(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("version 2's %s: %d before the switch, %d released at it, %d after it", c.what, before, at, after)
-		if before != 0 || at < slow || after == 0 || slowN != slow {
-			t.Errorf("version 2's %s: %d before the switch (want 0), %d released at it (want ≥ %d), %d after it (want > 0), %d of item-slow (want %d)",
-				c.what, before, at, slow, after, slowN, slow)
+		if before != 0 || at < slow+bad || after == 0 || slowN != slow+bad {
+			t.Errorf("version 2's %s: %d before the switch (want 0), %d released at it (want ≥ %d), %d after it (want > 0), %d of item-slow and item-bad (want %d)",
+				c.what, before, at, slow+bad, after, slowN, slow+bad)
 		}
 	}
 
