@@ -21,9 +21,14 @@ import (
 //     build's partitions are locked and fenced (no batch can hold back an
 //     effect after it): the held-back effects of events after the old
 //     build's slowest checkpoint are carried out (effects are idempotent, so
-//     one the old build also produced is harmless) and the rest deleted.
+//     one the old build also produced is harmless), and those of the old
+//     build's dead letters wherever they lie (it moved past them without
+//     their effects), and the rest deleted.
 //   - pruneEffects deletes a building build's held-back effects up to the
-//     live build's slowest checkpoint: the live build produced those.
+//     live build's slowest checkpoint, but for its dead letters: the live
+//     build produced the others. A dead letter is written in the
+//     transaction that moves the checkpoint past its event, so one behind
+//     the checkpoint read is there for the prune to see.
 //   - dropEffects deletes a dropped build's held-back effects.
 
 func buildHandler(b *Builds, p *Projection, owner string) worker.Handler {
@@ -36,12 +41,17 @@ func buildHandler(b *Builds, p *Projection, owner string) worker.Handler {
 		}})
 }
 
-func releaseEffects(ctx context.Context, tx pgx.Tx, b *Builds, owner string, after eventlog.Position) (int, error) {
-	return ReleaseEffects(ctx, tx, b.cfg.Effects, owner, after)
+func releaseEffects(ctx context.Context, tx pgx.Tx, b *Builds, owner string, after eventlog.Position, old string) (int, error) {
+	return releaseHeld(ctx, tx, b.cfg.Effects, owner, after, b.deadLetters(old))
 }
 
-func pruneEffects(ctx context.Context, tx pgx.Tx, b *Builds, owner string, upTo eventlog.Position) (int64, error) {
-	return PruneEffects(ctx, tx, b.cfg.Schema, owner, upTo)
+func pruneEffects(ctx context.Context, tx pgx.Tx, b *Builds, owner string, upTo eventlog.Position, live string) (int64, error) {
+	return pruneHeld(ctx, tx, b.cfg.Effects.Schema, owner, upTo, b.deadLetters(live))
+}
+
+// deadLetters names the dead letters of a build's subscription.
+func (b *Builds) deadLetters(sub string) deadLetters {
+	return deadLetters{table: pgx.Identifier{b.cfg.Schema, "dead_letters"}.Sanitize(), sub: sub}
 }
 
 func dropEffects(ctx context.Context, tx pgx.Tx, b *Builds, owner string) error {

@@ -355,7 +355,11 @@ func (b *Builds) sample(ctx context.Context, tx pgx.Tx, p *Projection, bl Build,
 
 // errBuildStopped fails the transactions of a build that is no longer
 // building or live (retired, aborted, dropped): its workers roll back until
-// their runner stops them.
+// their runner stops them. It is returned as checkpoint.ErrFenced too (the
+// switch or the drop fenced the build): the worker's partition gives up at
+// once rather than retrying it like an outage, which would also hold the
+// worker's graceful stop — and the builds loop waiting for it — for the
+// whole shutdown timeout.
 var errBuildStopped = errors.New("projection build is no longer running")
 
 type bufferedKey struct{}
@@ -386,6 +390,6 @@ func (b *Builds) beforeTx(bl Build) worker.BeforeTxFunc {
 		case BuildLive:
 			return context.WithValue(ctx, bufferedKey{}, false), nil
 		}
-		return nil, fmt.Errorf("%w: %s is %q", errBuildStopped, bl.Subscription, state)
+		return nil, fmt.Errorf("%w (%w): %s is %q", errBuildStopped, checkpoint.ErrFenced, bl.Subscription, state)
 	}
 }

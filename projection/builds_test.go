@@ -48,29 +48,47 @@ func heldItemsProjection(name, live string, version int, hold func(stream string
 			if hold != nil {
 				hold(e.Event.StreamID)
 			}
-			tag, err := tx.Exec(ctx, `UPDATE items SET n = n + 1, version = $3 WHERE stream = $1 AND n = $2 - 1`,
-				e.Event.StreamID, e.Event.Version, version)
-			if err != nil || tag.RowsAffected() == 1 {
-				return err
-			}
-			if e.Event.Version != 1 {
-				return projection.Permanent(fmt.Errorf("%s v%d out of order", e.Event.StreamID, e.Event.Version))
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO items (stream, n, version) VALUES ($1, 1, $2)`, e.Event.StreamID, version)
-			return err
+			return countItem(ctx, tx, e, version)
 		}),
-		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS items (stream text PRIMARY KEY, n bigint NOT NULL, version int NOT NULL)`)
-			return err
-		}),
+		projection.OnSetup(setupItems),
 	}, opts...)...)
+}
+
+// countItem is itemsProjection's read model: the event's stream's row
+// counts it, with the version that did.
+func countItem(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[tick], version int) error {
+	tag, err := tx.Exec(ctx, `UPDATE items SET n = n + 1, version = $3 WHERE stream = $1 AND n = $2 - 1`,
+		e.Event.StreamID, e.Event.Version, version)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	if e.Event.Version != 1 {
+		return projection.Permanent(fmt.Errorf("%s v%d out of order", e.Event.StreamID, e.Event.Version))
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO items (stream, n, version) VALUES ($1, 1, $2)`, e.Event.StreamID, version)
+	return err
+}
+
+func setupItems(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS items (stream text PRIMARY KEY, n bigint NOT NULL, version int NOT NULL)`)
+	return err
 }
 
 func (e *env) builds(t *testing.T, member string, grace time.Duration, ps ...*projection.Projection) *projection.Builds {
 	t.Helper()
-	b, err := projection.NewBuilds(projection.BuildsConfig{Pool: e.pool, Schema: e.schema, Log: e.log, Checkpoints: e.cps,
+	return e.buildsWith(t, member, grace, nil, ps...)
+}
+
+// buildsWith is builds whose handlers' effects go to fx (nil: none).
+func (e *env) buildsWith(t *testing.T, member string, grace time.Duration, fx *projection.EffectsEnv, ps ...*projection.Projection) *projection.Builds {
+	t.Helper()
+	cfg := projection.BuildsConfig{Pool: e.pool, Schema: e.schema, Log: e.log, Checkpoints: e.cps,
 		Projections: ps, By: member, Interval: 100 * time.Millisecond, SwapMaxLag: 1000, SampleEvery: 200 * time.Millisecond, Grace: grace,
-		Worker: worker.Config{MemberID: member, LeaseTTL: 2 * time.Second}, Logger: testLogger()})
+		Worker: worker.Config{MemberID: member, LeaseTTL: 2 * time.Second}, Logger: testLogger()}
+	if fx != nil {
+		cfg.Effects = *fx
+	}
+	b, err := projection.NewBuilds(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

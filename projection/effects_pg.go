@@ -116,13 +116,46 @@ func hold(ctx context.Context, fd *effectsDelivery, kind, target string, payload
 // eventlog.IsRetryable) is returned, and tx should be rolled back and the
 // release tried again.
 func ReleaseEffects(ctx context.Context, tx pgx.Tx, env EffectsEnv, owner string, after eventlog.Position) (int, error) {
+	return releaseHeld(ctx, tx, env, owner, after, deadLetters{})
+}
+
+// deadLetters names a subscription's dead letters: the events it did not
+// handle although its checkpoints are past them (failed, or parked behind
+// a failed one), so it carried out none of their effects. The zero value
+// names none.
+type deadLetters struct {
+	table string // sanitized: schema.dead_letters
+	sub   string
+}
+
+func (dl deadLetters) args() []any {
+	if dl.sub == "" {
+		return nil
+	}
+	return []any{dl.sub}
+}
+
+// heldOf is the condition on the held-back effects (alias e) whose source
+// event is one of dl's, with dl.sub as parameter $n; "false" for none.
+func (dl deadLetters) heldOf(n int) string {
+	if dl.sub == "" {
+		return `false`
+	}
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM %s d WHERE d.subscription = $%d AND d.event_tx = e.tx_id AND d.event_pos = e.position)`, dl.table, n)
+}
+
+// releaseHeld is ReleaseEffects that also carries out the effects whose
+// source event is one of also's dead letters, wherever it lies: the
+// builds code passes the previous live build's, whose effects nobody
+// carried out.
+func releaseHeld(ctx context.Context, tx pgx.Tx, env EffectsEnv, owner string, after eventlog.Position, also deadLetters) (int, error) {
 	t, err := effectsTable(env.Schema)
 	if err != nil {
 		return 0, err
 	}
-	rows, err := tx.Query(ctx, `SELECT tx_id, position, call, kind, target, payload::text FROM `+t+`
-		WHERE owner = $1 AND (tx_id, position) > ($2::xid8, $3::bigint)
-		ORDER BY tx_id, position, call`, owner, after.TxID, after.Seq)
+	rows, err := tx.Query(ctx, `SELECT tx_id, position, call, kind, target, payload::text FROM `+t+` e
+		WHERE owner = $1 AND ((tx_id, position) > ($2::xid8, $3::bigint) OR `+also.heldOf(4)+`)
+		ORDER BY tx_id, position, call`, append([]any{owner, after.TxID, after.Seq}, also.args()...)...)
 	if err != nil {
 		return 0, fmt.Errorf("projection: release effects of %s: %w", owner, err)
 	}
@@ -227,12 +260,18 @@ func refused(err error) bool {
 // slowest checkpoint: those effects can never be released (the release
 // starts after a checkpoint at least as far), so the table stays small.
 func PruneEffects(ctx context.Context, tx pgx.Tx, schema, owner string, upTo eventlog.Position) (int64, error) {
+	return pruneHeld(ctx, tx, schema, owner, upTo, deadLetters{})
+}
+
+// pruneHeld is PruneEffects that keeps the effects whose source event is
+// one of keep's dead letters (see releaseHeld).
+func pruneHeld(ctx context.Context, tx pgx.Tx, schema, owner string, upTo eventlog.Position, keep deadLetters) (int64, error) {
 	t, err := effectsTable(schema)
 	if err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE owner = $1 AND (tx_id, position) <= ($2::xid8, $3::bigint)`,
-		owner, upTo.TxID, upTo.Seq)
+	tag, err := tx.Exec(ctx, `DELETE FROM `+t+` e WHERE owner = $1 AND (tx_id, position) <= ($2::xid8, $3::bigint)
+		AND NOT `+keep.heldOf(4), append([]any{owner, upTo.TxID, upTo.Seq}, keep.args()...)...)
 	if err != nil {
 		return 0, fmt.Errorf("projection: prune effects of %s: %w", owner, err)
 	}

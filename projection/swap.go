@@ -38,7 +38,7 @@ func (b *Builds) trySwap(ctx context.Context, tx pgx.Tx, p *Projection, live, ne
 		return err
 	}
 	if liveCps, err := b.checkpoints(ctx, live.Subscription); err == nil && len(liveCps) > 0 {
-		if _, err := pruneEffects(ctx, tx, b, next.Subscription, slowestOf(liveCps)); err != nil {
+		if _, err := pruneEffects(ctx, tx, b, next.Subscription, slowestOf(liveCps), live.Subscription); err != nil {
 			return fmt.Errorf("prune effects: %w", err)
 		}
 	}
@@ -82,7 +82,7 @@ func (b *Builds) trySwap(ctx context.Context, tx pgx.Tx, p *Projection, live, ne
 	if len(fenced) == 0 || slowestOf(fenced).Before(oldFastest) {
 		return fmt.Errorf("projection %s: build %d moved back during the switch", p.name, next.Build)
 	}
-	released, err := releaseEffects(ctx, sp, b, next.Subscription, oldSlowest)
+	released, err := releaseEffects(ctx, sp, b, next.Subscription, oldSlowest, live.Subscription)
 	if err != nil {
 		return fmt.Errorf("release effects: %w", err)
 	}
