@@ -101,6 +101,8 @@ func TestScenariosSmoke(t *testing.T) {
 				want = 2
 			case ScenarioWorkerUpsert, ScenarioReplay:
 				opts.Events, opts.BatchSize = 2000, 0
+			case ScenarioRebuild:
+				opts.Events, opts.BatchSize, opts.Rate = 2000, 0, 500
 			case ScenarioSaga:
 				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2}
 				want = 2
@@ -130,6 +132,12 @@ func TestScenariosSmoke(t *testing.T) {
 				case ScenarioReplay:
 					if r.Extra["heap_peak_mib"] <= 0 {
 						t.Errorf("no memory figures in %+v", r)
+					}
+				case ScenarioRebuild:
+					for _, x := range []*Result{&r, r.Baseline} {
+						if x == nil || x.Extra["heap_peak_mib"] <= 0 || x.Extra["reader_reads_per_s"] <= 0 || x.Extra["reader_p99_ms"] <= 0 {
+							t.Errorf("no memory or live reader figures in %+v", x)
+						}
 					}
 				}
 				if r.Baseline == nil || r.Baseline.EventsPerS <= 0 {

@@ -47,6 +47,17 @@
 //     events, vs the same plain reader and upserter; it also reports the
 //     Go heap and the process's peak RSS during the replay (Result.Extra).
 //     Goal >= 80%, memory under 100 MiB.
+//   - rebuild: rebuilding the same read model from 1,000,000 events into a
+//     fresh schema beside the live one — today a new projection replayed
+//     with projection.Replay (CatchUp) there; RebuildWorkload.Ours is the
+//     one function to swap for the blue/green build API — vs the same
+//     plain reader and upserter into a fresh table, both creating their
+//     schema and table inside the timed run. Throughout each run a reader
+//     goroutine queries the live read model (a complete table neither side
+//     touches) at Options.Rate point lookups per second; reads per second,
+//     p50/p99/max and misses are reported (a miss or a failed read fails
+//     the run) with the Go heap and peak RSS, as replay. Goal >= 90%,
+//     memory under 100 MiB.
 //   - saga: a 3-step saga with no-op steps (SagaDefinition) driven end to
 //     end by saga.Subscription in a worker and a saga.Executor: a backlog
 //     of 5,000 start events completed as fast as possible (events are

@@ -23,6 +23,7 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioReplay:        one(Replay),
 	ScenarioSaga:          Saga,
 	ScenarioQueue:         Queue,
+	ScenarioRebuild:       one(Rebuild),
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -38,7 +39,7 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
 	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
-		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue}
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild}
 }
 
 // Run runs the named scenario.
