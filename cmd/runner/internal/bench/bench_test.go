@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -167,9 +169,13 @@ func TestCommandJSON(t *testing.T) {
 	var out, errb strings.Builder
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
 	// Flags after the scenario name, as in `runner bench import --json`.
-	err := Command(context.Background(), []string{"-quiet-wait", "0", "import", "--json", "-events", "200", "-warmup", "-1", "-reps", "1"}, &out, &errb)
+	profile := filepath.Join(t.TempDir(), "cpu.out")
+	err := Command(context.Background(), []string{"-quiet-wait", "0", "import", "--json", "-events", "200", "-warmup", "-1", "-reps", "1", "-cpuprofile", profile}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile written: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
 		quietWait   = fs.Duration("quiet-wait", 30*time.Second, "before each repetition, wait up to this long for other processes to go idle (0: do not wait)")
 		verbose     = fs.Bool("v", false, "log progress to stderr")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of this process to the file (the measured runs are labelled scenario=… side=…: go tool pprof -tagfocus side=ours)")
 		settings    = map[string]string{}
 	)
 	fs.Func("pg-set", "embedded cluster: an extra server setting name=value, repeatable (e.g. shared_preload_libraries=pg_stat_statements for diagnostics)", func(v string) error {
@@ -126,6 +128,13 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if head.Server, err = env.Server(ctx); err != nil {
 		return fmt.Errorf("bench: server info: %w", err)
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	enc := json.NewEncoder(stdout) // one object per line
 	if *asJSON {
 		if err := enc.Encode(head); err != nil {
@@ -162,3 +171,16 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return "bench: " + e.Msg }
+
+// startCPUProfile profiles this process's CPU into the file until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

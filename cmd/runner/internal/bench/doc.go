@@ -95,6 +95,9 @@
 // go idle, and a repetition during which they still used more than 20% of
 // a core is run again, up to three attempts, keeping the least disturbed.
 // The latency scenarios run each mode once (with the same re-run rule).
+// With -cpuprofile the command writes a CPU profile of this process in
+// which every measured run is labelled with its scenario and side, so that
+// one side can be looked at alone (go tool pprof -tagfocus side=ours).
 //
 // Nothing here mocks PostgreSQL: Env points at a real server, by default
 // (Command without -url) a throwaway embedded cluster, fast (fsync,
