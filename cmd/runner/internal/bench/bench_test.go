@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,8 @@ func TestScenariosSmoke(t *testing.T) {
 				want = 2
 			case ScenarioWorkerUpsert, ScenarioReplay:
 				opts.Events, opts.BatchSize = 2000, 0
+			case ScenarioRebuild:
+				opts.Events, opts.BatchSize, opts.Rate = 2000, 0, 500
 			case ScenarioSaga:
 				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2}
 				want = 2
@@ -131,6 +135,12 @@ func TestScenariosSmoke(t *testing.T) {
 					if r.Extra["heap_peak_mib"] <= 0 {
 						t.Errorf("no memory figures in %+v", r)
 					}
+				case ScenarioRebuild:
+					for _, x := range []*Result{&r, r.Baseline} {
+						if x == nil || x.Extra["heap_peak_mib"] <= 0 || x.Extra["reader_reads_per_s"] <= 0 || x.Extra["reader_p99_ms"] <= 0 {
+							t.Errorf("no memory or live reader figures in %+v", x)
+						}
+					}
 				}
 				if r.Baseline == nil || r.Baseline.EventsPerS <= 0 {
 					t.Errorf("no baseline in %+v", r)
@@ -159,9 +169,13 @@ func TestCommandJSON(t *testing.T) {
 	var out, errb strings.Builder
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
 	// Flags after the scenario name, as in `runner bench import --json`.
-	err := Command(context.Background(), []string{"-quiet-wait", "0", "import", "--json", "-events", "200", "-warmup", "-1", "-reps", "1"}, &out, &errb)
+	profile := filepath.Join(t.TempDir(), "cpu.out")
+	err := Command(context.Background(), []string{"-quiet-wait", "0", "import", "--json", "-events", "200", "-warmup", "-1", "-reps", "1", "-cpuprofile", profile}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile written: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -50,20 +51,21 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		asJSON      = fs.Bool("json", false, "print JSON Lines: an environment line, then one line per result")
 		url         = fs.String("url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL; empty starts an embedded cluster)")
 		durable     = fs.Bool("durable", false, "embedded cluster: keep fsync, synchronous_commit and full_page_writes on")
-		events      = fs.Int("events", 0, "events per repetition (catchup, worker-*, replay: preloaded log size; saga: sagas); 0 = scenario default")
+		events      = fs.Int("events", 0, "events per repetition (catchup, worker-*, replay, rebuild: preloaded log size; saga: sagas); 0 = scenario default")
 		concurrency = fs.Int("concurrency", 0, "appending goroutines, the saga executor's concurrency, or the queue consumer's (queue: the plain loop holds as many messages); 0 = scenario default")
-		batch       = fs.Int("batch", 0, "events per append (append-batch), per read (catchup), per subscription batch (worker-*, replay, saga) or the plain loop's rows per transaction (queue); 0 = default")
-		readBatch   = fs.Int("read-batch", 0, "worker-catchup, worker-upsert, replay: the worker's ReadBatchSize and the plain reader's batch; 0 = worker default (500)")
-		partitions  = fs.Int("partitions", 0, "subscription partitions (worker-catchup: only this count instead of 1 and 8; worker-upsert, replay, saga); 0 = default")
+		batch       = fs.Int("batch", 0, "events per append (append-batch), per read (catchup), per subscription batch (worker-*, replay, rebuild, saga) or the plain loop's rows per transaction (queue); 0 = default")
+		readBatch   = fs.Int("read-batch", 0, "worker-catchup, worker-upsert, replay, rebuild: the worker's ReadBatchSize and the plain reader's batch; 0 = worker default (500)")
+		partitions  = fs.Int("partitions", 0, "subscription partitions (worker-catchup: only this count instead of 1 and 8; worker-upsert, replay, rebuild, saga); 0 = default")
 		streams     = fs.Int("streams", 0, "distinct streams for single-event appends; 0 = default")
 		dataSize    = fs.Int("data-size", 0, "approximate bytes of event data JSON; 0 = default")
-		rate        = fs.Float64("rate", 0, "latency, and saga's saga-latency run: appends per second; 0 = default")
+		rate        = fs.Float64("rate", 0, "latency, and saga's saga-latency run: appends per second; rebuild: live reads per second; 0 = default")
 		warmup      = fs.Int("warmup", 0, "warm-up events; 0 = default, negative = none")
 		reps        = fs.Int("reps", 0, "measured repetitions per side; 0 = default")
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
 		inFlight    = fs.Int("append-in-flight", 0, "append: the store's group commit bound (append transactions in flight); 0 = default, -1 = group commit off")
 		quietWait   = fs.Duration("quiet-wait", 30*time.Second, "before each repetition, wait up to this long for other processes to go idle (0: do not wait)")
 		verbose     = fs.Bool("v", false, "log progress to stderr")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of this process to the file (the measured runs are labelled scenario=… side=…: go tool pprof -tagfocus side=ours)")
 		settings    = map[string]string{}
 	)
 	fs.Func("pg-set", "embedded cluster: an extra server setting name=value, repeatable (e.g. shared_preload_libraries=pg_stat_statements for diagnostics)", func(v string) error {
@@ -127,6 +129,13 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if head.Server, err = env.Server(ctx); err != nil {
 		return fmt.Errorf("bench: server info: %w", err)
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	enc := json.NewEncoder(stdout) // one object per line
 	if *asJSON {
 		if err := enc.Encode(head); err != nil {
@@ -163,3 +172,16 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return "bench: " + e.Msg }
+
+// startCPUProfile profiles this process's CPU into the file until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -47,6 +47,17 @@
 //     events, vs the same plain reader and upserter; it also reports the
 //     Go heap and the process's peak RSS during the replay (Result.Extra).
 //     Goal >= 80%, memory under 100 MiB.
+//   - rebuild: rebuilding the same read model from 1,000,000 events into a
+//     fresh schema beside the live one — today a new projection replayed
+//     with projection.Replay (CatchUp) there; RebuildWorkload.Ours is the
+//     one function to swap for the blue/green build API — vs the same
+//     plain reader and upserter into a fresh table, both creating their
+//     schema and table inside the timed run. Throughout each run a reader
+//     goroutine queries the live read model (a complete table neither side
+//     touches) at Options.Rate point lookups per second; reads per second,
+//     p50/p99/max and misses are reported (a miss or a failed read fails
+//     the run) with the Go heap and peak RSS, as replay. Goal >= 90%,
+//     memory under 100 MiB.
 //   - saga: a 3-step saga with no-op steps (SagaDefinition) driven end to
 //     end by saga.Subscription in a worker and a saga.Executor: a backlog
 //     of 5,000 start events completed as fast as possible (events are
@@ -84,6 +95,9 @@
 // go idle, and a repetition during which they still used more than 20% of
 // a core is run again, up to three attempts, keeping the least disturbed.
 // The latency scenarios run each mode once (with the same re-run rule).
+// With -cpuprofile the command writes a CPU profile of this process in
+// which every measured run is labelled with its scenario and side, so that
+// one side can be looked at alone (go tool pprof -tagfocus side=ours).
 //
 // Nothing here mocks PostgreSQL: Env points at a real server, by default
 // (Command without -url) a throwaway embedded cluster, fast (fsync,

@@ -26,6 +26,9 @@ const (
 	// ScenarioQueue reports queue (no-op handler throughput draining a
 	// backlog) and queue-latency (enqueue to handler at a steady rate).
 	ScenarioQueue = "queue"
+	// ScenarioRebuild rebuilds an upsert read model beside the live one
+	// while a reader queries the live one.
+	ScenarioRebuild = "rebuild"
 )
 
 // Options tunes a scenario. Zero fields take the scenario's default (see
@@ -56,7 +59,8 @@ type Options struct {
 	// Metadata (a correlation id) comes on top.
 	DataSize int
 	// Rate is the steady append rate of the latency scenario, in events/s
-	// (saga: of the start events of its end-to-end latency run).
+	// (saga: of the start events of its end-to-end latency run; rebuild:
+	// the live reader's reads per second).
 	Rate float64
 	// Warmup is the number of events each side writes or reads before the
 	// measured repetitions (latency: events sent before measuring starts;
@@ -107,6 +111,8 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize, o.Partitions = 200_000, worker.DefaultBatchSize, 8
 	case ScenarioReplay:
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
+	case ScenarioRebuild:
+		o.Events, o.BatchSize, o.Partitions, o.Rate = 1_000_000, worker.DefaultBatchSize, 8, 200
 	case ScenarioQueue:
 		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 16, 500, 500
 	case ScenarioSaga:

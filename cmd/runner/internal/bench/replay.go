@@ -263,19 +263,7 @@ func Replay(ctx context.Context, env *Env, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	// Attempts that were re-run also sampled; report the worst of all.
-	worst := func(ms []MemorySample) MemorySample {
-		var out MemorySample
-		for _, m := range ms {
-			if m.HeapGrowth() > out.HeapGrowth() || out.HeapPeak == 0 {
-				out.HeapBefore, out.HeapPeak = m.HeapBefore, m.HeapPeak
-			}
-			if m.RSSPeak > out.RSSPeak {
-				out.RSSBefore, out.RSSPeak = m.RSSBefore, m.RSSPeak
-			}
-		}
-		return out
-	}
-	om, pm := worst(mem[0]), worst(mem[1])
+	om, pm := worstMemory(mem[0]), worstMemory(mem[1])
 	shape := fmt.Sprintf("%d preloaded events (%d-byte data) in streams of %d; %d partitions, BatchSize %d, reads of %d; read model keyed by stream (events, total)",
 		w.Loaded(), opts.DataSize, ImportStreamLength, opts.Partitions, opts.BatchSize, opts.ReadBatchSize)
 	memVerdict := "met"

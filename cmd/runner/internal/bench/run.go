@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"time"
 )
 
@@ -23,6 +24,7 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioReplay:        one(Replay),
 	ScenarioSaga:          Saga,
 	ScenarioQueue:         Queue,
+	ScenarioRebuild:       one(Rebuild),
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -38,7 +40,7 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
 	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
-		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue}
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild}
 }
 
 // Run runs the named scenario.
@@ -93,7 +95,15 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, sides .
 				waited := waitQuiet(ctx, env.Postmaster, env.QuietWait)
 				c0 := sampleCPU(env.Postmaster)
 				begin := time.Now()
-				n, err := s.run(ctx, rep)
+				var (
+					n   int64
+					err error
+				)
+				// Labelled so that a CPU profile (-cpuprofile) of a run can
+				// be split by side: go tool pprof -tagfocus side=ours.
+				pprof.Do(ctx, pprof.Labels("scenario", scenario, "side", s.name), func(ctx context.Context) {
+					n, err = s.run(ctx, rep)
+				})
 				r := run{events: n, dur: time.Since(begin), waited: waited, attempts: attempt}
 				r.cpu = sampleCPU(env.Postmaster).sub(c0)
 				if s.post != nil {
