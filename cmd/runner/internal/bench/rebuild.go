@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,12 +31,21 @@ type RebuildWorkload struct {
 	opts   Options
 	live   string // the live read model the reader queries, quoted
 	builds atomic.Int64
+
+	// The Causeway side: a versioned projection whose builds a Builds
+	// manager runs in this process for the whole scenario.
+	proj     *projection.Projection
+	mgr      *projection.Builds
+	stopMgr  context.CancelFunc
+	mgrDone  chan error
+	previous int // the build the last Ours replaced (dropped by Finish)
 }
 
 // rebuildTarget is where one repetition builds: a fresh schema and the
 // read model table in it.
 type rebuildTarget struct {
 	n      int64
+	ours   bool   // a build: n is its number
 	schema string // quoted
 	table  string // quoted, schema-qualified
 }
@@ -48,24 +58,127 @@ func NewRebuildWorkload(ctx context.Context, env *Env, opts Options) (*RebuildWo
 	if err != nil {
 		return nil, err
 	}
-	w := &RebuildWorkload{wf: wf, env: env, opts: opts, live: pgx.Identifier{wf.fx.Schema, "order_totals_live"}.Sanitize()}
-	for _, q := range []string{
-		fmt.Sprintf(ReadModelDDL, w.live),
-		`INSERT INTO ` + w.live + ` (stream_id, events, total)
-		SELECT stream_id, count(*), sum((data->>'total_cents')::bigint) FROM ` + wf.fx.Events + ` GROUP BY stream_id`,
-		`VACUUM (ANALYZE) ` + w.live,
-	} {
-		if _, err := wf.fx.Pool.Exec(ctx, q); err != nil {
-			wf.close()
-			return nil, fmt.Errorf("bench: fill the live read model: %w", err)
-		}
+	w := &RebuildWorkload{wf: wf, env: env, opts: opts}
+	if err := w.startBuilds(ctx); err != nil {
+		wf.close()
+		return nil, err
 	}
 	return w, nil
 }
 
+// rebuildName is the versioned projection the Causeway side rebuilds.
+const rebuildName = "order_totals"
+
+// startBuilds declares the versioned projection, starts the builds manager
+// (as every runner runs it) and waits for build 1, live at once, to catch
+// up: that is the live read model the reader queries, through the live
+// schema's view. The builds loop ticks every 100 ms here (1 s in a runner)
+// so that a caught-up build switches within a tick of a short run.
+func (w *RebuildWorkload) startBuilds(ctx context.Context) error {
+	live := w.wf.fx.Schema + "_live"
+	w.proj = projection.New(rebuildName, projection.Version(1), projection.Schema(live),
+		projection.Partitions(w.opts.Partitions), projection.BatchSize(w.opts.BatchSize),
+		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[orderTotal]) error {
+			_, err := tx.Exec(ctx, upsertSQL("order_totals"), e.StreamID, e.Data.TotalCents)
+			return err
+		}),
+		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, fmt.Sprintf(ReadModelDDL, "order_totals"))
+			return err
+		}),
+	)
+	mgr, err := projection.NewBuilds(projection.BuildsConfig{
+		Pool: w.wf.fx.Pool, Schema: w.wf.fx.Schema, Log: w.wf.fx.Store, Checkpoints: w.wf.cps,
+		Projections: []*projection.Projection{w.proj}, By: "bench",
+		Worker:   worker.Config{ReadBatchSize: w.wf.readBatch, Logger: warnLogger(w.env.Logger)},
+		Interval: 100 * time.Millisecond, Logger: warnLogger(w.env.Logger),
+	})
+	if err != nil {
+		return err
+	}
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	w.mgr, w.stopMgr, w.mgrDone = mgr, stop, make(chan error, 1)
+	go func() { w.mgrDone <- mgr.Run(mctx) }()
+	w.live = pgx.Identifier{projection.LiveSchema(w.proj), "order_totals"}.Sanitize()
+	b, err := w.waitLive(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("bench: the first build: %w", err)
+	}
+	// Live at once, so wait for it to hold every event.
+	for {
+		var n int64
+		if err := w.wf.fx.Pool.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM `+w.live).Scan(&n); err != nil {
+			return fmt.Errorf("bench: the first build: %w", err)
+		}
+		if n >= w.Loaded() {
+			break
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	w.previous = b.Build
+	return nil
+}
+
+// waitLive waits until build n of the projection is live.
+func (w *RebuildWorkload) waitLive(ctx context.Context, n int) (projection.Build, error) {
+	for {
+		bs, err := w.mgr.List(ctx, rebuildName)
+		if err != nil {
+			return projection.Build{}, err
+		}
+		for _, b := range bs {
+			if b.Build != n {
+				continue
+			}
+			switch b.State {
+			case projection.BuildLive:
+				return b, nil
+			case projection.BuildAborted, projection.BuildDropped, projection.BuildRetired:
+				return b, fmt.Errorf("build %d is %s", n, b.State)
+			}
+		}
+		select {
+		case err := <-w.mgrDone:
+			w.mgrDone <- err
+			return projection.Build{}, fmt.Errorf("the builds manager stopped: %v", err)
+		default:
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return projection.Build{}, err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Close drops the fixture (and with it nothing else: every target schema
 // is dropped after its repetition, see Drop).
-func (w *RebuildWorkload) Close() { w.wf.close() }
+func (w *RebuildWorkload) Close() {
+	if w.stopMgr != nil {
+		w.stopMgr()
+		<-w.mgrDone
+		// The builds' schemas and the live one live beside the fixture's.
+		ctx := context.Background()
+		if bs, err := w.mgr.List(ctx, rebuildName); err == nil {
+			for _, b := range bs {
+				_, _ = w.wf.fx.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{b.Schema}.Sanitize()+" CASCADE")
+			}
+		}
+		_, _ = w.wf.fx.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{projection.LiveSchema(w.proj)}.Sanitize()+" CASCADE")
+	}
+	w.wf.close()
+}
 
 // Loaded is the number of preloaded events.
 func (w *RebuildWorkload) Loaded() int64 { return w.wf.load.Loaded() }
@@ -83,48 +196,22 @@ func (w *RebuildWorkload) next() rebuildTarget {
 	return rebuildTarget{n: n, schema: pgx.Identifier{s}.Sanitize(), table: pgx.Identifier{s, "order_totals"}.Sanitize()}
 }
 
-// Ours rebuilds the read model the Causeway way into a fresh target and
-// returns it with the events handled. This is the one function to swap
-// when the blue/green build API is used instead (start a build of the
-// projection, wait until it is live).
+// Ours rebuilds the read model blue/green: a new build of the versioned
+// projection (Builds.Start, as `rebuild start` does), built by the builds
+// manager's workers beside the live build while the reader queries the
+// live views, until it is live (the switch included). Its target is the
+// new build's table; Finish drops the build it replaced.
 func (w *RebuildWorkload) Ours(ctx context.Context) (rebuildTarget, int64, error) {
-	t := w.next()
-	n, err := w.replayInto(ctx, t)
-	return t, n, err
-}
-
-// replayInto is today's Causeway arm: a projection (fresh name, so fresh
-// checkpoints) whose set-up hook creates the table in the target schema
-// and whose handler upserts into it; projection.Setup, then
-// projection.Replay with CatchUp in this process until the head.
-func (w *RebuildWorkload) replayInto(ctx context.Context, t rebuildTarget) (int64, error) {
-	if _, err := w.wf.fx.Pool.Exec(ctx, "CREATE SCHEMA "+t.schema); err != nil {
-		return 0, fmt.Errorf("bench: create build schema: %w", err)
+	b, err := w.mgr.Start(ctx, rebuildName, "bench")
+	if err != nil {
+		return rebuildTarget{}, 0, err
 	}
-	upsert := upsertSQL(t.table)
-	p := projection.New("order_totals_b"+strconv.FormatInt(t.n, 10),
-		projection.Partitions(w.opts.Partitions), projection.BatchSize(w.opts.BatchSize),
-		projection.On(func(ctx context.Context, tx pgx.Tx, e eventlog.Envelope[orderTotal]) error {
-			_, err := tx.Exec(ctx, upsert, e.StreamID, e.Data.TotalCents)
-			return err
-		}),
-		projection.OnSetup(func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, fmt.Sprintf(ReadModelDDL, t.table))
-			return err
-		}),
-	)
-	if err := projection.Setup(ctx, w.wf.fx.Pool, w.wf.fx.Schema, p); err != nil {
-		return 0, err
+	w.mgr.Wake()
+	t := rebuildTarget{n: int64(b.Build), ours: true, schema: pgx.Identifier{b.Schema}.Sanitize(), table: pgx.Identifier{b.Schema, "order_totals"}.Sanitize()}
+	if _, err := w.waitLive(ctx, b.Build); err != nil {
+		return t, 0, err
 	}
-	res, err := projection.Replay(ctx, projection.ReplayConfig{
-		Projection:  p,
-		Log:         w.wf.fx.Store,
-		Checkpoints: w.wf.cps,
-		CatchUp:     true,
-		Worker:      worker.Config{ReadBatchSize: w.wf.readBatch, Logger: warnLogger(w.env.Logger)},
-		Logger:      warnLogger(w.env.Logger),
-	})
-	return res.Events, err
+	return t, w.Loaded(), nil
 }
 
 // Plain rebuilds the read model with plain pgx into a fresh target: the
@@ -144,8 +231,24 @@ func (w *RebuildWorkload) Plain(ctx context.Context) (rebuildTarget, int64, erro
 // after a successful run) and drops its schema.
 func (w *RebuildWorkload) Finish(ctx context.Context, t rebuildTarget, check bool) error {
 	var err error
-	if check {
+	if check && t.table != "" {
 		err = checkReadModels(ctx, w.wf.fx, w.Loaded(), t.table)
+	}
+	if t.ours {
+		if !check {
+			// A failed run: its build, if still building, is abandoned.
+			_, _ = w.mgr.Abort(context.WithoutCancel(ctx), rebuildName, "bench")
+			return err
+		}
+		// The build the new one replaced, now retired: dropped at once
+		// rather than after the grace period.
+		if t.n > 0 && int(t.n) != w.previous {
+			if _, derr := w.mgr.Drop(context.WithoutCancel(ctx), rebuildName, w.previous, "bench"); derr != nil && err == nil {
+				err = fmt.Errorf("bench: drop build %d: %w", w.previous, derr)
+			}
+			w.previous = int(t.n)
+		}
+		return err
 	}
 	if _, derr := w.wf.fx.Pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+t.schema+" CASCADE"); derr != nil && err == nil {
 		err = fmt.Errorf("bench: drop build schema: %w", derr)
@@ -225,7 +328,7 @@ func Rebuild(ctx context.Context, env *Env, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	shape := fmt.Sprintf("%d preloaded events (%d-byte data) in streams of %d; %d partitions, BatchSize %d, reads of %d; read model keyed by stream (events, total), built into a fresh schema per repetition (schema and table created in the timed run, checked and dropped after it); "+
-		"a reader in this process queries the live read model (%d rows, untouched) throughout each run: a point lookup of a random stream at %.0f/s through the side's pool",
+		"a reader in this process queries the live read model (%d rows: the live build's view, which only ours switches, at its end) throughout each run: a point lookup of a random stream at %.0f/s through the side's pool",
 		w.Loaded(), opts.DataSize, ImportStreamLength, opts.Partitions, opts.BatchSize, opts.ReadBatchSize, w.Streams(), opts.Rate)
 	report := func(i int, scenario, what string) Result {
 		m, rd := worstMemory(mem[i]), worstReader(reads[i])
@@ -244,7 +347,7 @@ func Rebuild(ctx context.Context, env *Env, opts Options) (Result, error) {
 		}
 		return r
 	}
-	o := report(0, ScenarioRebuild, "a new projection (projection.New, On + INSERT … ON CONFLICT DO UPDATE into the build schema's table, OnSetup creating it), projection.Setup, then projection.Replay with CatchUp in this process until the head")
+	o := report(0, ScenarioRebuild, "a blue/green build of a versioned projection (On + INSERT … ON CONFLICT DO UPDATE into its unqualified table, OnSetup creating it): Builds.Start, then the builds manager's workers in this process build it beside the live build until the switch makes it live (builds loop every 100 ms)")
 	b := report(1, ScenarioRebuild+"/plain-pgx", fmt.Sprintf(
 		"one reader (keyset scan) feeding %d goroutines by PartitionOf(stream), each gathering up to BatchSize events, json.Unmarshal + the same upsert per row, one transaction per batch, no checkpoint", opts.Partitions))
 	om := worstMemory(mem[0])
