@@ -323,8 +323,13 @@ func fastestOf(ps []eventlog.Position) eventlog.Position {
 	return f
 }
 
-// sample counts a build's progress towards its target: a count of what
-// lies between its slowest checkpoint and the target, every SampleEvery.
+// sample estimates a build's progress towards its target, every
+// SampleEvery: the share of the log's positions (a global sequence) its
+// slowest checkpoint has passed, times the events it has to go through.
+// An estimate, not a count: counting what is left would scan the rest of
+// the log (up to millions of index entries) every few seconds, beside the
+// build's own reads. The total (counted once, when the build starts) and
+// the end are exact.
 func (b *Builds) sample(ctx context.Context, tx pgx.Tx, p *Projection, bl Build, now time.Time) error {
 	cps, err := b.checkpoints(ctx, bl.Subscription)
 	if err != nil || len(cps) == 0 {
@@ -332,11 +337,11 @@ func (b *Builds) sample(ctx context.Context, tx pgx.Tx, p *Projection, bl Build,
 	}
 	done := bl.Total
 	if slowest := slowestOf(cps); slowest.Before(bl.Target) {
-		left, err := b.cfg.Log.CountBetween(ctx, slowest, bl.Target, p.Filter())
-		if err != nil {
-			return err
+		done = 0
+		if bl.Target.Seq > 0 {
+			done = int64(float64(bl.Total) * min(float64(slowest.Seq)/float64(bl.Target.Seq), 1))
 		}
-		done = max(bl.Total-left, 0)
+		done = max(min(done, bl.Total-1), 0) // not done until the checkpoint says so
 	}
 	rate := bl.Rate
 	if !bl.SampledAt.IsZero() {
