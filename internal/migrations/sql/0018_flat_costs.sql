@@ -1,0 +1,1 @@
+-- Placeholder (issue 14 / 12 work in progress): intentionally empty.
