@@ -52,7 +52,7 @@ func (s *Store) DeadLetter(ctx context.Context, name string, id uuid.UUID) (queu
 // Requeue implements queue.Store.
 func (s *Store) Requeue(ctx context.Context, name string, id uuid.UUID) error {
 	err := s.deadOp(ctx, "requeue", name, id, `UPDATE `+s.t.msgs+` SET dead_at = NULL, attempts = 0,
-		available_at = now() WHERE queue = $1 AND id = $2 AND dead_at IS NOT NULL`)
+		available_at = now(), locked_until = NULL WHERE queue = $1 AND id = $2 AND dead_at IS NOT NULL`)
 	if err == nil {
 		s.hint(name)
 	}

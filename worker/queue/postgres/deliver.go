@@ -14,7 +14,7 @@ import (
 	"github.com/causewayhq/causeway/worker/queue"
 )
 
-const msgCols = `m.id, m.queue, m.payload::text, m.headers::text, m.priority, m.attempts, m.enqueued_at, m.available_at`
+const msgCols = `m.id, m.queue, m.payload::text, m.headers::text, m.priority, m.attempts, m.enqueued_at, greatest(m.available_at, m.locked_until)`
 
 func scanMsg(m *queue.Message, dest ...any) []any {
 	return append([]any{&m.ID, &m.Queue, &m.Payload, jsonHeaders{&m.Headers}, &m.Priority, &m.Attempts, &m.EnqueuedAt, &m.AvailableAt}, dest...)
@@ -23,7 +23,10 @@ func scanMsg(m *queue.Message, dest ...any) []any {
 // Dequeue implements queue.Store. It is one statement (one round trip,
 // no explicit transaction): candidates are locked FOR UPDATE SKIP LOCKED,
 // so concurrent consumers pass over each other's rows instead of waiting
-// for them or taking them too, and each delivered row gets a fresh receipt.
+// for them or taking them too, and each delivered row gets a fresh receipt
+// and a lock (locked_until, the end of its visibility). The claim changes
+// no indexed column, so it is a HOT update (migration 0016): the row's new
+// version stays on its page, found again through the candidate's ctid.
 // The queue's row is only read (max attempts, default visibility), never
 // locked, so dequeues do not contend on it. The LIMIT is a literal, not a
 // parameter: with a parameter PostgreSQL cannot cost a generic plan and
@@ -67,20 +70,21 @@ func (s *Store) dequeueSQL(n int) string {
 	return `WITH q AS (
 			SELECT max_attempts, coalesce($2::bigint, visibility_timeout) AS vis FROM ` + s.t.queues + ` WHERE name = $1
 		), c AS (
-			SELECT id, attempts >= (SELECT max_attempts FROM q) AS exhausted, available_at AS ready_at, seq
+			SELECT ctid AS loc, id, attempts >= (SELECT max_attempts FROM q) AS exhausted, available_at AS ready_at, seq
 			FROM ` + s.t.msgs + `
 			WHERE queue = $1 AND acked_at IS NULL AND dead_at IS NULL AND available_at <= now()
+				AND (locked_until IS NULL OR locked_until <= now())
 			ORDER BY priority DESC, available_at, seq
 			LIMIT ` + strconv.Itoa(n) + `
 			FOR UPDATE SKIP LOCKED
 		), dead AS (
-			UPDATE ` + s.t.msgs + ` m SET dead_at = now(), receipt = NULL,
+			UPDATE ` + s.t.msgs + ` m SET dead_at = now(), receipt = NULL, locked_until = NULL,
 				last_error = 'visibility timeout expired on attempt ' || m.attempts
 			FROM c WHERE m.id = c.id AND c.exhausted
 		)
 		UPDATE ` + s.t.msgs + ` m SET attempts = m.attempts + 1, receipt = gen_random_uuid(),
-			available_at = now() + (SELECT vis FROM q) * interval '1 microsecond'
-		FROM c WHERE m.id = c.id AND NOT c.exhausted
+			locked_until = now() + (SELECT vis FROM q) * interval '1 microsecond'
+		FROM c WHERE m.ctid = c.loc AND m.id = c.id AND NOT c.exhausted
 		RETURNING ` + msgCols + `, ` + receiptText + `, c.ready_at, c.seq`
 }
 
@@ -133,7 +137,7 @@ func (s *Store) Ack(ctx context.Context, r queue.Receipt) error {
 			WHERE m.id = $1 AND m.receipt = $2 AND q.name = m.queue AND q.retention = 0
 			RETURNING 1
 		), k AS (
-			UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL
+			UPDATE `+s.t.msgs+` m SET acked_at = now(), receipt = NULL, locked_until = NULL
 			FROM `+s.t.queues+` q
 			WHERE m.id = $1 AND m.receipt = $2 AND q.name = m.queue AND q.retention > 0
 			RETURNING 1
@@ -162,7 +166,7 @@ func (s *Store) Nack(ctx context.Context, r queue.Receipt, delay time.Duration, 
 		dead bool
 		name string
 	)
-	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` m SET receipt = NULL, last_error = $3,
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` m SET receipt = NULL, locked_until = NULL, last_error = $3,
 			dead_at = CASE WHEN m.attempts >= q.max_attempts THEN now() END,
 			available_at = now() + $2 * interval '1 microsecond'
 		FROM `+s.t.queues+` q
@@ -187,8 +191,8 @@ func (s *Store) Extend(ctx context.Context, r queue.Receipt, d time.Duration) (t
 		return time.Time{}, err
 	}
 	var until time.Time
-	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET available_at = now() + $2 * interval '1 microsecond'
-		WHERE id = $1 AND receipt = $3 RETURNING available_at`, rc.id, micros(max(d, 0)), rc.token).Scan(&until)
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET locked_until = now() + $2 * interval '1 microsecond'
+		WHERE id = $1 AND receipt = $3 RETURNING locked_until`, rc.id, micros(max(d, 0)), rc.token).Scan(&until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, stale("extend")
 	}

@@ -78,7 +78,7 @@ func TestSIGKILLedConsumerMessagesComeBack(t *testing.T) {
 	<-child.Done
 	// Where the dead process left its messages' visibility.
 	visibleUntil := map[uuid.UUID]time.Time{}
-	rows, _ := pool.Query(ctx, `SELECT id, available_at FROM `+pgx.Identifier{schema, "queue_messages"}.Sanitize()+` WHERE receipt IS NOT NULL`)
+	rows, _ := pool.Query(ctx, `SELECT id, locked_until FROM `+pgx.Identifier{schema, "queue_messages"}.Sanitize()+` WHERE receipt IS NOT NULL`)
 	for rows.Next() {
 		var id uuid.UUID
 		var at time.Time

@@ -43,7 +43,7 @@ func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string,
 		return stale, ds, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(s.ackManySQL(), ids, tokens)
+	b.Queue(s.ackQueueSQL(), ids, tokens, name)
 	b.Queue(s.dequeueSQL(n), name, visArg(visibility))
 	br := s.pool.SendBatch(ctx, b)
 	rows, err := br.Query()
@@ -91,9 +91,29 @@ func (s *Store) ackManySQL() string {
 			WHERE m.id = ANY($1) AND m.receipt = ANY($2) AND q.name = m.queue AND q.retention = 0
 			RETURNING m.receipt
 		), k AS (
-			UPDATE ` + s.t.msgs + ` m SET acked_at = now(), receipt = NULL
+			UPDATE ` + s.t.msgs + ` m SET acked_at = now(), receipt = NULL, locked_until = NULL
 			FROM ` + s.t.queues + ` q, ` + s.t.msgs + ` o
 			WHERE m.id = ANY($1) AND m.receipt = ANY($2) AND q.name = m.queue AND q.retention > 0 AND o.id = m.id
+			RETURNING o.receipt
+		)
+		SELECT receipt FROM d UNION ALL SELECT receipt FROM k`
+}
+
+// ackQueueSQL is ackManySQL for receipts of one queue ($3): the queue's
+// retention is read once and gates each branch as a one-time filter, so
+// only one of them looks the messages up (AckDequeue's acks are all of its
+// consumer's queue).
+func (s *Store) ackQueueSQL() string {
+	return `WITH q AS MATERIALIZED (
+			SELECT retention FROM ` + s.t.queues + ` WHERE name = $3
+		), d AS (
+			DELETE FROM ` + s.t.msgs + ` m
+			WHERE (SELECT retention FROM q) = 0 AND m.id = ANY($1) AND m.receipt = ANY($2) AND m.queue = $3
+			RETURNING m.receipt
+		), k AS (
+			UPDATE ` + s.t.msgs + ` m SET acked_at = now(), receipt = NULL, locked_until = NULL
+			FROM ` + s.t.msgs + ` o
+			WHERE (SELECT retention FROM q) > 0 AND m.id = ANY($1) AND m.receipt = ANY($2) AND m.queue = $3 AND o.id = m.id
 			RETURNING o.receipt
 		)
 		SELECT receipt FROM d UNION ALL SELECT receipt FROM k`
@@ -136,8 +156,7 @@ func (s *Store) Release(ctx context.Context, r queue.Receipt) error {
 		return err
 	}
 	var name string
-	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, attempts = greatest(attempts - 1, 0),
-			available_at = now()
+	err = s.pool.QueryRow(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, locked_until = NULL, attempts = greatest(attempts - 1, 0)
 		WHERE id = $1 AND receipt = $2 RETURNING queue`, rc.id, rc.token).Scan(&name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return stale("release")
@@ -159,7 +178,7 @@ func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
 	if cause != nil {
 		msg = cause.Error()
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, dead_at = now(), last_error = $2
+	tag, err := s.pool.Exec(ctx, `UPDATE `+s.t.msgs+` SET receipt = NULL, locked_until = NULL, dead_at = now(), last_error = $2
 		WHERE id = $1 AND receipt = $3`, rc.id, msg, rc.token)
 	if err != nil {
 		return wrap("fail", err)
@@ -171,10 +190,13 @@ func (s *Store) Fail(ctx context.Context, r queue.Receipt, cause error) error {
 }
 
 // NextAvailable implements queue.Store. The ready index orders a queue's
-// live messages by priority first, so the earliest available time is the
-// least of each priority's first entry: the query walks the distinct
-// priorities (a loose index scan, one probe each) instead of every live
-// message, which keeps it cheap on a deep queue of delayed messages.
+// live messages by priority first, then available_at: the query walks the
+// distinct priorities (a loose index scan, one probe each) instead of every
+// live message, which keeps it cheap on a deep queue of delayed messages.
+// Per priority, the next time is the least of the first entry not yet
+// available and the unlock times of the entries already available (those
+// in flight, whose lock is not indexed: a scan of the messages in flight,
+// as a dequeue makes; ready ones among them make it now).
 func (s *Store) NextAvailable(ctx context.Context, name string) (time.Time, bool, error) {
 	var next *time.Time
 	err := s.pool.QueryRow(ctx, `WITH RECURSIVE p AS (
@@ -187,9 +209,14 @@ func (s *Store) NextAvailable(ctx context.Context, name string) (time.Time, bool
 				ORDER BY m.priority DESC LIMIT 1)
 			FROM p WHERE p.priority IS NOT NULL
 		)
-		SELECT (SELECT min((SELECT m.available_at FROM `+s.t.msgs+` m
-				WHERE m.queue = $1 AND m.acked_at IS NULL AND m.dead_at IS NULL AND m.priority = p.priority
-				ORDER BY m.available_at LIMIT 1))
+		SELECT (SELECT min(least(
+				(SELECT m.available_at FROM `+s.t.msgs+` m
+					WHERE m.queue = $1 AND m.acked_at IS NULL AND m.dead_at IS NULL AND m.priority = p.priority
+						AND m.available_at > now()
+					ORDER BY m.available_at LIMIT 1),
+				(SELECT min(greatest(m.available_at, m.locked_until)) FROM `+s.t.msgs+` m
+					WHERE m.queue = $1 AND m.acked_at IS NULL AND m.dead_at IS NULL AND m.priority = p.priority
+						AND m.available_at <= now())))
 			FROM p WHERE p.priority IS NOT NULL)
 		FROM `+s.t.queues+` WHERE name = $1`, name).Scan(&next)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -16,11 +16,11 @@ func (s *Store) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	var oldest int64
 	err := s.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE dead_at IS NULL AND acked_at IS NULL),
-			count(*) FILTER (WHERE dead_at IS NULL AND acked_at IS NULL AND available_at <= now()),
-			count(*) FILTER (WHERE dead_at IS NULL AND acked_at IS NULL AND available_at > now() AND receipt IS NOT NULL),
+			count(*) FILTER (WHERE dead_at IS NULL AND acked_at IS NULL AND greatest(available_at, locked_until) <= now()),
+			count(*) FILTER (WHERE dead_at IS NULL AND acked_at IS NULL AND locked_until > now() AND receipt IS NOT NULL),
 			count(*) FILTER (WHERE dead_at IS NOT NULL),
-			coalesce(extract(epoch FROM now() - min(available_at) FILTER (
-				WHERE dead_at IS NULL AND acked_at IS NULL AND available_at <= now())) * 1e6, 0)::bigint
+			coalesce(extract(epoch FROM now() - min(greatest(available_at, locked_until)) FILTER (
+				WHERE dead_at IS NULL AND acked_at IS NULL AND greatest(available_at, locked_until) <= now())) * 1e6, 0)::bigint
 		FROM `+s.t.msgs+` WHERE queue = $1`, name).Scan(&st.Depth, &st.Ready, &st.InFlight, &st.Dead, &oldest)
 	if err != nil {
 		return queue.Stats{}, wrap("stats", err)

@@ -329,4 +329,24 @@ func testAckDequeue(t *testing.T, h Harness) {
 	if st := stats(t, s, "jobs"); st != (queue.Stats{}) {
 		t.Fatalf("stats %+v, want empty", st)
 	}
+
+	// A queue that keeps acked messages: AckDequeue marks them acked
+	// (kept until Purge), refuses a second ack and never delivers them again.
+	declare(t, s, "kept", queue.Retention(tick))
+	enqueue(t, s, "kept", queue.New(body(3)))
+	k := dequeue(t, s, "kept", 1, time.Minute)
+	stale, more, err = ad.AckDequeue(ctx, []queue.Receipt{k[0].Receipt}, "kept", 5, time.Minute)
+	if err != nil || len(stale) != 0 || len(more) != 0 {
+		t.Fatalf("kept: AckDequeue stale %v, dequeued %v, %v; want the ack taken and nothing more", stale, ids(more), err)
+	}
+	if stale, _, err = ad.AckDequeue(ctx, []queue.Receipt{k[0].Receipt}, "kept", 5, time.Minute); err != nil || len(stale) != 1 {
+		t.Fatalf("kept: second ack stale %v, %v; want the receipt stale", stale, err)
+	}
+	if st := stats(t, s, "kept"); st != (queue.Stats{}) {
+		t.Fatalf("kept: stats %+v, want empty", st)
+	}
+	h.Advance(t, tick+tick/2)
+	if n, err := s.Purge(ctx); err != nil || n != 1 {
+		t.Fatalf("kept: purge removed %d, %v; want the acked message kept until then", n, err)
+	}
 }
