@@ -115,24 +115,37 @@ func (g *group) take() []*groupReq {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var (
-		batch  []*groupReq
-		events int
+		batch   []*groupReq
+		events  int
+		streams map[string]bool
+		left    = g.queue[:0] // what stays queued, in order
 	)
-	for len(g.queue) > 0 {
-		r := g.queue[0]
-		if len(batch) > 0 && events+len(r.a.ids) > g.maxEvents {
+	for i, r := range g.queue {
+		if events >= g.maxEvents || len(batch) > 0 && events+len(r.a.ids) > g.maxEvents {
+			left = append(left, g.queue[i:]...)
 			break
 		}
-		g.queue[0] = nil
-		g.queue = g.queue[1:]
 		if r.ctx.Err() != nil {
 			r.done <- groupOutcome{err: r.ctx.Err()}
 			continue
 		}
+		// One append per stream per batch (the batch statement is
+		// set-based): a second one waits for the next batch, and so
+		// does every later one of that stream, which keeps their order.
+		if streams[r.a.stream] {
+			left = append(left, r)
+			continue
+		}
+		if streams == nil {
+			streams = make(map[string]bool, len(g.queue))
+		}
+		streams[r.a.stream] = true
 		r.taken = true
 		batch = append(batch, r)
 		events += len(r.a.ids)
 	}
+	clear(g.queue[len(left):])
+	g.queue = left
 	if len(batch) == 0 {
 		g.running--
 		g.queue = nil // drop the backing array

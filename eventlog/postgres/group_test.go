@@ -233,3 +233,73 @@ func waitSleeping(t *testing.T, s *postgres.Store) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestGroupCommitOneAppendPerStreamPerBatch: appends to one stream queued
+// together go in successive batches (the batch statement is set-based), in
+// the order they were taken; appends to other streams still share them.
+func TestGroupCommitOneAppendPerStreamPerBatch(t *testing.T) {
+	s, _ := groupFixture(t)
+	var fns []func(ctx context.Context) (eventlog.AppendResult, error)
+	for i := range 10 {
+		stream := "order-1"
+		if i%2 == 1 {
+			stream = fmt.Sprintf("other-%d", i)
+		}
+		fns = append(fns, func(ctx context.Context) (eventlog.AppendResult, error) {
+			return s.Append(ctx, stream, eventlog.Any, ev(t, "OrderPlaced"))
+		})
+	}
+	res, errs := behindSlow(t, s, fns)
+	sameTx, allTx, versions := map[uint64]int{}, map[uint64]bool{}, map[int64]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		allTx[res[i].Positions[0].TxID] = true
+		if i%2 == 0 {
+			sameTx[res[i].Positions[0].TxID]++
+			versions[res[i].NextExpectedVersion] = true
+		}
+	}
+	if len(sameTx) != 5 || len(versions) != 5 {
+		t.Fatalf("5 appends to one stream: %d transactions, versions %v; want 5 of each (one per batch)", len(sameTx), versions)
+	}
+	// The other streams' appends rode along (a batch that failed over a
+	// repeated stream would have run all ten alone).
+	if len(allTx) != 5 {
+		t.Fatalf("10 appends committed in %d transactions, want 5", len(allTx))
+	}
+	ctx := testCtx(t)
+	if v, err := streamVersion(ctx, s, "order-1"); err != nil || v != 5 {
+		t.Fatalf("order-1 at version %d (%v), want 5", v, err)
+	}
+	// Positions follow versions: each batch committed after the one before.
+	var last eventlog.Position
+	for e, err := range s.ReadStream(ctx, "order-1", eventlog.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !last.Before(e.Position) {
+			t.Fatalf("order-1 version %d at %v, not after %v", e.Version, e.Position, last)
+		}
+		last = e.Position
+	}
+}
+
+// TestAppendBatchStatementRefusesAStreamTwice: the set-based batch
+// statement given two appends of one stream (which the group never sends)
+// fails as a whole and writes nothing, so the group's fallback (each
+// append alone) applies.
+func TestAppendBatchStatementRefusesAStreamTwice(t *testing.T) {
+	s, pool := groupFixture(t)
+	ctx := testCtx(t)
+	_, err := pool.Exec(ctx, `SELECT * FROM `+s.Schema()+`.append_events_batch(
+		ARRAY['order-1', 'order-1'], ARRAY[-1, -1]::bigint[], ARRAY[1, 1]::bigint[], ARRAY[false, false], ARRAY[1, 1],
+		ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['A', 'B'], ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[])`)
+	if err == nil {
+		t.Fatal("a batch naming one stream twice was accepted")
+	}
+	if v, err := streamVersion(ctx, s, "order-1"); err != nil || v != 0 {
+		t.Fatalf("order-1 at version %d (%v), want nothing written", v, err)
+	}
+}
