@@ -27,6 +27,7 @@ DECLARE
     v_current   bigint[];
     v_write     boolean[];
     v_off       int[];
+    v_app       int[];
     v_o         int := 0;
     v_found     bigint;
     v_here      bigint;
@@ -74,22 +75,28 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- v_app[k]: the append that event k belongs to.
+    v_app := array_fill(0, ARRAY[v_o]);
+    FOR i IN 1 .. v_n LOOP
+        FOR k IN v_off[i] + 1 .. v_off[i] + p_counts[i] LOOP
+            v_app[k] := i;
+        END LOOP;
+    END LOOP;
+
+    -- Event-level unnest (its row estimate is the arrays' length, so the
+    -- plan stays cheap; a join against generate_series was estimated at
+    -- thousands of rows and brought in JIT compilation).
     RETURN QUERY
-    WITH a AS (
-        SELECT i, p_streams[i] AS s, p_counts[i] AS n, v_current[i] AS c, v_off[i] AS o
-          FROM generate_subscripts(p_streams, 1) AS i
-         WHERE v_write[i]
-    ), ins AS (
+    WITH ins AS (
         INSERT INTO {{schema}}.events (event_id, stream_id, version, type, data, metadata)
-        SELECT p_ids[a.o + j], a.s, a.c + j, p_types[a.o + j], p_data[a.o + j], p_meta[a.o + j]
-          FROM a, generate_series(1, a.n) AS j
-         ORDER BY a.i, j
+        SELECT u.id, p_streams[v_app[u.k]], v_current[v_app[u.k]] + (u.k - v_off[v_app[u.k]]), u.typ, u.dat, u.met
+          FROM unnest(p_ids, p_types, p_data, p_meta) WITH ORDINALITY AS u(id, typ, dat, met, k)
+         WHERE v_write[v_app[u.k]]
+         ORDER BY u.k
         RETURNING stream_id, version, position
-    ), g AS (
-        SELECT ins.stream_id, array_agg(ins.position ORDER BY ins.version) AS ps
-          FROM ins GROUP BY ins.stream_id
     )
-    SELECT a.i::int, 0, a.c + a.n, g.ps, pg_current_xact_id()
-      FROM a JOIN g ON g.stream_id = a.s;
+    SELECT s.i::int, 0, v_current[s.i] + p_counts[s.i], array_agg(ins.position ORDER BY ins.version), pg_current_xact_id()
+      FROM ins JOIN unnest(p_streams) WITH ORDINALITY AS s(stream, i) ON s.stream = ins.stream_id
+     GROUP BY s.i;
 END
 $fn$;
