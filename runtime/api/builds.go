@@ -8,17 +8,25 @@ import (
 	"github.com/causewayhq/causeway/runtime/ops"
 )
 
-func projectionName(req *http.Request) (string, error) {
-	return subscriptionName("projection", req.PathValue("name"))
+// projectionReq reads what the build endpoints take: the projection's
+// name from the path, no query parameters, and (for a change) the actor.
+func projectionReq(req *http.Request, change bool) (name, by string, err error) {
+	if name, err = subscriptionName("projection", req.PathValue("name")); err != nil {
+		return "", "", err
+	}
+	if _, err = query(req); err != nil {
+		return "", "", err
+	}
+	if change {
+		by, err = actor(req)
+	}
+	return name, by, err
 }
 
 // builds: GET /api/projections/{name}/builds
 func (a *api) builds(ctx context.Context, req *http.Request) (int, any, error) {
-	name, err := projectionName(req)
+	name, _, err := projectionReq(req, false)
 	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := query(req); err != nil {
 		return 0, nil, err
 	}
 	bs, err := a.ops.Builds(ctx, name)
@@ -30,14 +38,7 @@ func (a *api) builds(ctx context.Context, req *http.Request) (int, any, error) {
 
 // rebuild: POST /api/projections/{name}/rebuild
 func (a *api) rebuild(ctx context.Context, req *http.Request) (int, any, error) {
-	name, err := projectionName(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := query(req); err != nil {
-		return 0, nil, err
-	}
-	by, err := actor(req)
+	name, by, err := projectionReq(req, true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -51,14 +52,7 @@ func (a *api) rebuild(ctx context.Context, req *http.Request) (int, any, error) 
 
 // abortRebuild: POST /api/projections/{name}/rebuild/abort
 func (a *api) abortRebuild(ctx context.Context, req *http.Request) (int, any, error) {
-	name, err := projectionName(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := query(req); err != nil {
-		return 0, nil, err
-	}
-	by, err := actor(req)
+	name, by, err := projectionReq(req, true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -71,18 +65,11 @@ func (a *api) abortRebuild(ctx context.Context, req *http.Request) (int, any, er
 
 // dropBuild: POST /api/projections/{name}/builds/{n}/drop
 func (a *api) dropBuild(ctx context.Context, req *http.Request) (int, any, error) {
-	name, err := projectionName(req)
-	if err != nil {
-		return 0, nil, err
-	}
 	n, err := strconv.Atoi(req.PathValue("n"))
 	if err != nil || n < 1 {
 		return 0, nil, badRequest("build %q: want a build number, 1 or more", req.PathValue("n"))
 	}
-	if _, err := query(req); err != nil {
-		return 0, nil, err
-	}
-	by, err := actor(req)
+	name, by, err := projectionReq(req, true)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"time"
 
@@ -18,11 +19,16 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 		sub, rest = args[0], args[1:]
 	}
 	cfg := c.env()
-	one := func(rest []string) (string, error) {
-		if len(rest) != 1 {
+	// oneName parses the sub-command's flags and its one argument.
+	oneName := func(fs *flag.FlagSet) (string, error) {
+		pos, err := c.parse(fs, rest)
+		if err != nil {
+			return "", err
+		}
+		if len(pos) != 1 {
 			return "", usageErr("want exactly one projection name (registered: %v)", c.projectionNames())
 		}
-		return rest[0], nil
+		return pos[0], nil
 	}
 	switch sub {
 	case "start":
@@ -30,11 +36,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 		follow := fs.Bool("follow", false, "show progress until the new build is live")
 		by := fs.String("by", ops.LocalActor(), "who asks (recorded)")
 		asJSON := fs.Bool("json", false, "print JSON")
-		pos, err := c.parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		name, err := one(pos)
+		name, err := oneName(fs)
 		if err != nil {
 			return err
 		}
@@ -83,11 +85,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 		})
 	case "follow":
 		fs := c.flags("rebuild follow", "NAME", "Show the progress of a projection's build in progress until it is live.", cfg)
-		pos, err := c.parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		name, err := one(pos)
+		name, err := oneName(fs)
 		if err != nil {
 			return err
 		}
@@ -95,11 +93,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 	case "abort":
 		fs := c.flags("rebuild abort", "NAME", "Abandon a projection's build in progress: it is dropped; the live version is untouched.", cfg)
 		by := fs.String("by", ops.LocalActor(), "who asks (recorded in the log)")
-		pos, err := c.parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		name, err := one(pos)
+		name, err := oneName(fs)
 		if err != nil {
 			return err
 		}
@@ -114,11 +108,7 @@ func (c *cli) cmdRebuild(ctx context.Context, args []string) error {
 		fs := c.flags("rebuild drop", "NAME", "Drop a projection's retired builds now rather than after the grace period.", cfg)
 		n := fs.Int("build", 0, "only this build (default: every retired one)")
 		by := fs.String("by", ops.LocalActor(), "who asks (recorded in the log)")
-		pos, err := c.parse(fs, rest)
-		if err != nil {
-			return err
-		}
-		name, err := one(pos)
+		name, err := oneName(fs)
 		if err != nil {
 			return err
 		}
