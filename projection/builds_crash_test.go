@@ -1,0 +1,180 @@
+package projection_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/checkpoint"
+	"github.com/causewayhq/causeway/eventlog"
+	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgtest"
+	"github.com/causewayhq/causeway/projection"
+)
+
+// TestRebuildSurvivesPostgresCrashes: PostgreSQL is killed (SIGKILL,
+// crash recovery on restart) twice during a blue/green rebuild: once while
+// the new build catches up, once in the middle of the switch's
+// transaction (the live build fenced, the switch waiting for the new one
+// to pass it). The switch happens after all; the live view ends with every
+// event exactly once, of version 2 only; a reader never saw it go back or
+// mix versions; neither build dead-lettered anything.
+func TestRebuildSurvivesPostgresCrashes(t *testing.T) {
+	cluster := pgtest.StartCluster(t)
+	ctx := pgtest.Context(t, 3*time.Minute)
+	pool, err := pgxpool.New(ctx, cluster.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e := &env{schema: "causeway", pool: pool}
+	if _, err := migrations.Apply(ctx, pool, e.schema); err != nil {
+		t.Fatal(err)
+	}
+	if e.log, err = pgstore.New(pool, pgstore.Config{Schema: e.schema}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.log.Close)
+	if e.cps, err = checkpoint.NewPostgres(pool, e.schema); err != nil {
+		t.Fatal(err)
+	}
+	live := "items_live"
+	b1 := e.builds(t, "old", time.Hour, itemsProjection("items", live, 1))
+	runBuilds(t, b1)
+	e.appendTicks(t, 40, 600)
+	waitFor(t, "build 1 live with every event", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == 600 && s.version == 1
+	})
+
+	// A reader runs throughout; reads failing while PostgreSQL is down
+	// are expected, what a read returns must never go back or mix.
+	readErr, stopRead := make(chan error, 1), make(chan struct{})
+	var reads atomic.Int64
+	go func() {
+		var last liveSnapshot
+		for {
+			select {
+			case <-stopRead:
+				readErr <- nil
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			s, err := e.readLive(ctx, live)
+			if err != nil {
+				continue
+			}
+			reads.Add(1)
+			if s.versions > 1 {
+				readErr <- fmt.Errorf("one read saw rows of %d versions", s.versions)
+				return
+			}
+			if s.rows < last.rows || s.events < last.events {
+				readErr <- fmt.Errorf("the live view went back: %+v after %+v", s, last)
+				return
+			}
+			last = s
+		}
+	}()
+
+	// Version 2 holds back stream item-held until the gate opens, so the
+	// switch (fence live, wait for the new build to pass it) is in
+	// progress, in its transaction, for as long as the gate is shut.
+	gate := make(chan struct{})
+	v2 := heldItemsProjection("items", live, 2, func(stream string) {
+		if stream == "item-held" {
+			<-gate
+		}
+	})
+	b2 := e.builds(t, "new", time.Hour, v2)
+	runBuilds(t, b2)
+	var closeGate sync.Once
+	open := func() { closeGate.Do(func() { close(gate) }) }
+	t.Cleanup(open) // before the builds stop: a held handler must return
+	state := func(n int) projection.BuildState {
+		bs, err := b2.List(ctx, "items")
+		if err != nil {
+			return ""
+		}
+		for _, b := range bs {
+			if b.Build == n {
+				return b.State
+			}
+		}
+		return ""
+	}
+	waitFor(t, "build 2 started", func() bool { return state(2) == projection.BuildBuilding })
+	crash := func(why string) {
+		t.Helper()
+		if err := cluster.Crash(); err != nil {
+			t.Fatalf("crash %s: %v", why, err)
+		}
+		if err := cluster.Restart(ctx); err != nil {
+			t.Fatalf("restart after crash %s: %v", why, err)
+		}
+	}
+	crash("while build 2 catches up")
+	// Build 2 past every event so far: the held stream's events then come
+	// in batches of their own, and the switch can start (a batch mixing
+	// them with earlier events would keep build 2 short of its target).
+	waitFor(t, "build 2 caught up", func() bool {
+		var n int64
+		err := pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM items_live__b2.items`).Scan(&n)
+		return err == nil && n == 600
+	})
+
+	appended := int64(600)
+	for i := range 20 {
+		ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+		for {
+			_, err := e.log.Append(ctx, "item-held", eventlog.Any, ev)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // the pool reconnects after the restart
+		}
+		appended++
+	}
+	// The switch's transaction has fenced the live build (it wrote, so it
+	// has a transaction id) and polls the new build's checkpoints.
+	waitFor(t, "a switch waiting in its transaction", func() bool {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE backend_xid IS NOT NULL AND query LIKE '%FILTER (WHERE (tx_id, position) <%'`).Scan(&n)
+		return err == nil && n > 0
+	})
+	crash("in the middle of the switch")
+	if s := state(2); s != projection.BuildBuilding {
+		t.Fatalf("after the crash mid-switch build 2 is %q, want still building (the switch rolled back)", s)
+	}
+	open()
+	waitFor(t, "build 2 live", func() bool { return state(2) == projection.BuildLive && state(1) == projection.BuildRetired })
+	waitFor(t, "every event in the live view", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == appended && s.version == 2
+	})
+	close(stopRead)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	if reads.Load() < 10 {
+		t.Fatalf("the reader read %d times", reads.Load())
+	}
+	s, err := e.readLive(ctx, live)
+	if err != nil || s.rows != 41 || s.versions != 1 {
+		t.Fatalf("live view: %+v, %v; want 41 rows of one version", s, err)
+	}
+	for _, sub := range []string{"items#1", "items#2"} {
+		if n, err := e.cps.CountDeadLetters(ctx, sub); err != nil || n != 0 {
+			t.Fatalf("%s: %d dead letters (%v)", sub, n, err)
+		}
+	}
+}
