@@ -66,20 +66,39 @@ func CatchUp(ctx context.Context, env *Env, opts Options, upsert bool) ([]Result
 	if err := f.vacuum(ctx); err != nil {
 		return nil, err
 	}
+	var lastOffset int64
+	if err := f.pool.QueryRow(ctx, `SELECT max("offset") FROM watermill_orders`).Scan(&lastOffset); err != nil {
+		return nil, err
+	}
 	var attempt atomic.Int64
 	prep := func(ctx context.Context, _ int) error {
 		attempt.Add(1)
 		_, err := f.pool.Exec(ctx, `TRUNCATE rm`)
 		return err
 	}
+	// check, after each run (untimed), that the upserting handler saw
+	// every event exactly once.
+	check := func(int) error {
+		if !upsert {
+			return nil
+		}
+		var sum int64
+		if err := f.pool.QueryRow(context.Background(), `SELECT coalesce(sum(n), 0) FROM rm`).Scan(&sum); err != nil {
+			return err
+		}
+		if sum != n {
+			return fmt.Errorf("peers: read model counts %d events, want %d", sum, n)
+		}
+		return nil
+	}
 	arms := []Arm{
-		{Name: "causeway", Prep: prep, Run: func(ctx context.Context, _ int) (int64, error) {
+		{Name: "causeway", Prep: prep, Post: check, Run: func(ctx context.Context, _ int) (int64, error) {
 			return causewayCatchUp(ctx, f, n, upsert, "peers_rm_"+strconv.FormatInt(attempt.Load(), 10))
 		}},
-		{Name: "watermill-sql", Prep: prep, Run: func(ctx context.Context, _ int) (int64, error) {
-			return watermillCatchUp(ctx, f, n, upsert, "rm_"+strconv.FormatInt(attempt.Load(), 10))
+		{Name: "watermill-sql", Prep: prep, Post: check, Run: func(ctx context.Context, _ int) (int64, error) {
+			return watermillCatchUp(ctx, f, n, upsert, "rm_"+strconv.FormatInt(attempt.Load(), 10), lastOffset)
 		}},
-		{Name: "plain-pgx", Prep: prep, Run: func(ctx context.Context, _ int) (int64, error) {
+		{Name: "plain-pgx", Prep: prep, Post: check, Run: func(ctx context.Context, _ int) (int64, error) {
 			return plainCatchUp(ctx, f, n, upsert)
 		}},
 	}
@@ -180,7 +199,7 @@ func causewayCatchUp(ctx context.Context, f *fixture, n int64, upsert bool, name
 	}
 }
 
-func watermillCatchUp(ctx context.Context, f *fixture, n int64, upsert bool, group string) (int64, error) {
+func watermillCatchUp(ctx context.Context, f *fixture, n int64, upsert bool, group string, last int64) (int64, error) {
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(f.pool), wsql.SubscriberConfig{
 		ConsumerGroup:    group,
 		SchemaAdapter:    wsql.DefaultPostgreSQLSchema{},
@@ -225,7 +244,24 @@ func watermillCatchUp(ctx context.Context, f *fixture, n int64, upsert bool, gro
 			return got, ctx.Err()
 		}
 	}
-	return got, nil
+	// The subscriber commits a batch's transaction (the handler's writes
+	// and the acked offset) after the last ack of the batch: the run ends
+	// when the last offset is committed.
+	for {
+		var acked int64
+		err := f.pool.QueryRow(ctx, `SELECT coalesce(offset_acked, 0) FROM watermill_offsets_orders WHERE consumer_group = $1`, group).Scan(&acked)
+		if err != nil {
+			return got, err
+		}
+		if acked == last {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func plainCatchUp(ctx context.Context, f *fixture, n int64, upsert bool) (int64, error) {

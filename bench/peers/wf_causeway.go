@@ -170,3 +170,6 @@ func (e *causewayEngine) Close() error {
 	defer e.errMu.Unlock()
 	return e.err
 }
+
+// Steps is the insert variant's table.
+func (e *causewayEngine) Steps() string { return pgx.Identifier{e.schema, "steps"}.Sanitize() }

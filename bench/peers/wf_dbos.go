@@ -129,3 +129,6 @@ func (e *dbosEngine) Close() error {
 	}
 	return err
 }
+
+// Steps is the insert variant's table.
+func (e *dbosEngine) Steps() string { return pgx.Identifier{e.schema, "steps"}.Sanitize() }

@@ -165,3 +165,6 @@ func (e *riverEngine) Close() error {
 	e.env.DropSchema(e.schema)
 	return err
 }
+
+// Steps is the insert variant's table.
+func (e *riverEngine) Steps() string { return pgx.Identifier{e.schema, "steps"}.Sanitize() }

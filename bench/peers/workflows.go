@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,9 @@ import (
 // completion committed).
 type engine interface {
 	Start(ctx context.Context, n int64) error
+	// Steps is the schema-qualified table the insert variant's steps
+	// write to.
+	Steps() string
 	Close() error
 }
 
@@ -145,7 +149,11 @@ func Workflows(ctx context.Context, env *Env, opts Options, insert bool) ([]Resu
 					if eng == nil {
 						return nil
 					}
-					err := eng.Close()
+					var err error
+					if insert {
+						err = checkSteps(env, eng.Steps(), 3*tr.want)
+					}
+					err = errors.Join(err, eng.Close())
 					eng = nil
 					return err
 				},
@@ -178,6 +186,19 @@ func Workflows(ctx context.Context, env *Env, opts Options, insert bool) ([]Resu
 		lat = append(lat, r)
 	}
 	return append(out, lat...), nil
+}
+
+// checkSteps checks, after a run, that the steps did their INSERTs: want
+// rows, no more and no fewer.
+func checkSteps(env *Env, table string, want int64) error {
+	var got int64
+	if err := env.Admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&got); err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("peers: %s has %d rows, want %d (3 per workflow)", table, got, want)
+	}
+	return nil
 }
 
 // burst starts n workflows from conc goroutines and waits for them all.
