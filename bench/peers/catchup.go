@@ -123,29 +123,29 @@ func CatchUp(ctx context.Context, env *Env, opts Options, upsert bool) ([]Result
 	return withRatios(out), nil
 }
 
-// preload writes the same n events into the three arms' tables.
+// preload writes the same n events into the three arms' tables, in the
+// same order: Causeway's in one Import (new streams, interleaved),
+// watermill's and the plain table's in chunks.
 func preload(ctx context.Context, f *fixture, n int64, size int) error {
+	stream := func(i int64) string { return "order-" + strconv.FormatInt(i%catchupStreams, 10) }
+	if _, err := f.store.Import(ctx, func(yield func(pgstore.ImportEvent) bool) {
+		for i := range n {
+			if !yield(pgstore.ImportEvent{StreamID: stream(i), EventData: eventlog.EventData{Type: OrderPlaced{}.EventType(), Data: catchupData(i, size)}}) {
+				return
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("peers: preload causeway: %w", err)
+	}
 	const chunk = 1000
 	for from := int64(0); from < n; from += chunk {
 		to := min(from+chunk, n)
-		var imp []pgstore.ImportEvent
 		var msgs []*message.Message
 		var rows [][]any
 		for i := from; i < to; i++ {
 			data := catchupData(i, size)
-			stream := "order-" + strconv.FormatInt(i%catchupStreams, 10)
-			imp = append(imp, pgstore.ImportEvent{StreamID: stream, EventData: eventlog.EventData{Type: OrderPlaced{}.EventType(), Data: data}})
 			msgs = append(msgs, message.NewMessage(uuid.NewString(), data))
-			rows = append(rows, []any{uuid.New(), stream, i/catchupStreams + 1, OrderPlaced{}.EventType(), data})
-		}
-		if _, err := f.store.Import(ctx, func(yield func(pgstore.ImportEvent) bool) {
-			for _, e := range imp {
-				if !yield(e) {
-					return
-				}
-			}
-		}); err != nil {
-			return fmt.Errorf("peers: preload causeway: %w", err)
+			rows = append(rows, []any{uuid.New(), stream(i), i/catchupStreams + 1, OrderPlaced{}.EventType(), data})
 		}
 		if err := f.pub.Publish(topic, msgs...); err != nil {
 			return fmt.Errorf("peers: preload watermill: %w", err)

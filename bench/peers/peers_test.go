@@ -45,7 +45,7 @@ func tinyEnv(t *testing.T) (*Env, Options) {
 	t.Cleanup(env.Close)
 	env.QuietWait = 0 // a smoke test: no waiting, no re-runs
 	return env, Options{Reps: 1, Workflows: 40, LatencyWorkflows: 20, LatencyWarmup: 5, Rate: 400, Concurrency: 4,
-		Appends: 100, AppendWarmup: 10, Streams: 100, CatchUpEvents: 1500, RiverFetchCooldown: 10 * time.Millisecond}
+		Appends: 100, AppendWarmup: 10, Streams: 100, CatchUpEvents: 12_000, RiverFetchCooldown: 10 * time.Millisecond}
 }
 
 // checkArms checks that scenario reported every arm in order with want
