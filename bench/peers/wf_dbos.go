@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -117,7 +118,7 @@ func (e *dbosEngine) Start(_ context.Context, n int64) error {
 func (e *dbosEngine) Close() error {
 	var err error
 	if e.ctx != nil {
-		dbos.Shutdown(e.ctx, 10*time.Second)
+		err = dbos.Shutdown(e.ctx, 10*time.Second)
 		e.wg.Wait()
 	}
 	if e.pool != nil {
@@ -125,7 +126,7 @@ func (e *dbosEngine) Close() error {
 	}
 	e.env.DropSchema(e.schema)
 	if p := e.failed.Load(); p != nil {
-		err = fmt.Errorf("peers: dbos workflow: %w", *p)
+		err = errors.Join(err, fmt.Errorf("peers: dbos workflow: %w", *p))
 	}
 	return err
 }
