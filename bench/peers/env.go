@@ -1,0 +1,146 @@
+package peers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Env is the one PostgreSQL server every arm runs against.
+type Env struct {
+	URL    string
+	Logger *slog.Logger
+	// Admin is a small pool for creating and dropping schemas.
+	Admin *pgxpool.Pool
+	// Postmaster is the server's PID when it runs on this machine (0
+	// otherwise), to account its CPU apart from other processes'.
+	Postmaster int
+	// QuietWait bounds how long each repetition waits for other processes
+	// to go idle first; zero or negative neither waits nor re-runs
+	// disturbed repetitions.
+	QuietWait time.Duration
+}
+
+// NewEnv connects to the server at url.
+func NewEnv(ctx context.Context, url string, logger *slog.Logger) (*Env, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("peers: parse url: %w", err)
+	}
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("peers: connect: %w", err)
+	}
+	var backend int
+	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("peers: connect: %w", err)
+	}
+	return &Env{URL: url, Logger: logger, Admin: pool, Postmaster: findPostmaster(backend), QuietWait: 30 * time.Second}, nil
+}
+
+// Close closes the administrative pool.
+func (e *Env) Close() { e.Admin.Close() }
+
+// NewSchema creates a fresh schema named peers_<name>_<random>.
+func (e *Env) NewSchema(ctx context.Context, name string) (string, error) {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	schema := "peers_" + strings.ReplaceAll(name, "-", "_") + "_" + hex.EncodeToString(rnd[:])
+	if _, err := e.Admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return "", fmt.Errorf("peers: create schema: %w", err)
+	}
+	return schema, nil
+}
+
+// DropSchema drops a schema made by NewSchema.
+func (e *Env) DropSchema(schema string) {
+	_, _ = e.Admin.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+}
+
+// Pool opens a pool of size conns whose connections have search_path set
+// to schema (for the peers that put their tables on the search path).
+func (e *Env) Pool(ctx context.Context, schema string, conns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(e.URL)
+	if err != nil {
+		return nil, fmt.Errorf("peers: parse url: %w", err)
+	}
+	cfg.MaxConns = conns
+	if schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("peers: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// Server describes the PostgreSQL server.
+type Server struct {
+	Version  string   `json:"version"`
+	Settings []string `json:"settings"` // non-default parameters, name=value
+}
+
+// Server reports the server's version and non-default settings.
+func (e *Env) Server(ctx context.Context) (Server, error) {
+	var s Server
+	if err := e.Admin.QueryRow(ctx, "SHOW server_version").Scan(&s.Version); err != nil {
+		return s, err
+	}
+	rows, err := e.Admin.Query(ctx, `SELECT name || '=' || current_setting(name)
+		FROM pg_settings WHERE source NOT IN ('default', 'override', 'client', 'session')
+		  AND name NOT IN ('port', 'listen_addresses', 'unix_socket_directories', 'data_directory')
+		ORDER BY name`)
+	if err != nil {
+		return s, err
+	}
+	s.Settings, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	return s, err
+}
+
+// Machine describes the machine.
+type Machine struct {
+	CPU      string `json:"cpu"`
+	Cores    int    `json:"cores"`
+	MemoryMB int64  `json:"memory_mb"`
+	GOOS     string `json:"goos"`
+	GOARCH   string `json:"goarch"`
+	Go       string `json:"go"`
+}
+
+// ThisMachine describes the current machine (from /proc on Linux).
+func ThisMachine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				m.MemoryMB = kb / 1024
+				break
+			}
+		}
+	}
+	return m
+}

@@ -1,0 +1,7 @@
+package pgserver
+
+import "syscall"
+
+func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+}
