@@ -18,11 +18,12 @@ import (
 // A commit costs a round trip and, with durable settings, a WAL flush;
 // appends from many goroutines each paying their own is what made them
 // slower than plain INSERTs. The group keeps at most inFlight append
-// transactions running from this store. An Append that finds one free
-// starts it at once (so a lone append waits for nothing); appends arriving
-// while all are busy queue, and the next free one takes every queued append
-// (up to maxEvents events) in one call of append_events_batch: one round
-// trip, one commit.
+// transactions running from this store. An Append that finds none running
+// starts one at once (so a lone append waits for nothing); appends arriving
+// while one runs queue, and a second transaction starts beside it only once
+// groupMinBatch of them wait (up to inFlight in all); a transaction done
+// takes every queued append (up to maxEvents events, one per stream) in one
+// call of append_events_batch: one round trip, one commit.
 //
 // What each append promises is kept. The batch function checks every append
 // on its own (ids, expected version) and reports each result separately, so
@@ -55,10 +56,14 @@ type groupOutcome struct {
 	err error
 }
 
-// Defaults of Config.AppendInFlight and the batch bound.
+// Defaults of Config.AppendInFlight and the batch bounds.
 const (
 	DefaultAppendInFlight = 4
 	groupMaxEvents        = 1024
+	// groupMinBatch is how many appends must be waiting for a second (or
+	// later) transaction to start beside one in flight; fewer wait for
+	// the one in flight to finish and go with whatever queued meanwhile.
+	groupMinBatch = 4
 )
 
 func newGroup(s *Store, inFlight int) *group {
@@ -72,7 +77,7 @@ func (g *group) append(ctx context.Context, a *pendingAppend) (eventlog.AppendRe
 	r := &groupReq{ctx: ctx, a: a, done: make(chan groupOutcome, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
-	start := g.running < g.inFlight
+	start := g.running == 0 || g.running < g.inFlight && len(g.queue) >= groupMinBatch
 	if start {
 		g.running++
 	}
@@ -110,10 +115,16 @@ func (g *group) run() {
 }
 
 // take removes the next batch from the queue, or gives the runner's slot
-// back when there is nothing to do.
+// back when there is nothing to do, or too little while another runner is
+// in flight: that one takes it when its batch is done, with what queued
+// meanwhile (small batches side by side cost a commit each for nothing).
 func (g *group) take() []*groupReq {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.running > 1 && len(g.queue) < groupMinBatch {
+		g.running--
+		return nil
+	}
 	var (
 		batch   []*groupReq
 		events  int
@@ -148,7 +159,9 @@ func (g *group) take() []*groupReq {
 	g.queue = left
 	if len(batch) == 0 {
 		g.running--
-		g.queue = nil // drop the backing array
+		if len(g.queue) == 0 {
+			g.queue = nil // drop the backing array
+		}
 		return nil
 	}
 	return batch
