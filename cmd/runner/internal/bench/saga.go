@@ -140,7 +140,11 @@ func NewSagaWorkload(ctx context.Context, env *Env, opts Options) (*SagaWorkload
 	if err != nil {
 		return nil, err
 	}
-	store, err := sagapg.New(fx.Store)
+	var storeOpts []sagapg.Option
+	if opts.RecordInFlight != 0 {
+		storeOpts = append(storeOpts, sagapg.RecordInFlight(opts.RecordInFlight))
+	}
+	store, err := sagapg.New(fx.Store, storeOpts...)
 	if err != nil {
 		fx.Close()
 		return nil, err
@@ -309,6 +313,7 @@ func Saga(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 		cur     *SagaBacklog
 		prepErr error
 		probes  []*sagaProbe
+		stats   = &statementStats{env: env}
 	)
 	defer func() {
 		if cur != nil {
@@ -318,7 +323,10 @@ func Saga(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 	runs, err := alternate(ctx, env, ScenarioSaga, opts.Repetitions, side{
 		name: "ours",
 		// A fresh schema and a fresh backlog per attempt, untimed.
-		prep: func(int) { cur, prepErr = NewSagaBacklog(ctx, env, opts) },
+		prep: func(int) {
+			cur, prepErr = NewSagaBacklog(ctx, env, opts)
+			stats.reset(ctx)
+		},
 		run: func(ctx context.Context, _ int) (int64, error) {
 			if prepErr != nil {
 				return 0, prepErr
@@ -327,6 +335,7 @@ func Saga(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 		},
 		post: func(int) error {
 			if cur != nil {
+				stats.log(ctx, ScenarioSaga, cur.probe.completed.Load())
 				cur.Close()
 				probes = append(probes, cur.probe)
 				cur = nil
