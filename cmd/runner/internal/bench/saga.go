@@ -121,6 +121,7 @@ type SagaWorkload struct {
 	env         *Env
 	store       *sagapg.Store
 	def         *saga.Definition[sagaState]
+	extra       []saga.Saga // run by the executor too (the parked sagas' type)
 	partitions  int
 	batch       int
 	concurrency int
@@ -189,7 +190,7 @@ func (s *SagaWorkload) Preload(ctx context.Context, from, n int64) error {
 // runtime does) and a saga.Executor with the probe's hooks.
 func (s *SagaWorkload) Start(p *sagaProbe) error {
 	x, err := saga.NewExecutor(saga.ExecutorConfig{Store: s.store, Log: s.fx.Store, Concurrency: s.concurrency,
-		Logger: warnLogger(s.env.Logger), Hooks: p.hooks()}, s.def)
+		Logger: warnLogger(s.env.Logger), Hooks: p.hooks()}, append([]saga.Saga{s.def}, s.extra...)...)
 	if err != nil {
 		return err
 	}
@@ -298,73 +299,6 @@ func (b *SagaBacklog) StepDurations() []time.Duration {
 
 // Close stops the saga and drops the fixture.
 func (b *SagaBacklog) Close() { b.s.Close() }
-
-// Saga measures sagas of a 3-step saga with no-op steps driven end to end
-// (saga.Subscription in a worker and a saga.Executor): saga, a backlog of
-// Options.Events start events appended before the clock starts, completed
-// as fast as they go, reported in sagas/s with the steps' duration
-// percentiles (saga.Hooks.Step); and saga-latency, start events appended
-// at Options.Rate while the saga runs, reporting the latency from each
-// start event's append to its saga's completion. There is no plain-pgx
-// baseline (see docs/benchmarks.md).
-func Saga(ctx context.Context, env *Env, opts Options) ([]Result, error) {
-	opts = opts.withDefaults(ScenarioSaga)
-	var (
-		cur     *SagaBacklog
-		prepErr error
-		probes  []*sagaProbe
-		stats   = &statementStats{env: env}
-	)
-	defer func() {
-		if cur != nil {
-			cur.Close()
-		}
-	}()
-	runs, err := alternate(ctx, env, ScenarioSaga, opts.Repetitions, side{
-		name: "ours",
-		// A fresh schema and a fresh backlog per attempt, untimed.
-		prep: func(int) {
-			cur, prepErr = NewSagaBacklog(ctx, env, opts)
-			stats.reset(ctx)
-		},
-		run: func(ctx context.Context, _ int) (int64, error) {
-			if prepErr != nil {
-				return 0, prepErr
-			}
-			return cur.Run(ctx)
-		},
-		post: func(int) error {
-			if cur != nil {
-				stats.log(ctx, ScenarioSaga, cur.probe.completed.Load())
-				cur.Close()
-				probes = append(probes, cur.probe)
-				cur = nil
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	shape := fmt.Sprintf("3 steps with no-op actions; executor Concurrency %d; subscription %d partitions, BatchSize %d; %d-byte start events, one stream each",
-		opts.Concurrency, opts.Partitions, opts.BatchSize, opts.DataSize)
-	o := summarize(ScenarioSaga, runs[0], fmt.Sprintf(
-		"\"events\" are sagas: a backlog of %d OrderPlaced start events imported before the clock, then saga.Subscription (worker, Transactional) and saga.Executor run until every instance completed; %s; "+
-			"no plain-pgx baseline: no plain program does the same work without re-implementing the saga store", opts.Events, shape))
-	o = withSagaLatencies(o, mergeProbes(probes))
-	o.Notes += "; p50/p99 are the step duration (saga.Hooks.Step), over every attempt"
-	verdict := "met"
-	if o.EventsPerS < 1000 || o.P99Ms >= 50 {
-		verdict = "MISSED"
-	}
-	o.Notes += "; goal >= 1,000 sagas/s and step p99 < 50 ms: " + verdict
-
-	lat, err := sagaLatency(ctx, env, opts)
-	if err != nil {
-		return nil, err
-	}
-	return []Result{o, lat}, nil
-}
 
 // mergeProbes pools the latencies of several runs.
 func mergeProbes(ps []*sagaProbe) *sagaProbe {
