@@ -210,41 +210,8 @@ func (s *Store) recordBatchSQL() string {
 // failed as a whole.
 func (s *Store) recordBatch(ctx context.Context, batch []*recordReq) ([]recordOutcome, error) {
 	n := len(batch)
-	var (
-		ids       = make([][16]byte, n)
-		versions  = make([]int64, n)
-		states    = make([][]byte, n)
-		statuses  = make([]string, n)
-		steps     = make([]int32, n)
-		attempts  = make([]int32, n)
-		nextAt    = make([]*time.Time, n)
-		deadlines = make([]*time.Time, n)
-		lastErrs  = make([]string, n)
-		owners    = make([]*string, n)
-		keeps     = make([]string, n)
-		hSteps    = make([]string, n)
-		hPhases   = make([]string, n)
-		hAttempts = make([]int32, n)
-		hOutcomes = make([]string, n)
-		hErrors   = make([]string, n)
-		waits     = make([]string, n)
-		nexts     = make([]saga.Instance, n)
-	)
-	for i, r := range batch {
-		next, h := saga.StorableOutcome(r.next, r.h)
-		nexts[i] = next
-		ids[i], versions[i] = r.claimed.ID, r.claimed.Version
-		states[i], statuses[i], steps[i], attempts[i] = next.State, string(next.Status), int32(next.Step), int32(next.Attempts)
-		nextAt[i], deadlines[i], lastErrs[i] = nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError
-		if r.keep > 0 {
-			owners[i] = &r.claimed.LeaseOwner
-		}
-		keeps[i] = interval(r.keep)
-		hSteps[i], hPhases[i], hAttempts[i], hOutcomes[i], hErrors[i] = h.Step, string(h.Phase), int32(h.Attempt), string(h.Outcome), h.Error
-		waits[i] = next.WaitEvent
-	}
-	rows, err := s.pool.Query(ctx, s.recordBatchSQL(), ids, versions, states, statuses, steps, attempts, nextAt, deadlines, lastErrs,
-		owners, keeps, hSteps, hPhases, hAttempts, hOutcomes, hErrors, waits)
+	args, nexts := batchArgsNexts(batch)
+	rows, err := s.pool.Query(ctx, s.recordBatchSQL(), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -286,4 +253,45 @@ func (s *Store) recordBatch(ctx context.Context, batch []*recordReq) ([]recordOu
 		outs[i] = recordOutcome{inst: nexts[i]}
 	}
 	return outs, nil
+}
+
+// batchArgsNexts returns recordBatchSQL's arguments and each record's
+// instance as it is stored (text sanitized).
+func batchArgsNexts(batch []*recordReq) ([]any, []saga.Instance) {
+	n := len(batch)
+	var (
+		ids       = make([][16]byte, n)
+		versions  = make([]int64, n)
+		states    = make([][]byte, n)
+		statuses  = make([]string, n)
+		steps     = make([]int32, n)
+		attempts  = make([]int32, n)
+		nextAt    = make([]*time.Time, n)
+		deadlines = make([]*time.Time, n)
+		lastErrs  = make([]string, n)
+		owners    = make([]*string, n)
+		keeps     = make([]string, n)
+		hSteps    = make([]string, n)
+		hPhases   = make([]string, n)
+		hAttempts = make([]int32, n)
+		hOutcomes = make([]string, n)
+		hErrors   = make([]string, n)
+		waits     = make([]string, n)
+		nexts     = make([]saga.Instance, n)
+	)
+	for i, r := range batch {
+		next, h := saga.StorableOutcome(r.next, r.h)
+		nexts[i] = next
+		ids[i], versions[i] = r.claimed.ID, r.claimed.Version
+		states[i], statuses[i], steps[i], attempts[i] = next.State, string(next.Status), int32(next.Step), int32(next.Attempts)
+		nextAt[i], deadlines[i], lastErrs[i] = nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError
+		if r.keep > 0 {
+			owners[i] = &r.claimed.LeaseOwner
+		}
+		keeps[i] = interval(r.keep)
+		hSteps[i], hPhases[i], hAttempts[i], hOutcomes[i], hErrors[i] = h.Step, string(h.Phase), int32(h.Attempt), string(h.Outcome), h.Error
+		waits[i] = next.WaitEvent
+	}
+	return []any{ids, versions, states, statuses, steps, attempts, nextAt, deadlines, lastErrs,
+		owners, keeps, hSteps, hPhases, hAttempts, hOutcomes, hErrors, waits}, nexts
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -135,33 +136,63 @@ func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool,
 }
 
 // AddInbox implements saga.Store.
+//
+// Filing and parking exclude each other per instance through a
+// transaction-level advisory lock (inboxLock): a filing holds it shared
+// from before its insert to its commit, a park (Record of a parked
+// instance) takes it exclusively before it updates the row, then looks in
+// the inbox in a later statement. So a park either waits for a filing in
+// progress and then sees its entry, or commits first, and the filing's
+// next statement, with a snapshot taken after that commit, sees the
+// instance waiting and wakes it. Neither waits for the other on a row
+// lock while holding the advisory lock the other wants, so they cannot
+// deadlock.
 func (s *Store) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
-	var db querier = s.pool
-	if tx != nil {
-		db = tx
-	}
-	// The instance's row is updated whatever its status, so this
-	// transaction holds its lock until it commits: an executor parking the
-	// instance at this event's wait meanwhile waits for that commit before
-	// it looks in the inbox (Record), and one that parked it first is
-	// waited for here, then the row is seen waiting. Either way the filed
-	// event is not missed. Only an instance waiting for this type is woken.
-	rows, err := db.Query(ctx, `WITH ins AS (
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, $2)`, inboxLockClass, inboxLock(sagaType, corr))
+	b.Queue(`WITH ins AS (
 			INSERT INTO `+s.inbox+` (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
 			SELECT $1, $2, $3, $4, $5, $6
 			 WHERE NOT EXISTS (SELECT 1 FROM `+s.sagas+` WHERE saga_type = $1 AND correlation_id = $2
 			                    AND status IN ('completed', 'compensated', 'cancelled'))
 			ON CONFLICT DO NOTHING)
-		UPDATE `+s.sagas+` SET next_attempt_at = CASE WHEN status = 'waiting' AND wait_event IN ('', $4)
-			THEN least(next_attempt_at, now()) ELSE next_attempt_at END
-		WHERE saga_type = $1 AND correlation_id = $2 AND status NOT IN ('completed', 'compensated', 'cancelled')`,
+		UPDATE `+s.sagas+` SET next_attempt_at = least(next_attempt_at, now())
+		WHERE saga_type = $1 AND correlation_id = $2 AND status = 'waiting' AND wait_event IN ('', $4)`,
 		sagaType, corr, [16]byte(e.ID), e.Type, e.Position.TxID, e.Position.Seq)
-	if err != nil {
-		return wrap("file event", err)
+	// Without tx the batch is one implicit transaction.
+	var br pgx.BatchResults
+	if tx != nil {
+		br = tx.SendBatch(ctx, b)
+	} else {
+		br = s.pool.SendBatch(ctx, b)
 	}
-	rows.Close()
-	return wrap2("file event", rows.Err())
+	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return wrap2("file event", err)
 }
+
+// inboxLockClass is the first key of the advisory locks between filing and
+// parking ("SAGA"), apart from the single-key locks other code may take.
+const inboxLockClass int32 = 0x53414741
+
+// inboxLock is the second key: a hash of the instance's type and
+// correlation id (a collision only makes two instances wait for each
+// other briefly).
+func inboxLock(sagaType, corr string) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(sagaType))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(corr))
+	return int32(h.Sum32())
+}
+
+// lockInboxSQL takes the instance's inbox lock exclusively (see AddInbox).
+const lockInboxSQL = `SELECT pg_advisory_xact_lock($1, $2)`
 
 func wrap2(op string, err error) error {
 	if err == nil {
@@ -292,6 +323,9 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 				out, err = s.record(ctx, tx, claimed, next, h, keep)
 				return err
 			}
+			if _, err := tx.Exec(ctx, lockInboxSQL, inboxLockClass, inboxLock(claimed.Type, claimed.CorrelationID)); err != nil {
+				return err
+			}
 			parked, err := s.record(ctx, tx, claimed, next, h, 0)
 			if err != nil {
 				return err
@@ -318,11 +352,8 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 // wakeIfFiled makes an instance that was just parked at a wait step due at
 // once if the event it waits for is already in its inbox, keeping owner's
 // lease for keep when keep > 0 (so the executor receives it without a
-// claim). It runs after the statement that parked the instance, in the
-// same transaction: a statement of its own sees every filing committed
-// before that row was updated (a filing in progress holds the row's lock
-// until it commits, see AddInbox), and a filing after it sees the instance
-// waiting and wakes it itself.
+// claim). It runs in the transaction that parked the instance, after the
+// statement that did, under the instance's inbox lock (see AddInbox).
 func (s *Store) wakeIfFiled(ctx context.Context, tx pgx.Tx, inst saga.Instance, owner string, keep time.Duration) (saga.Instance, error) {
 	o := leaseFor(owner, keep)
 	var due, until time.Time
@@ -362,13 +393,14 @@ func woken(inst saga.Instance, owner *string, due, until time.Time) saga.Instanc
 }
 
 // park records an instance parked at a wait step, with no effects, in one
-// round trip: the record, unleased, and wakeSQL pipelined in one implicit
-// transaction, each statement with a snapshot of its own (READ COMMITTED),
-// as wakeIfFiled explains.
+// round trip: the inbox lock, the record (unleased) and wakeSQL pipelined
+// in one implicit transaction, each statement with a snapshot of its own
+// (READ COMMITTED), as AddInbox explains.
 func (s *Store) park(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
 	next, h = saga.StorableOutcome(next, h)
 	o := leaseFor(claimed.LeaseOwner, keep)
 	b := &pgx.Batch{}
+	b.Queue(lockInboxSQL, inboxLockClass, inboxLock(claimed.Type, claimed.CorrelationID))
 	b.Queue(s.recordSQL(), s.recordArgs(claimed, next, h, nil, 0)...)
 	b.Queue(s.wakeSQL(), [16]byte(claimed.ID), claimed.Version+1, o, interval(keep))
 	br := s.pool.SendBatch(ctx, b)
@@ -376,7 +408,10 @@ func (s *Store) park(ctx context.Context, claimed, next saga.Instance, h saga.Hi
 		leaseUntil, due, until time.Time
 		woke                   bool
 	)
-	err := br.QueryRow().Scan(&next.Version, &leaseUntil)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&next.Version, &leaseUntil)
+	}
 	if err == nil {
 		switch werr := br.QueryRow().Scan(&due, &until); {
 		case werr == nil:
