@@ -18,9 +18,9 @@
 // a wait step is recorded unleased until its deadline, and the same
 // transaction then looks in its inbox: an event filed early makes it due at
 // once, leased to the executor that parked it, so parking costs neither a
-// claim nor a second record. Filing and parking exclude each other per
-// instance with an advisory lock, so an event filed while the instance
-// parks is never missed (see AddInbox).
+// claim nor a second record. A filing holds the instance's row lock until
+// it commits, so an event filed while the instance parks is never missed
+// (see AddInbox); batches skip rows so held instead of waiting for them.
 //
 // Claims go through the claim_sagas function (migration 0005), which walks
 // the due index in order whatever the table's statistics say.

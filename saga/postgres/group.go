@@ -21,6 +21,11 @@ import (
 // are busy queue, and the next free transaction takes every queued one (up
 // to groupMaxRecords) in one statement: one round trip, one commit.
 //
+// A batch skips the rows a filing of an inbox event holds (AddInbox locks
+// the instance's row until its transaction commits) rather than wait for
+// them holding its other rows, which could deadlock with a filing that
+// locks the same rows in another order; a skipped record runs again alone.
+//
 // Only outcomes without effects (no emitted events, no enqueued messages,
 // no consumed inbox entry) and not parking at a wait step go through the
 // group; the others keep their own transaction (Record). Each record in a
@@ -53,6 +58,8 @@ type recordReq struct {
 type recordOutcome struct {
 	inst saga.Instance
 	err  error
+	// alone: the batch did not store it; it must run on its own.
+	alone bool
 }
 
 const (
@@ -138,13 +145,22 @@ func (g *recordGroup) exec(batch []*recordReq) {
 	if len(batch) == 1 {
 		r := batch[0]
 		inst, err := g.s.record(ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
-		r.done <- recordOutcome{inst, err}
+		r.done <- recordOutcome{inst: inst, err: err}
 		return
 	}
 	outs, err := g.s.recordBatch(ctx, batch)
 	if err == nil {
+		var alone []*recordReq
 		for i, r := range batch {
+			if outs[i].alone {
+				alone = append(alone, r)
+				continue
+			}
 			r.done <- outs[i]
+		}
+		for _, r := range alone {
+			inst, err := g.s.record(r.ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
+			r.done <- recordOutcome{inst: inst, err: err}
 		}
 		return
 	}
@@ -153,7 +169,7 @@ func (g *recordGroup) exec(batch []*recordReq) {
 	// then refuses): run each record alone.
 	for _, r := range batch {
 		inst, err := g.s.record(r.ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
-		r.done <- recordOutcome{inst, err}
+		r.done <- recordOutcome{inst: inst, err: err}
 	}
 }
 
@@ -186,12 +202,17 @@ func (s *Store) recordBatchSQL() string {
 			$8::timestamptz[], $9::text[], $10::text[], $11::interval[], $12::text[], $13::text[], $14::int[], $15::text[], $16::text[], $17::text[])
 			WITH ORDINALITY AS r(id, version, state, status, step, attempts, next_attempt_at, wait_deadline, last_error,
 				lease_owner, keep, h_step, h_phase, h_attempt, h_outcome, h_error, wait_event, ord)),
+	-- Rows a filing holds (AddInbox) are skipped, not waited for: their
+	-- records run again alone, so a batch never waits holding other rows.
+	l AS (
+		SELECT s.id FROM ` + s.sagas + ` s JOIN r ON s.id = r.id AND s.version = r.version
+		FOR NO KEY UPDATE OF s SKIP LOCKED),
 	u AS (
 		UPDATE ` + s.sagas + ` s SET state = r.state, status = r.status, step = r.step, attempts = r.attempts,
 			next_attempt_at = r.next_attempt_at, wait_deadline = r.wait_deadline, last_error = r.last_error,
 			wait_event = r.wait_event, version = s.version + 1, updated_at = now(), lease_owner = r.lease_owner,
 			lease_expires_at = CASE WHEN r.lease_owner IS NULL THEN NULL ELSE now() + r.keep END
-		FROM r WHERE s.id = r.id AND s.version = r.version
+		FROM r WHERE s.id = r.id AND s.version = r.version AND s.id IN (SELECT id FROM l)
 		RETURNING r.ord, s.version, coalesce(s.lease_expires_at, 'epoch') AS lease_expires_at,
 			s.saga_type, s.correlation_id, r.status, r.h_step, r.h_phase, r.h_attempt, r.h_outcome, r.h_error, s.id),
 	h AS (
@@ -245,9 +266,11 @@ func (s *Store) recordBatch(ctx context.Context, batch []*recordReq) ([]recordOu
 		return nil, err
 	}
 	outs := make([]recordOutcome, n)
-	for i, r := range batch {
+	for i := range batch {
 		if !stored[i] {
-			outs[i] = recordOutcome{err: fmt.Errorf("%w: %s", saga.ErrLeaseLost, r.claimed.ID)}
+			// Its lease is lost, or a filing holds its row: alone, the
+			// record tells which (waiting for the filing if need be).
+			outs[i] = recordOutcome{alone: true}
 			continue
 		}
 		outs[i] = recordOutcome{inst: nexts[i]}

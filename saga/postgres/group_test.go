@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
@@ -175,5 +178,46 @@ func TestGroupCommitIsolatesRecords(t *testing.T) {
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.history).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d history entries, want 2 (%v)", n, err)
+	}
+}
+
+// TestGroupCommitSkipsRowsBeingFiled: a batch does not wait for a row that
+// a filing holds (AddInbox, uncommitted): the other records of the batch
+// are stored at once, and the held one once the filing commits.
+func TestGroupCommitSkipsRowsBeingFiled(t *testing.T) {
+	s := groupStore(t)
+	ctx := pgtest.Context(t, time.Minute)
+	insts := claimN(t, s, 2)
+	filing, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = filing.Rollback(ctx) }()
+	if err := s.AddInbox(ctx, filing, "g", insts[0].CorrelationID, eventlog.Event{ID: uuid.New(), Type: "Paid", Position: eventlog.Position{TxID: 1, Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]*recordReq, len(insts))
+	for i := range insts {
+		next, h := stepDone(insts[i])
+		batch[i] = &recordReq{ctx: ctx, claimed: insts[i], next: next, h: h, done: make(chan recordOutcome, 1)}
+	}
+	exec := make(chan struct{})
+	go func() { s.group.exec(batch); close(exec) }()
+	select {
+	case o := <-batch[1].done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	case <-exec:
+		t.Fatal("the batch ended before handing out the free record's outcome")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch waited for the row being filed")
+	}
+	if err := filing.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-exec
+	if o := <-batch[0].done; o.err != nil || o.inst.Version != insts[0].Version+1 {
+		t.Fatalf("the record of the row that was being filed: %+v, %v", o.inst, o.err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -137,62 +136,35 @@ func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool,
 
 // AddInbox implements saga.Store.
 //
-// Filing and parking exclude each other per instance through a
-// transaction-level advisory lock (inboxLock): a filing holds it shared
-// from before its insert to its commit, a park (Record of a parked
-// instance) takes it exclusively before it updates the row, then looks in
-// the inbox in a later statement. So a park either waits for a filing in
-// progress and then sees its entry, or commits first, and the filing's
-// next statement, with a snapshot taken after that commit, sees the
-// instance waiting and wakes it. Neither waits for the other on a row
-// lock while holding the advisory lock the other wants, so they cannot
-// deadlock.
+// The statement updates the instance's row while it runs a step too (a
+// no-op for a row not waiting), so this transaction holds the row's lock
+// until it commits. A park (Record of a parked instance) updates the row
+// first and looks in the inbox in a later statement: it either waits for
+// a filing in progress to commit and then sees its entry, or commits
+// first, and the filing, having waited for it, sees the instance waiting
+// and wakes it. The group commit's batches skip rows locked here instead
+// of waiting (group.go), so a filing and a batch cannot deadlock.
 func (s *Store) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, $2)`, inboxLockClass, inboxLock(sagaType, corr))
-	b.Queue(`WITH ins AS (
+	var db querier = s.pool
+	if tx != nil {
+		db = tx
+	}
+	rows, err := db.Query(ctx, `WITH ins AS (
 			INSERT INTO `+s.inbox+` (saga_type, correlation_id, event_id, event_type, event_tx, event_pos)
 			SELECT $1, $2, $3, $4, $5, $6
 			 WHERE NOT EXISTS (SELECT 1 FROM `+s.sagas+` WHERE saga_type = $1 AND correlation_id = $2
 			                    AND status IN ('completed', 'compensated', 'cancelled'))
 			ON CONFLICT DO NOTHING)
-		UPDATE `+s.sagas+` SET next_attempt_at = least(next_attempt_at, now())
-		WHERE saga_type = $1 AND correlation_id = $2 AND status = 'waiting' AND wait_event IN ('', $4)`,
+		UPDATE `+s.sagas+` SET next_attempt_at = CASE WHEN status = 'waiting' AND wait_event IN ('', $4)
+			THEN least(next_attempt_at, now()) ELSE next_attempt_at END
+		WHERE saga_type = $1 AND correlation_id = $2 AND status IN ('running', 'waiting')`,
 		sagaType, corr, [16]byte(e.ID), e.Type, e.Position.TxID, e.Position.Seq)
-	// Without tx the batch is one implicit transaction.
-	var br pgx.BatchResults
-	if tx != nil {
-		br = tx.SendBatch(ctx, b)
-	} else {
-		br = s.pool.SendBatch(ctx, b)
+	if err != nil {
+		return wrap("file event", err)
 	}
-	_, err := br.Exec()
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return wrap2("file event", err)
+	rows.Close()
+	return wrap2("file event", rows.Err())
 }
-
-// inboxLockClass is the first key of the advisory locks between filing and
-// parking ("SAGA"), apart from the single-key locks other code may take.
-const inboxLockClass int32 = 0x53414741
-
-// inboxLock is the second key: a hash of the instance's type and
-// correlation id (a collision only makes two instances wait for each
-// other briefly).
-func inboxLock(sagaType, corr string) int32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(sagaType))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(corr))
-	return int32(h.Sum32())
-}
-
-// lockInboxSQL takes the instance's inbox lock exclusively (see AddInbox).
-const lockInboxSQL = `SELECT pg_advisory_xact_lock($1, $2)`
 
 func wrap2(op string, err error) error {
 	if err == nil {
@@ -323,9 +295,6 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 				out, err = s.record(ctx, tx, claimed, next, h, keep)
 				return err
 			}
-			if _, err := tx.Exec(ctx, lockInboxSQL, inboxLockClass, inboxLock(claimed.Type, claimed.CorrelationID)); err != nil {
-				return err
-			}
 			parked, err := s.record(ctx, tx, claimed, next, h, 0)
 			if err != nil {
 				return err
@@ -353,7 +322,8 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 // once if the event it waits for is already in its inbox, keeping owner's
 // lease for keep when keep > 0 (so the executor receives it without a
 // claim). It runs in the transaction that parked the instance, after the
-// statement that did, under the instance's inbox lock (see AddInbox).
+// statement that did: a statement of its own sees every filing committed
+// before that row was updated (see AddInbox).
 func (s *Store) wakeIfFiled(ctx context.Context, tx pgx.Tx, inst saga.Instance, owner string, keep time.Duration) (saga.Instance, error) {
 	o := leaseFor(owner, keep)
 	var due, until time.Time
@@ -393,14 +363,13 @@ func woken(inst saga.Instance, owner *string, due, until time.Time) saga.Instanc
 }
 
 // park records an instance parked at a wait step, with no effects, in one
-// round trip: the inbox lock, the record (unleased) and wakeSQL pipelined
-// in one implicit transaction, each statement with a snapshot of its own
-// (READ COMMITTED), as AddInbox explains.
+// round trip: the record (unleased) and wakeSQL pipelined in one implicit
+// transaction, each statement with a snapshot of its own (READ COMMITTED),
+// as AddInbox explains.
 func (s *Store) park(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
 	next, h = saga.StorableOutcome(next, h)
 	o := leaseFor(claimed.LeaseOwner, keep)
 	b := &pgx.Batch{}
-	b.Queue(lockInboxSQL, inboxLockClass, inboxLock(claimed.Type, claimed.CorrelationID))
 	b.Queue(s.recordSQL(), s.recordArgs(claimed, next, h, nil, 0)...)
 	b.Queue(s.wakeSQL(), [16]byte(claimed.ID), claimed.Version+1, o, interval(keep))
 	br := s.pool.SendBatch(ctx, b)
@@ -408,10 +377,7 @@ func (s *Store) park(ctx context.Context, claimed, next saga.Instance, h saga.Hi
 		leaseUntil, due, until time.Time
 		woke                   bool
 	)
-	_, err := br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&next.Version, &leaseUntil)
-	}
+	err := br.QueryRow().Scan(&next.Version, &leaseUntil)
 	if err == nil {
 		switch werr := br.QueryRow().Scan(&due, &until); {
 		case werr == nil:
