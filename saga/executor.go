@@ -254,8 +254,10 @@ func (x *Executor) drive(ctx context.Context, inst Instance) {
 
 // keep is how long to keep the lease after recording next: a runnable
 // instance that is due carries on with its next step under the same lease.
+// A parked instance asks to keep it too: the store keeps it only if the
+// event it waits for is already filed, and makes it due (see Parked).
 func (x *Executor) keep(next Instance) time.Duration {
-	if runnableStatus(next.Status) && !next.NextAttemptAt.After(x.cfg.Clock.Now()) {
+	if Parked(next) || runnableStatus(next.Status) && !next.NextAttemptAt.After(x.cfg.Clock.Now()) {
 		return x.lease
 	}
 	return 0

@@ -46,9 +46,14 @@ type Instance struct {
 	// the next compensation to run (compensating, failed).
 	Step int
 	// Attempts counts failed attempts of the current step.
-	Attempts       int
-	NextAttemptAt  time.Time
-	WaitDeadline   time.Time // zero unless waiting
+	Attempts      int
+	NextAttemptAt time.Time
+	WaitDeadline  time.Time // zero unless waiting
+	// WaitEvent is the event type a waiting instance waits for (empty
+	// otherwise). Stores use it to wake a parked instance only for its
+	// event, and to make it due at once when that event was filed before
+	// it parked.
+	WaitEvent      string
 	LeaseOwner     string
 	LeaseExpiresAt time.Time
 	// Version increments on every change; claims and records are fenced

@@ -104,7 +104,7 @@ func (s *MemoryStore) AddInbox(ctx context.Context, _ pgx.Tx, sagaType, corr str
 	}
 	s.inbox[key] = append(s.inbox[key], InboxEntry{EventID: e.ID, Type: e.Type, Position: e.Position})
 	if id, ok := s.byCorr[key]; ok {
-		if inst := s.byID[id]; inst.Status == StatusWaiting {
+		if inst := s.byID[id]; inst.Status == StatusWaiting && (inst.WaitEvent == "" || inst.WaitEvent == e.Type) {
 			inst.NextAttemptAt = s.now()
 		}
 	}
@@ -187,6 +187,18 @@ func (s *MemoryStore) Record(ctx context.Context, claimed, next Instance, h Hist
 	next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
 	if keep > 0 {
 		next.LeaseOwner, next.LeaseExpiresAt = claimed.LeaseOwner, s.now().Add(keep)
+	}
+	if Parked(next) {
+		next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
+		for _, x := range s.inbox[[2]string{claimed.Type, claimed.CorrelationID}] {
+			if x.Type == next.WaitEvent {
+				next.NextAttemptAt = s.now()
+				if keep > 0 {
+					next.LeaseOwner, next.LeaseExpiresAt = claimed.LeaseOwner, s.now().Add(keep)
+				}
+				break
+			}
+		}
 	}
 	*inst = next
 	if next.Status.Terminal() {

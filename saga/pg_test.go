@@ -312,8 +312,8 @@ func TestOperatorActions(t *testing.T) {
 	}
 	e.waitStatus(t, b, 20*time.Second, saga.StatusFailed)
 	e.waitStatus(t, c, 20*time.Second, saga.StatusWaiting)
-	// An instance entering its wait is still leased while the executor
-	// looks in its inbox; operators are refused until it lets go.
+	// Operators are refused while an executor holds the instance; a
+	// parked one is let go in the record that parks it.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if inst, err := e.store.Get(ctx, c); err == nil && inst.LeaseOwner == "" {
 			break

@@ -32,7 +32,14 @@ type Store interface {
 	// history entry, the effects (emitted events, enqueued messages) and
 	// the consumed inbox entry, all in one transaction (no history entry
 	// when h.Step is empty). With keep > 0 the lease is kept for that long.
-	// It returns the instance as stored. Error text (last error, history)
+	// It returns the instance as stored.
+	//
+	// When next is Parked (waiting until its deadline), the store looks in
+	// the inbox, after the instance's row is updated and in the same
+	// transaction, for an event of next.WaitEvent filed before: if there
+	// is one the instance is due at once and keeps the lease (keep > 0),
+	// else it is stored without a lease. So an early event costs no claim,
+	// and parking none either. Error text (last error, history)
 	// is stored sanitized and cut (MaxErrorText); an outcome that cannot be
 	// stored at all — an emit that conflicts or is invalid, an enqueue the
 	// queue refuses, a state jsonb refuses — is a *RefusedError
@@ -50,6 +57,13 @@ type Store interface {
 	// Update applies an operator change if the instance is at the version
 	// it was read at (else ErrLeaseLost), with a history entry.
 	Update(ctx context.Context, read, next Instance, h HistoryEntry) (Instance, error)
+}
+
+// Parked reports whether inst waits for an event until its deadline: a
+// waiting instance due no earlier than its wait deadline (a wait step just
+// entered, or woken with nothing to receive). See Store.Record.
+func Parked(inst Instance) bool {
+	return inst.Status == StatusWaiting && !inst.NextAttemptAt.Before(inst.WaitDeadline)
 }
 
 // InboxEntry is a filed event.

@@ -85,6 +85,11 @@ func Subscription(store Store, def Saga, opts ...SubscriptionOption) (worker.Sub
 			inst := Instance{ID: InstanceID(def.Name(), corr), Type: def.Name(), CorrelationID: corr, State: state, StartedBy: e.ID}
 			inst.TraceParent, inst.TraceState = traceContext(e.Metadata)
 			inst.enterStep(steps, 0, clock.Now())
+			if inst.Status == StatusWaiting {
+				// A start is an insert, which cannot look in the inbox
+				// race-free: the executor looks once.
+				inst.NextAttemptAt = clock.Now()
+			}
 			created, err := store.Start(ctx, d.Tx, inst)
 			if err != nil {
 				return err

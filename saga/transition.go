@@ -82,15 +82,18 @@ func advance(inst Instance, steps []stepInfo, r result, now time.Time) (Instance
 // enterStep moves to step i (forward): completed past the last step,
 // waiting at a wait step, running otherwise.
 func (inst *Instance) enterStep(steps []stepInfo, i int, now time.Time) {
-	inst.Step, inst.Attempts, inst.WaitDeadline = i, 0, time.Time{}
+	inst.Step, inst.Attempts, inst.WaitDeadline, inst.WaitEvent = i, 0, time.Time{}, ""
 	switch {
 	case i >= len(steps):
 		inst.Step = len(steps) - 1
 		inst.Status, inst.NextAttemptAt = StatusCompleted, time.Time{}
 	case steps[i].wait != "":
-		inst.Status = StatusWaiting
+		inst.Status, inst.WaitEvent = StatusWaiting, steps[i].wait
 		inst.WaitDeadline = now.Add(steps[i].timeout)
-		inst.NextAttemptAt = now // look for an event that arrived early
+		// Parked until the deadline: the store's Record makes it due at
+		// once if its event is already filed (no claim just to look), and
+		// a filing wakes it.
+		inst.NextAttemptAt = inst.WaitDeadline
 	default:
 		inst.Status = StatusRunning
 		// An instance already due stays due since when it was: its row's
@@ -109,7 +112,7 @@ func (inst *Instance) startCompensating(steps []stepInfo, i int, now time.Time) 
 	for i >= 0 && !steps[i].hasCompensation {
 		i--
 	}
-	inst.Attempts, inst.WaitDeadline = 0, time.Time{}
+	inst.Attempts, inst.WaitDeadline, inst.WaitEvent = 0, time.Time{}, ""
 	if i < 0 {
 		inst.Status, inst.NextAttemptAt = StatusCompensated, time.Time{}
 		inst.Step = max(inst.Step, 0)

@@ -10,6 +10,18 @@
 // An outcome is recorded in one transaction: the emitted events, appended
 // through the event log's AppendTx, the consumed inbox entry, then the
 // instance at its claimed version and its history entry in one statement.
+// Outcomes with no effects (most steps) go through a group commit instead
+// (group.go): records from concurrent executor slots that queue while the
+// store's record transactions (RecordInFlight, default 2) are busy are
+// written by one statement in one transaction, each fenced on its own
+// version; a failed batch re-runs each record alone. An instance parked at
+// a wait step is recorded unleased until its deadline, and the same
+// transaction then looks in its inbox: an event filed early makes it due at
+// once, leased to the executor that parked it, so parking costs neither a
+// claim nor a second record. A filing holds the instance's row lock until
+// it commits, so an event filed while the instance parks is never missed
+// (see AddInbox); batches skip rows so held instead of waiting for them.
+//
 // Claims go through the claim_sagas function (migration 0005), which walks
 // the due index in order whatever the table's statistics say.
 //

@@ -33,6 +33,7 @@ type Store struct {
 	history string
 	inbox   string
 	claim   string
+	group   *recordGroup
 }
 
 var _ saga.Store = (*Store)(nil)
@@ -41,7 +42,7 @@ var _ saga.Store = (*Store)(nil)
 // are appended through log, and enqueued messages stored in that schema's
 // queues, in the transaction that records the outcome. It does not migrate
 // (see runtime/migrate).
-func New(log *pgstore.Store) (*Store, error) {
+func New(log *pgstore.Store, opts ...Option) (*Store, error) {
 	if log == nil {
 		return nil, errors.New("saga/postgres: nil event store")
 	}
@@ -53,16 +54,29 @@ func New(log *pgstore.Store) (*Store, error) {
 		return nil, err
 	}
 	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
-	return &Store{pool: log.Pool(), log: log, queues: queues,
-		sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}, nil
+	s := &Store{pool: log.Pool(), log: log, queues: queues,
+		sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}
+	s.group = &recordGroup{s: s, inFlight: DefaultRecordInFlight}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// RecordInFlight bounds the record transactions the store's group commit
+// runs at once (default DefaultRecordInFlight); zero or negative turns
+// group commit off, so every Record has a transaction of its own.
+func RecordInFlight(n int) Option { return func(s *Store) { s.group.inFlight = n } }
 
 func wrap(op string, err error) error { return fmt.Errorf("saga/postgres: %s: %w", op, err) }
 
 const instanceColumns = `id, saga_type, correlation_id, state, status, step, attempts,
 	coalesce(next_attempt_at, 'epoch'), coalesce(wait_deadline, 'epoch'), coalesce(lease_owner, ''),
 	coalesce(lease_expires_at, 'epoch'), version, last_error, coalesce(started_by, '00000000-0000-0000-0000-000000000000'),
-	created_at, updated_at, trace_parent, trace_state`
+	created_at, updated_at, trace_parent, trace_state, wait_event`
 
 func scanInstance(r pgx.CollectableRow) (saga.Instance, error) {
 	var (
@@ -72,7 +86,7 @@ func scanInstance(r pgx.CollectableRow) (saga.Instance, error) {
 	)
 	err := r.Scan(&id, &i.Type, &i.CorrelationID, &i.State, &status, &i.Step, &i.Attempts, &i.NextAttemptAt,
 		&i.WaitDeadline, &i.LeaseOwner, &i.LeaseExpiresAt, &i.Version, &i.LastError, &by, &i.CreatedAt, &i.UpdatedAt,
-		&i.TraceParent, &i.TraceState)
+		&i.TraceParent, &i.TraceState, &i.WaitEvent)
 	i.ID, i.StartedBy, i.Status = id, by, saga.Status(status)
 	i.NextAttemptAt, i.WaitDeadline, i.LeaseExpiresAt = unEpoch(i.NextAttemptAt), unEpoch(i.WaitDeadline), unEpoch(i.LeaseExpiresAt)
 	return i, err
@@ -104,12 +118,12 @@ func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool,
 		db = tx
 	}
 	rows, err := db.Query(ctx, `INSERT INTO `+s.sagas+` (id, saga_type, correlation_id, state, status, step, next_attempt_at, wait_deadline, started_by,
-			trace_parent, trace_state)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			trace_parent, trace_state, wait_event)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (saga_type, correlation_id) DO NOTHING RETURNING 1`,
 		[16]byte(inst.ID), inst.Type, inst.CorrelationID, []byte(inst.State), string(inst.Status), inst.Step,
 		nullTime(inst.NextAttemptAt), nullTime(inst.WaitDeadline), [16]byte(inst.StartedBy),
-		pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState))
+		pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState), inst.WaitEvent)
 	if err != nil {
 		return false, wrap("start", err)
 	}
@@ -121,6 +135,15 @@ func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool,
 }
 
 // AddInbox implements saga.Store.
+//
+// The statement updates the instance's row while it runs a step too (a
+// no-op for a row not waiting), so this transaction holds the row's lock
+// until it commits. A park (Record of a parked instance) updates the row
+// first and looks in the inbox in a later statement: it either waits for
+// a filing in progress to commit and then sees its entry, or commits
+// first, and the filing, having waited for it, sees the instance waiting
+// and wakes it. The group commit's batches skip rows locked here instead
+// of waiting (group.go), so a filing and a batch cannot deadlock.
 func (s *Store) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, e eventlog.Event) error {
 	var db querier = s.pool
 	if tx != nil {
@@ -132,8 +155,9 @@ func (s *Store) AddInbox(ctx context.Context, tx pgx.Tx, sagaType, corr string, 
 			 WHERE NOT EXISTS (SELECT 1 FROM `+s.sagas+` WHERE saga_type = $1 AND correlation_id = $2
 			                    AND status IN ('completed', 'compensated', 'cancelled'))
 			ON CONFLICT DO NOTHING)
-		UPDATE `+s.sagas+` SET next_attempt_at = now()
-		WHERE saga_type = $1 AND correlation_id = $2 AND status = 'waiting'`,
+		UPDATE `+s.sagas+` SET next_attempt_at = CASE WHEN status = 'waiting' AND wait_event IN ('', $4)
+			THEN least(next_attempt_at, now()) ELSE next_attempt_at END
+		WHERE saga_type = $1 AND correlation_id = $2 AND status IN ('running', 'waiting')`,
 		sagaType, corr, [16]byte(e.ID), e.Type, e.Position.TxID, e.Position.Seq)
 	if err != nil {
 		return wrap("file event", err)
@@ -197,7 +221,7 @@ func (s *Store) instances(ctx context.Context, op, sql string, args ...any) ([]s
 func (s *Store) recordSQL() string {
 	return `WITH u AS (
 		UPDATE ` + s.sagas + ` SET state = $3, status = $4, step = $5, attempts = $6, next_attempt_at = $7,
-			wait_deadline = $8, last_error = $9, version = version + 1, updated_at = now(),
+			wait_deadline = $8, last_error = $9, wait_event = $19, version = version + 1, updated_at = now(),
 			lease_owner = $10, lease_expires_at = CASE WHEN $10::text IS NULL THEN NULL ELSE now() + $11::interval END
 		WHERE id = $1 AND version = $2
 		RETURNING id, version, coalesce(lease_expires_at, 'epoch') AS lease_expires_at),
@@ -218,8 +242,17 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 	if err := saga.CheckOutcome(next, fx); err != nil {
 		return saga.Instance{}, err
 	}
+	parking := saga.Parked(next)
+	if fx.Empty() && consumed == nil && parking {
+		return s.park(ctx, claimed, next, h, keep)
+	}
 	if fx.Empty() && consumed == nil {
-		return s.record(ctx, s.pool, claimed, next, h, keep)
+		if s.group.inFlight <= 0 {
+			return s.record(ctx, s.pool, claimed, next, h, keep)
+		}
+		// Nothing but the instance and its history: share a transaction
+		// with the other executor slots' records (group.go).
+		return s.group.record(ctx, claimed, next, h, keep)
 	}
 	// Events, messages and the consumed inbox entry go in the same
 	// transaction. The appends come first, before the transaction has an
@@ -257,8 +290,16 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 					return err
 				}
 			}
-			var err error
-			out, err = s.record(ctx, tx, claimed, next, h, keep)
+			if !parking {
+				var err error
+				out, err = s.record(ctx, tx, claimed, next, h, keep)
+				return err
+			}
+			parked, err := s.record(ctx, tx, claimed, next, h, 0)
+			if err != nil {
+				return err
+			}
+			out, err = s.wakeIfFiled(ctx, tx, parked, claimed.LeaseOwner, keep)
 			return err
 		})
 		if err == nil {
@@ -277,6 +318,88 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 	}
 }
 
+// wakeIfFiled makes an instance that was just parked at a wait step due at
+// once if the event it waits for is already in its inbox, keeping owner's
+// lease for keep when keep > 0 (so the executor receives it without a
+// claim). It runs in the transaction that parked the instance, after the
+// statement that did: a statement of its own sees every filing committed
+// before that row was updated (see AddInbox).
+func (s *Store) wakeIfFiled(ctx context.Context, tx pgx.Tx, inst saga.Instance, owner string, keep time.Duration) (saga.Instance, error) {
+	o := leaseFor(owner, keep)
+	var due, until time.Time
+	err := tx.QueryRow(ctx, s.wakeSQL(), [16]byte(inst.ID), inst.Version, o, interval(keep)).Scan(&due, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inst, nil // nothing filed yet: parked until an event or the deadline
+	}
+	if err != nil {
+		return saga.Instance{}, err
+	}
+	return woken(inst, o, due, until), nil
+}
+
+// wakeSQL makes a parked instance ($1 at version $2) due now, leased to $3
+// for $4, if an event of the type it waits for is in its inbox.
+func (s *Store) wakeSQL() string {
+	return `UPDATE ` + s.sagas + ` s SET next_attempt_at = now(), lease_owner = $3,
+			lease_expires_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() + $4::interval END
+		WHERE id = $1 AND version = $2 AND EXISTS (SELECT 1 FROM ` + s.inbox + ` i
+			WHERE i.saga_type = s.saga_type AND i.correlation_id = s.correlation_id AND i.event_type = s.wait_event)
+		RETURNING next_attempt_at, coalesce(lease_expires_at, 'epoch')`
+}
+
+func leaseFor(owner string, keep time.Duration) *string {
+	if keep > 0 {
+		return &owner
+	}
+	return nil
+}
+
+func woken(inst saga.Instance, owner *string, due, until time.Time) saga.Instance {
+	inst.NextAttemptAt = due
+	if owner != nil {
+		inst.LeaseOwner, inst.LeaseExpiresAt = *owner, unEpoch(until)
+	}
+	return inst
+}
+
+// park records an instance parked at a wait step, with no effects, in one
+// round trip: the record (unleased) and wakeSQL pipelined in one implicit
+// transaction, each statement with a snapshot of its own (READ COMMITTED),
+// as AddInbox explains.
+func (s *Store) park(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
+	next, h = saga.StorableOutcome(next, h)
+	o := leaseFor(claimed.LeaseOwner, keep)
+	b := &pgx.Batch{}
+	b.Queue(s.recordSQL(), s.recordArgs(claimed, next, h, nil, 0)...)
+	b.Queue(s.wakeSQL(), [16]byte(claimed.ID), claimed.Version+1, o, interval(keep))
+	br := s.pool.SendBatch(ctx, b)
+	var (
+		leaseUntil, due, until time.Time
+		woke                   bool
+	)
+	err := br.QueryRow().Scan(&next.Version, &leaseUntil)
+	if err == nil {
+		switch werr := br.QueryRow().Scan(&due, &until); {
+		case werr == nil:
+			woke = true
+		case !errors.Is(werr, pgx.ErrNoRows):
+			err = werr
+		}
+	}
+	// The implicit transaction commits here: its failure shows on Close.
+	if cerr := br.Close(); err == nil || cerr != nil && errors.Is(err, pgx.ErrNoRows) {
+		err = cerr
+	}
+	if err != nil {
+		return saga.Instance{}, recordErr(claimed, err)
+	}
+	next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
+	if woke {
+		next = woken(next, o, due, until)
+	}
+	return next, nil
+}
+
 // refusedByPostgres reports PostgreSQL refusing the data itself: a data
 // exception (class 22: text or JSON it cannot store) or a value past its
 // limits (class 54). The same statement would fail again.
@@ -289,25 +412,12 @@ func refusedByPostgres(err error) *saga.RefusedError {
 }
 
 func (s *Store) record(ctx context.Context, db querier, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
-	var owner *string
-	if keep > 0 {
-		owner = &claimed.LeaseOwner
-	}
+	owner := leaseFor(claimed.LeaseOwner, keep)
 	var leaseUntil time.Time
 	next, h = saga.StorableOutcome(next, h)
-	err := db.QueryRow(ctx, s.recordSQL(), [16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
-		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
-		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error,
-		claimed.Type, claimed.CorrelationID).Scan(&next.Version, &leaseUntil)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return saga.Instance{}, fmt.Errorf("%w: %s", saga.ErrLeaseLost, claimed.ID)
-	}
-	if r := refusedByPostgres(err); r != nil {
-		r.Err = fmt.Errorf("state or history: %w", err)
-		return saga.Instance{}, r
-	}
+	err := db.QueryRow(ctx, s.recordSQL(), s.recordArgs(claimed, next, h, owner, keep)...).Scan(&next.Version, &leaseUntil)
 	if err != nil {
-		return saga.Instance{}, wrap("record", err)
+		return saga.Instance{}, recordErr(claimed, err)
 	}
 	if owner != nil {
 		next.LeaseOwner, next.LeaseExpiresAt = *owner, unEpoch(leaseUntil)
@@ -315,6 +425,27 @@ func (s *Store) record(ctx context.Context, db querier, claimed, next saga.Insta
 		next.LeaseOwner, next.LeaseExpiresAt = "", time.Time{}
 	}
 	return next, nil
+}
+
+// recordArgs are recordSQL's arguments; next and h are storable.
+func (s *Store) recordArgs(claimed, next saga.Instance, h saga.HistoryEntry, owner *string, keep time.Duration) []any {
+	return []any{[16]byte(claimed.ID), claimed.Version, []byte(next.State), string(next.Status),
+		next.Step, next.Attempts, nullTime(next.NextAttemptAt), nullTime(next.WaitDeadline), next.LastError,
+		owner, interval(keep), h.Step, string(h.Phase), h.Attempt, string(h.Outcome), h.Error,
+		claimed.Type, claimed.CorrelationID, next.WaitEvent}
+}
+
+// recordErr maps a failed record: no row is a lost lease, data PostgreSQL
+// refuses a *saga.RefusedError.
+func recordErr(claimed saga.Instance, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %s", saga.ErrLeaseLost, claimed.ID)
+	}
+	if r := refusedByPostgres(err); r != nil {
+		r.Err = fmt.Errorf("state or history: %w", err)
+		return r
+	}
+	return wrap("record", err)
 }
 
 // NextDue implements saga.Store.

@@ -40,6 +40,7 @@ func Run(t *testing.T, newEnv NewEnv) {
 		{"StartOncePerCorrelation", testStartOnce},
 		{"ClaimRecordAndFencing", testClaimRecord},
 		{"InboxWakesWaiting", testInbox},
+		{"ParkLooksInInbox", testParkLooksInInbox},
 		{"ListCountAndUpdate", testListCount},
 		{"ScriptedSagasEndToEnd", testScripted},
 		{"RecordRefusalsAndSanitizedText", testRecordRefusals},

@@ -106,8 +106,8 @@ func TestScenariosSmoke(t *testing.T) {
 			case ScenarioRebuild:
 				opts.Events, opts.BatchSize, opts.Rate = 2000, 0, 500
 			case ScenarioSaga:
-				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2}
-				want = 2
+				opts = Options{Events: 200, Warmup: 20, Rate: 1000, Repetitions: 2, Parked: 1000}
+				want = 4
 			case ScenarioQueue:
 				opts = Options{Events: 300, Warmup: 20, Rate: 1000, Repetitions: 2, Concurrency: 8, BatchSize: 4}
 				want = 2
@@ -127,7 +127,8 @@ func TestScenariosSmoke(t *testing.T) {
 				}
 				switch name {
 				case ScenarioSaga:
-					if r.Baseline != nil || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Extra["step_p99_ms"] <= 0 {
+					parked := r.Scenario == ScenarioSaga+"-parked"
+					if parked != (r.Baseline != nil) || parked && r.Ratio <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Extra["step_p99_ms"] <= 0 {
 						t.Errorf("saga result %+v", r)
 					}
 					continue

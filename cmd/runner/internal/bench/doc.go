@@ -58,13 +58,17 @@
 //     p50/p99/max and misses are reported (a miss or a failed read fails
 //     the run) with the Go heap and peak RSS, as replay. Goal >= 90%,
 //     memory under 100 MiB.
-//   - saga: a 3-step saga with no-op steps (SagaDefinition) driven end to
-//     end by saga.Subscription in a worker and a saga.Executor: a backlog
-//     of 5,000 start events completed as fast as possible (events are
-//     sagas; p50/p99 are the step durations from saga.Hooks.Step), and
-//     saga-latency, start events appended at 200/s while the saga runs
-//     (p50/p99 from append to completion). No plain-pgx baseline. Goal
-//     >= 1,000 sagas/s and step p99 < 50 ms.
+//   - saga: a 3-step saga driven end to end by saga.Subscription in a
+//     worker and a saga.Executor, its 5,000 start events appended inside
+//     the clock (single-event appends from Options.Concurrency goroutines
+//     while the saga runs; events are sagas): saga with no-op steps (goal
+//     >= 1,500/s), saga-insert with one INSERT per step (goal >= 1,000/s),
+//     saga-parked, no-op steps beside 100,000 sagas parked at a wait step
+//     (Options.Parked), against the no-op run (goal ratio >= 0.9), the
+//     three alternating; their p50/p99 are step durations. Then
+//     saga-latency: start events appended at 200/s while the saga runs,
+//     p50/p99 end to end from append to completion (goal p99 < 20 ms). No
+//     plain-pgx baseline.
 //
 // Events are realistic order JSON of about 240 bytes (Options.DataSize) with
 // a correlation id in metadata (about 55 bytes). The baseline table

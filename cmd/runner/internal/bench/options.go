@@ -80,6 +80,13 @@ type Options struct {
 	// AppendInFlight is the store's group commit bound in the append
 	// scenario (postgres.Config.AppendInFlight); negative: group commit off.
 	AppendInFlight int
+	// Parked is the number of sagas parked at a wait step in the
+	// saga-parked run (0 = DefaultParkedSagas).
+	Parked int
+	// RecordInFlight is the saga store's group commit bound in the saga
+	// scenarios (saga/postgres.RecordInFlight); 0 = default, negative:
+	// group commit off.
+	RecordInFlight int
 	// ChildCommand is the executable the latency scenario re-executes as
 	// its reader; default os.Executable(). It must call MaybeRunChild first
 	// thing.
