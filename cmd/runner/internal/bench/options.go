@@ -26,6 +26,10 @@ const (
 	// ScenarioQueue reports queue (no-op handler throughput draining a
 	// backlog) and queue-latency (enqueue to handler at a steady rate).
 	ScenarioQueue = "queue"
+	// ScenarioDeadLetters compares a subscription with no dead letters and
+	// one with Options.Events of them: idle server CPU and append→handler
+	// latency (deadletters.go).
+	ScenarioDeadLetters = "dead-letters"
 	// ScenarioRebuild rebuilds an upsert read model beside the live one
 	// while a reader queries the live one.
 	ScenarioRebuild = "rebuild"
@@ -113,6 +117,8 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
 	case ScenarioRebuild:
 		o.Events, o.BatchSize, o.Partitions, o.Rate = 1_000_000, worker.DefaultBatchSize, 8, 200
+	case ScenarioDeadLetters:
+		o.Events, o.Partitions, o.Rate = 100_000, worker.DefaultPartitions, 200
 	case ScenarioQueue:
 		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 16, 500, 500
 	case ScenarioSaga:
