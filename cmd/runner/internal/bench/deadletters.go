@@ -37,8 +37,8 @@ const (
 
 // deadLetterArm is one subscription of the scenario.
 type deadLetterArm struct {
-	name     string // subscription, and the category it reads
-	dead     int    // seeded dead letters
+	name string // subscription, and the category it reads
+	dead int    // seeded dead letters
 
 	// per repetition
 	idleCPU, idleClient, other []float64 // % of one core over the idle window
