@@ -290,7 +290,14 @@ func (p *partition) gather(first message) (batch []delivery, mark eventlog.Posit
 			p.carry = &rest
 			return true
 		}
-		batch = append(batch, m.events...)
+		if batch == nil && (!m.more || len(m.events) >= limit) {
+			batch = m.events // the common case when caught up: no copy
+		} else {
+			if batch == nil {
+				batch = make([]delivery, 0, limit)
+			}
+			batch = append(batch, m.events...)
+		}
 		if mark.Before(m.mark) {
 			mark = m.mark
 		}

@@ -30,6 +30,12 @@ const (
 	// one with Options.Events of them: idle server CPU and append→handler
 	// latency (deadletters.go).
 	ScenarioDeadLetters = "dead-letters"
+	// ScenarioCatchUpSize compares a worker's catch-up of 100,000 events
+	// with one of Options.Events (flat.go).
+	ScenarioCatchUpSize = "catchup-size"
+	// ScenarioFanout compares 1 and 32 subscriptions catching up one log
+	// (flat.go).
+	ScenarioFanout = "fanout"
 	// ScenarioRebuild rebuilds an upsert read model beside the live one
 	// while a reader queries the live one.
 	ScenarioRebuild = "rebuild"
@@ -117,6 +123,10 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
 	case ScenarioRebuild:
 		o.Events, o.BatchSize, o.Partitions, o.Rate = 1_000_000, worker.DefaultBatchSize, 8, 200
+	case ScenarioCatchUpSize:
+		o.Events, o.BatchSize, o.Partitions = 3_000_000, worker.DefaultBatchSize, worker.DefaultPartitions
+	case ScenarioFanout:
+		o.Events, o.BatchSize, o.Partitions = 50_000, worker.DefaultBatchSize, worker.DefaultPartitions
 	case ScenarioDeadLetters:
 		o.Events, o.Partitions, o.Rate = 100_000, worker.DefaultPartitions, 200
 	case ScenarioQueue:

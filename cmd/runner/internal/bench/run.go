@@ -27,6 +27,8 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioRebuild:       one(Rebuild),
 
 	ScenarioDeadLetters: DeadLetters,
+	ScenarioCatchUpSize: CatchUpSize,
+	ScenarioFanout:      Fanout,
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -42,7 +44,7 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
 	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
-		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild, ScenarioDeadLetters}
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild, ScenarioDeadLetters, ScenarioCatchUpSize, ScenarioFanout}
 }
 
 // Run runs the named scenario.
