@@ -45,10 +45,11 @@ type deadLetterArm struct {
 	// per repetition
 	idleCPU, idleClient, other []float64 // % of one core over the idle window
 	p50, p99                   []float64 // ms
+	rates                      []float64 // measured appends per second
 }
 
-// DeadLetters runs the dead-letters scenario and returns dead-letters-0 and
-// dead-letters-N.
+// DeadLetters runs the dead-letters scenario and returns dead-letters-N
+// with dead-letters-0 as its Baseline.
 func DeadLetters(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 	opts = opts.withDefaults(ScenarioDeadLetters)
 	fx, err := env.NewFixture(ctx, ScenarioDeadLetters, FixtureOptions{MaxConns: 24})
@@ -94,7 +95,7 @@ func DeadLetters(ctx context.Context, env *Env, opts Options) ([]Result, error) 
 					return nil, fmt.Errorf("bench: %s (%s, repetition %d): %w", ScenarioDeadLetters, a.name, rep+1, err)
 				}
 				env.Logger.Info("bench: repetition", "scenario", ScenarioDeadLetters, "side", a.name, "rep", rep+1, "attempt", attempt,
-					"idle_server_cpu_pct", round(r.idleServer, 3), "idle_client_cpu_pct", round(r.idleClient, 3),
+					"idle_server_cpu_pct", round(r.idleServer, 3), "idle_background_cpu_pct", round(r.idleBackground, 3), "idle_client_cpu_pct", round(r.idleClient, 3),
 					"p50_ms", ms(r.p50), "p99_ms", ms(r.p99), "other_cpu_pct", round(r.other, 1), "waited_quiet", waited.Round(time.Millisecond))
 				if best == nil || r.other < best.other {
 					best = &r
@@ -109,6 +110,7 @@ func DeadLetters(ctx context.Context, env *Env, opts Options) ([]Result, error) 
 			a.other = append(a.other, best.other)
 			a.p50 = append(a.p50, ms(best.p50))
 			a.p99 = append(a.p99, ms(best.p99))
+			a.rates = append(a.rates, best.rate)
 		}
 	}
 	out := make([]Result, len(arms))
@@ -126,7 +128,15 @@ func DeadLetters(ctx context.Context, env *Env, opts Options) ([]Result, error) 
 	many.Notes += fmt.Sprintf("; against %d dead letters: idle server CPU x%.2f, p99 x%.2f; goal both within 20%%: %s", 0, cpuRatio, p99Ratio, verdict)
 	z := zero
 	many.Baseline = &z
-	return []Result{zero, many}, nil
+	return []Result{many}, nil
+}
+
+// idleWindow is the idle window per repetition.
+func idleWindow(o Options) time.Duration {
+	if o.IdleWindow > 0 {
+		return o.IdleWindow
+	}
+	return deadLetterIdle
 }
 
 func ratioOf(a, b float64) float64 {
@@ -139,7 +149,9 @@ func ratioOf(a, b float64) float64 {
 // deadLetterRun is one repetition of an arm.
 type deadLetterRun struct {
 	idleServer, idleClient float64 // % of one core
+	idleBackground         float64 // % of one core: the server's processes other than client backends
 	other                  float64 // % of one core used by other processes, over the whole repetition
+	rate                   float64 // measured appends per second
 	p50, p99               time.Duration
 }
 
@@ -191,30 +203,34 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	if err := a.appendAt(ctx, fx, opts, deadLetterWarm); err != nil {
 		return deadLetterRun{}, err
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(min(2*time.Second, idleWindow(opts)))
 
 	c0 := sampleCPU(env.Postmaster)
-	s0 := serverCPUFine(env.Postmaster)
+	s0, bg0 := serverCPUFine(env.Postmaster)
 	begin := time.Now()
 	select {
 	case <-ctx.Done():
 		return deadLetterRun{}, ctx.Err()
 	case err := <-ended:
 		return deadLetterRun{}, fmt.Errorf("bench: worker stopped: %v", err)
-	case <-time.After(deadLetterIdle):
+	case <-time.After(idleWindow(opts)):
 	}
 	idle := sampleCPU(env.Postmaster).sub(c0)
-	if s1 := serverCPUFine(env.Postmaster); s0 > 0 && s1 > s0 {
-		idle.server = s1 - s0
+	s1, bg1 := serverCPUFine(env.Postmaster)
+	var background time.Duration
+	if s0 > 0 && s1 > s0 {
+		idle.server, background = s1-s0, bg1-bg0
 	}
 	idleDur := time.Since(begin)
 
 	mu.Lock()
 	measuring = true
 	mu.Unlock()
+	sendStart := time.Now()
 	if err := a.appendAt(ctx, fx, opts, deadLetterLatency); err != nil {
 		return deadLetterRun{}, err
 	}
+	sendRate := float64(deadLetterLatency) / time.Since(sendStart).Seconds()
 	waitUntil := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
@@ -234,11 +250,13 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	mu.Unlock()
 	pct := func(d, over time.Duration) float64 { return 100 * d.Seconds() / over.Seconds() }
 	return deadLetterRun{
-		idleServer: pct(idle.server, idleDur),
-		idleClient: pct(idle.self, idleDur),
-		other:      pct(all.other(), time.Since(begin)),
-		p50:        Percentile(lat, 50),
-		p99:        Percentile(lat, 99),
+		idleServer:     pct(idle.server, idleDur),
+		idleBackground: pct(background, idleDur),
+		idleClient:     pct(idle.self, idleDur),
+		other:          pct(all.other(), time.Since(begin)),
+		rate:           sendRate,
+		p50:            Percentile(lat, 50),
+		p99:            Percentile(lat, 99),
 	}, nil
 }
 
@@ -291,16 +309,17 @@ func (a *deadLetterArm) result(opts Options, retried int) Result {
 		"%d partitions, Transactional no-op handler, RetryPollInterval default; per repetition a fresh worker, "+
 		"idle window %v (server CPU from /proc/PID/schedstat, %% of one core by repetition: %s; client: %s), then %d single-event appends at %.0f/s over %d streams "+
 		"(append->handler p99 ms by repetition: %s); medians of %d repetitions, arms alternating; other processes %% of one core by repetition: %s; %d cores",
-		a.dead, opts.Partitions, deadLetterIdle, list(a.idleCPU), list(a.idleClient), deadLetterLatency, opts.Rate, deadLetterStreams,
+		a.dead, opts.Partitions, idleWindow(opts), list(a.idleCPU), list(a.idleClient), deadLetterLatency, opts.Rate, deadLetterStreams,
 		list(a.p99), len(a.p99), list(a.other), runtime.NumCPU())
 	if retried > 0 {
 		notes += fmt.Sprintf("; %d repetition(s) re-run because other processes disturbed them", retried)
 	}
 	return Result{
-		Scenario: fmt.Sprintf("%s-%d", ScenarioDeadLetters, a.dead),
-		Events:   deadLetterLatency,
-		P50Ms:    med(a.p50),
-		P99Ms:    med(a.p99),
+		Scenario:   fmt.Sprintf("%s-%d", ScenarioDeadLetters, a.dead),
+		Events:     deadLetterLatency,
+		EventsPerS: round(med(a.rates), 1),
+		P50Ms:      med(a.p50),
+		P99Ms:      med(a.p99),
 		Extra: map[string]float64{
 			"idle_server_cpu_pct": round(med(a.idleCPU), 3),
 			"idle_client_cpu_pct": round(med(a.idleClient), 3),
@@ -336,12 +355,13 @@ func seedDeadLetters(ctx context.Context, fx *Fixture, sub string, partitions, n
 // serverCPUFine is the CPU time of the server's live processes from
 // /proc/<pid>/schedstat (nanoseconds, where /proc/<pid>/stat counts 10 ms
 // ticks: an idle server uses a few ticks in ten seconds), plus the ticks
-// of exited children. 0 when unknown.
-func serverCPUFine(postmaster int) time.Duration {
+// of exited children; background is the part of the live processes that
+// are not client backends (checkpointer, WAL writer, autovacuum…). 0 when
+// unknown.
+func serverCPUFine(postmaster int) (total, background time.Duration) {
 	if postmaster <= 0 {
-		return 0
+		return 0, 0
 	}
-	var total time.Duration
 	if f := procStat(postmaster); len(f) >= 15 {
 		for _, i := range []int{13, 14} { // cutime, cstime: exited children
 			v, _ := strconv.ParseInt(f[i], 10, 64)
@@ -349,6 +369,7 @@ func serverCPUFine(postmaster int) time.Duration {
 		}
 	}
 	total += schedTime(postmaster)
+	background += schedTime(postmaster)
 	ents, _ := os.ReadDir("/proc")
 	want := strconv.Itoa(postmaster)
 	for _, e := range ents {
@@ -357,10 +378,15 @@ func serverCPUFine(postmaster int) time.Duration {
 			continue
 		}
 		if f := procStat(child); len(f) > 1 && f[1] == want {
-			total += schedTime(child)
+			t := schedTime(child)
+			total += t
+			// A client backend's title is "postgres: user db host(port) …".
+			if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err != nil || !strings.Contains(string(b), "(") {
+				background += t
+			}
 		}
 	}
-	return total
+	return total, background
 }
 
 // schedTime is a process's time on a CPU in nanoseconds (first field of

@@ -90,6 +90,9 @@ type Options struct {
 	// AppendInFlight is the store's group commit bound in the append
 	// scenario (postgres.Config.AppendInFlight); negative: group commit off.
 	AppendInFlight int
+	// IdleWindow is how long the dead-letters scenario measures an idle
+	// server per repetition; 0 = 15s.
+	IdleWindow time.Duration
 	// ChildCommand is the executable the latency scenario re-executes as
 	// its reader; default os.Executable(). It must call MaybeRunChild first
 	// thing.
