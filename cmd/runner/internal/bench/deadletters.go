@@ -207,6 +207,7 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 
 	c0 := sampleCPU(env.Postmaster)
 	s0, bg0 := serverCPUFine(env.Postmaster)
+	procs0 := serverProcs(env.Postmaster)
 	begin := time.Now()
 	select {
 	case <-ctx.Done():
@@ -217,9 +218,16 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	}
 	idle := sampleCPU(env.Postmaster).sub(c0)
 	s1, bg1 := serverCPUFine(env.Postmaster)
+	procs1 := serverProcs(env.Postmaster)
+	live := liveCPU(procs0, procs1)
+	env.Logger.Info("bench: idle window", "subscription", a.name, "busiest_server_processes", busiest(procs0, procs1, 4),
+		"server_tree", (s1 - s0).Round(10*time.Microsecond), "server_live", live.Round(10*time.Microsecond))
 	var background time.Duration
 	if s0 > 0 && s1 > s0 {
-		idle.server, background = s1-s0, bg1-bg0
+		// The processes alive at the end only: a backend that exits during
+		// the window adds its whole life's CPU to the postmaster's children
+		// times (the blocked keys it loaded at claim, say), not the window's.
+		idle.server, background = live, bg1-bg0
 	}
 	idleDur := time.Since(begin)
 
@@ -307,7 +315,7 @@ func (a *deadLetterArm) result(opts Options, retried int) Result {
 	}
 	notes := fmt.Sprintf("subscription with %d dead letters (dead, awaiting an operator; keys other than the appended streams), "+
 		"%d partitions, Transactional no-op handler, RetryPollInterval default; per repetition a fresh worker, "+
-		"idle window %v (server CPU from /proc/PID/schedstat, %% of one core by repetition: %s; client: %s), then %d single-event appends at %.0f/s over %d streams "+
+		"idle window %v (server CPU: its processes alive at the end of the window, from /proc/PID/schedstat, %% of one core by repetition: %s; client: %s), then %d single-event appends at %.0f/s over %d streams "+
 		"(append->handler p99 ms by repetition: %s); medians of %d repetitions, arms alternating; other processes %% of one core by repetition: %s; %d cores",
 		a.dead, opts.Partitions, idleWindow(opts), list(a.idleCPU), list(a.idleClient), deadLetterLatency, opts.Rate, deadLetterStreams,
 		list(a.p99), len(a.p99), list(a.other), runtime.NumCPU())
@@ -387,6 +395,62 @@ func serverCPUFine(postmaster int) (total, background time.Duration) {
 		}
 	}
 	return total, background
+}
+
+// serverProcs maps the server's live processes to their CPU time so far
+// (schedstat) and title, for a breakdown of an idle window in the log.
+func serverProcs(postmaster int) map[int]procCPU {
+	out := map[int]procCPU{}
+	if postmaster <= 0 {
+		return out
+	}
+	ents, _ := os.ReadDir("/proc")
+	want := strconv.Itoa(postmaster)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(pid); len(f) > 1 && f[1] == want {
+			b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			out[pid] = procCPU{cpu: schedTime(pid), title: strings.TrimRight(string(b), "\x00 ")}
+		}
+	}
+	return out
+}
+
+type procCPU struct {
+	cpu   time.Duration
+	title string
+}
+
+// liveCPU is the CPU the processes alive at b used since a (all of it for
+// those started since).
+func liveCPU(a, b map[int]procCPU) time.Duration {
+	var t time.Duration
+	for pid, y := range b {
+		t += y.cpu - a[pid].cpu
+	}
+	return t
+}
+
+// busiest lists the processes that used the most CPU between a and b.
+func busiest(a, b map[int]procCPU, n int) []string {
+	type d struct {
+		pid   int
+		cpu   time.Duration
+		title string
+	}
+	var ds []d
+	for pid, y := range b {
+		ds = append(ds, d{pid, y.cpu - a[pid].cpu, y.title})
+	}
+	slices.SortFunc(ds, func(x, y d) int { return int(y.cpu - x.cpu) })
+	var out []string
+	for i := 0; i < len(ds) && i < n; i++ {
+		out = append(out, fmt.Sprintf("%d %q %v", ds[i].pid, ds[i].title, ds[i].cpu.Round(10*time.Microsecond)))
+	}
+	return out
 }
 
 // schedTime is a process's time on a CPU in nanoseconds (first field of
