@@ -72,6 +72,13 @@ type Store interface {
 	// BlockedKeys returns the keys of a partition that have dead letters,
 	// with when each is due to be retried.
 	BlockedKeys(ctx context.Context, sub string, partition int) (map[string]BlockedKey, error)
+	// BlockedKeysOf is BlockedKeys for the given keys only (those without
+	// dead letters are absent from the result): a worker keeps its blocked
+	// keys in memory and re-reads only those it must (see retryrequests.go).
+	BlockedKeysOf(ctx context.Context, sub string, partition int, keys []string) (map[string]BlockedKey, error)
+	// RetryRequests returns, by partition, the keys of sub with a pending
+	// retry request, reading the requests only (see retryrequests.go).
+	RetryRequests(ctx context.Context, sub string) (map[int][]string, error)
 	// KeyDeadLetters returns a key's dead letters in log order.
 	KeyDeadLetters(ctx context.Context, sub string, partition int, key string) ([]DeadLetter, error)
 	// RequestRetry asks the partition's owner to re-deliver the key of dead

@@ -168,8 +168,9 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop: in-flight batches finish and
 	// commit, leases are released.
 	ShutdownTimeout time.Duration
-	// RetryPollInterval is how often a partition with dead letters looks for
-	// operator retry requests.
+	// RetryPollInterval is how often a subscription with dead letters in
+	// this process's partitions looks for operator retry requests (one query
+	// per subscription reading the pending requests only).
 	RetryPollInterval time.Duration
 	Logger            *slog.Logger
 	// Hooks observe what the worker does (metrics, tests).

@@ -18,32 +18,108 @@ import (
 // event (the failing one was discarded). Nothing waits in between: the
 // partition goes on with its other keys, and a timer brings it back.
 
-// pollRetries re-reads the blocked keys — operators may have asked for a
-// retry or discarded dead letters — and retries what is due.
-func (p *partition) pollRetries() error {
-	if err := p.retryInfra("read dead-lettered keys", p.readBlocked); err != nil {
+//
+// The blocked keys are read once, at claim, and kept in memory: the
+// partition's own failures, parkings and retries change them, and only
+// operators' retries and discards come from elsewhere (another process,
+// say). Those are found by the group's retry poll, which reads pending
+// retry requests only (checkpoint.Store.RetryRequests) and hands each
+// partition its keys; a discard that leaves a key without dead letters is
+// found when an event of the key comes (refreshBlocked) or when its retry
+// timer fires. So an idle partition costs nothing per dead letter.
+
+// setBlocked and unblock keep blocked and its count together.
+func (p *partition) setBlocked(k checkpoint.BlockedKey) {
+	p.blocked[k.Key] = k
+	p.blockedCount.Store(int64(len(p.blocked)))
+}
+
+func (p *partition) unblock(key string) {
+	delete(p.blocked, key)
+	p.blockedCount.Store(int64(len(p.blocked)))
+}
+
+// request hands the partition keys with retry requests, without waiting: a
+// busy partition gets them again from the next poll (the requests stay
+// until they are served).
+func (p *partition) request(keys []string) {
+	select {
+	case p.requests <- keys:
+	default:
+	}
+}
+
+// serveRequests re-reads keys with a retry request and retries what is due.
+func (p *partition) serveRequests(keys []string) error {
+	if err := p.rereadKeys(keys); err != nil {
 		return err
 	}
 	return p.retryDue()
 }
 
-// refreshBlocked re-reads the blocked keys before a batch that would park
-// events: an operator may have discarded the key's dead letters since, and
-// the key must flow again at once, not after the next retry poll.
+// pollOwnRequests is the retry poll for this partition alone (a halted
+// partition's loop does not serve requests).
+func (p *partition) pollOwnRequests() error {
+	var reqs map[int][]string
+	if err := p.retryInfra("read retry requests", func() error {
+		var err error
+		reqs, err = p.g.store().RetryRequests(p.work, p.g.sub.Name)
+		return err
+	}); err != nil {
+		return err
+	}
+	if keys := reqs[p.lease.Partition]; len(keys) > 0 {
+		return p.serveRequests(keys)
+	}
+	return nil
+}
+
+// rereadKeys re-reads the dead-letter state of some keys: one without dead
+// letters flows again.
+func (p *partition) rereadKeys(keys []string) error {
+	var got map[string]checkpoint.BlockedKey
+	if err := p.retryInfra("read dead-lettered keys", func() error {
+		var err error
+		got, err = p.g.store().BlockedKeysOf(p.work, p.g.sub.Name, p.lease.Partition, keys)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if b, ok := got[k]; ok {
+			p.setBlocked(b)
+		} else {
+			p.unblock(k)
+		}
+	}
+	p.armRetry()
+	return nil
+}
+
+// refreshBlocked re-reads the batch's blocked keys before it would park
+// their events: an operator may have discarded a key's dead letters since,
+// and the key must flow again at once, not after its next retry.
 func (p *partition) refreshBlocked(batch []delivery) error {
 	if len(p.blocked) == 0 {
 		return nil
 	}
+	var (
+		keys []string
+		seen map[string]bool
+	)
 	for _, d := range batch {
-		if _, blocked := p.blocked[d.key]; blocked {
-			if err := p.retryInfra("load dead-lettered keys", p.readBlocked); err != nil {
-				return err
+		if _, blocked := p.blocked[d.key]; blocked && !seen[d.key] {
+			if seen == nil {
+				seen = map[string]bool{}
 			}
-			p.armRetry()
-			return nil
+			seen[d.key] = true
+			keys = append(keys, d.key)
 		}
 	}
-	return nil
+	if len(keys) == 0 {
+		return nil
+	}
+	return p.rereadKeys(keys)
 }
 
 // armRetry sets the retry timer for the first key due.
@@ -141,7 +217,7 @@ func (p *partition) retryKey(k checkpoint.BlockedKey) error {
 		}
 		p.g.deadLetters.Add(-1)
 	}
-	delete(p.blocked, k.Key)
+	p.unblock(k.Key)
 	p.g.w.cfg.Logger.Info("causeway: dead-lettered key retried; it flows again",
 		"subscription", p.g.sub.Name, "partition", p.lease.Partition, "key", k.Key, "events", len(dls))
 	return nil
@@ -227,7 +303,7 @@ func (p *partition) failedAgain(d delivery, dl checkpoint.DeadLetter, cause erro
 	if err != nil {
 		return err
 	}
-	p.blocked[dl.Key] = checkpoint.BlockedKey{Key: dl.Key, RetryAt: next}
+	p.setBlocked(checkpoint.BlockedKey{Key: dl.Key, RetryAt: next})
 	p.g.logAttempt(p, d, attempts, cause, next)
 	if next.IsZero() && !wasDead {
 		p.hookDead(d, attempts, cause)

@@ -32,6 +32,7 @@ func (p *partition) failed(d delivery, cause error) error {
 		}
 		return p.skipFailed(d)
 	}
+	p.g.countDeadLetters(p.work)
 	for p.g.deadLetters.Load() >= int64(p.g.sub.MaxDeadLetters) {
 		if err := p.halt(); err != nil {
 			return err
@@ -66,7 +67,7 @@ func (p *partition) failed(d delivery, cause error) error {
 	}
 	p.g.deadLetters.Add(1)
 	p.hookCommitted(p.committed, 1)
-	p.blocked[d.key] = checkpoint.BlockedKey{Key: d.key, RetryAt: next}
+	p.setBlocked(checkpoint.BlockedKey{Key: d.key, RetryAt: next})
 	p.g.logAttempt(p, d, 1, cause, next)
 	if next.IsZero() {
 		p.hookDead(d, attempts, cause)
@@ -184,7 +185,7 @@ func (p *partition) halt() error {
 		}
 		// Operators make room by discarding, or by retrying: a halted
 		// partition still re-delivers the keys they ask for.
-		if err := p.pollRetries(); err != nil {
+		if err := p.pollOwnRequests(); err != nil {
 			return err
 		}
 		n, err := p.g.store().CountDeadLetters(p.work, p.g.sub.Name)

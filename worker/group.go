@@ -24,6 +24,7 @@ type group struct {
 	kick    chan struct{} // wakes the membership loop early (a partition was fenced)
 
 	deadLetters atomic.Int64 // last known count, for the cap
+	countedAt   atomic.Int64 // when it was last counted (UnixNano), see countDeadLetters
 }
 
 func newGroup(w *Worker, s subscription) *group {
@@ -70,6 +71,11 @@ func (g *group) run(ctx context.Context) {
 		defer close(readerDone)
 		g.readLoop(readerCtx)
 	}()
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		g.retryPollLoop(readerCtx)
+	}()
 	g.membershipLoop(ctx)
 
 	// Graceful stop: partitions finish the chunk in hand, commit and give
@@ -92,6 +98,7 @@ func (g *group) run(ctx context.Context) {
 	}
 	stopReader()
 	<-readerDone
+	<-pollDone
 	leave, cancelLeave := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancelLeave()
 	if err := g.leases().Leave(leave, g.sub.Name, g.member.ID); err != nil {
@@ -150,8 +157,8 @@ func (g *group) register(ctx context.Context) bool {
 	}
 }
 
-// membershipLoop heartbeats, renews, rebalances, and refreshes the
-// dead-letter count, every TTL/3, until ctx ends. It never waits for a
+// membershipLoop heartbeats, renews and rebalances every TTL/3, until ctx
+// ends. It never waits for a
 // handler: partitions asked to stop finish and give their leases back on
 // their own, and their leases are renewed here meanwhile.
 func (g *group) membershipLoop(ctx context.Context) {
@@ -186,10 +193,6 @@ func (g *group) membershipRound(ctx context.Context) {
 	if !ok {
 		return
 	}
-	if n, err := g.leases().CountDeadLetters(ctx, g.sub.Name); err == nil {
-		g.deadLetters.Store(int64(n))
-	}
-
 	// Partitions on their way out do not count towards the share.
 	var active []*partition
 	for _, p := range held {
@@ -318,5 +321,53 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// countDeadLetters refreshes the dead-letter count the cap is checked
+// against when it is older than a membership round: this process keeps it
+// up to date for its own dead letters, other processes and operators
+// change it too. Counting reads every dead letter, so it runs only when an
+// event is about to be dead-lettered, never while events flow.
+func (g *group) countDeadLetters(ctx context.Context) {
+	if time.Since(time.Unix(0, g.countedAt.Load())) < g.ttl()/3 {
+		return
+	}
+	if n, err := g.store().CountDeadLetters(ctx, g.sub.Name); err == nil {
+		g.deadLetters.Store(int64(n))
+		g.countedAt.Store(time.Now().UnixNano())
+	}
+}
+
+// retryPollLoop looks for operators' retry requests every
+// RetryPollInterval while a partition of this process has blocked keys, and
+// hands each owned partition its keys. It reads pending requests only
+// (checkpoint.Store.RetryRequests), one query per subscription: its cost
+// does not grow with the dead letters waiting, nor with the partitions.
+func (g *group) retryPollLoop(ctx context.Context) {
+	tick := time.NewTicker(g.w.cfg.RetryPollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		parts := g.ownedPartitions()
+		if !slices.ContainsFunc(parts, func(p *partition) bool { return p.blockedCount.Load() > 0 }) {
+			continue
+		}
+		reqs, err := g.leases().RetryRequests(ctx, g.sub.Name)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.warn("causeway: read retry requests failed", "err", err)
+			}
+			continue
+		}
+		for _, p := range parts {
+			if keys := reqs[p.lease.Partition]; len(keys) > 0 {
+				p.request(keys)
+			}
+		}
 	}
 }

@@ -54,8 +54,14 @@ type partition struct {
 	unflushed int
 	lastFlush time.Time
 	// blocked holds the keys with dead letters (their events wait behind
-	// the first one) and when each is due for a retry.
-	blocked    map[string]checkpoint.BlockedKey
+	// the first one) and when each is due for a retry: loaded once at claim,
+	// then kept by the partition itself (see deadletters.go). blockedCount
+	// is its size, for the group's retry poll.
+	blocked      map[string]checkpoint.BlockedKey
+	blockedCount atomic.Int64
+	// requests brings the keys operators asked to retry, from the group's
+	// retry poll.
+	requests   chan []string
 	retryTimer Timer        // on the worker's Clock
 	state      atomic.Value // string, see LocalPartitionStatus
 	handled    atomic.Int64
@@ -79,6 +85,7 @@ func newPartition(g *group, l checkpoint.Lease) *partition {
 		committed:  l.Checkpoint,
 		pending:    l.Checkpoint,
 		blocked:    map[string]checkpoint.BlockedKey{},
+		requests:   make(chan []string, 1),
 	}
 	p.state.Store(stateStarting)
 	return p
@@ -168,8 +175,6 @@ func (p *partition) run() {
 	}
 	p.state.Store(stateRunning)
 	sub := p.g.sub
-	retryPoll := time.NewTicker(p.g.w.cfg.RetryPollInterval)
-	defer retryPoll.Stop()
 	flush := time.NewTicker(sub.FlushInterval)
 	defer flush.Stop()
 	p.retryTimer = p.clock().NewTimer(time.Hour)
@@ -201,8 +206,8 @@ func (p *partition) run() {
 					return
 				}
 				continue
-			case <-retryPoll.C:
-				if len(p.blocked) > 0 && p.pollRetries() != nil {
+			case keys := <-p.requests:
+				if p.serveRequests(keys) != nil {
 					return
 				}
 				continue
@@ -285,7 +290,14 @@ func (p *partition) gather(first message) (batch []delivery, mark eventlog.Posit
 			p.carry = &rest
 			return true
 		}
-		batch = append(batch, m.events...)
+		if batch == nil && (!m.more || len(m.events) >= limit) {
+			batch = m.events // the common case when caught up: no copy
+		} else {
+			if batch == nil {
+				batch = make([]delivery, 0, limit)
+			}
+			batch = append(batch, m.events...)
+		}
 		if mark.Before(m.mark) {
 			mark = m.mark
 		}
@@ -358,8 +370,9 @@ func (p *partition) finish() {
 	}
 }
 
-// loadBlockedKeys reads the partition's dead-lettered keys, retrying while
-// the database is away. It reports false if the partition must stop.
+// loadBlockedKeys reads the partition's dead-lettered keys, once per claim,
+// retrying while the database is away. It reports false if the partition
+// must stop.
 func (p *partition) loadBlockedKeys() bool {
 	return p.retryInfra("load dead-lettered keys", p.readBlocked) == nil
 }
@@ -368,6 +381,7 @@ func (p *partition) readBlocked() error {
 	keys, err := p.g.store().BlockedKeys(p.work, p.g.sub.Name, p.lease.Partition)
 	if err == nil {
 		p.blocked = keys
+		p.blockedCount.Store(int64(len(keys)))
 	}
 	return err
 }

@@ -110,7 +110,14 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 	for _, p := range parts {
 		byPart[p.lease.Partition] = p
 	}
-	out := make(map[*partition][]delivery, len(parts))
+	// Two passes, so that each partition's slice is allocated once at its
+	// size: growing them event by event showed in catch-up profiles.
+	type routed struct {
+		p   *partition
+		key string
+	}
+	route := make([]routed, len(batch.Events))
+	counts := make(map[*partition]int, len(parts))
 	for i := range batch.Events {
 		e := &batch.Events[i]
 		// Keys are stored with dead letters: one PostgreSQL could not store
@@ -120,7 +127,17 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 		if p == nil || p.closed || !p.dispatched.Before(e.Position) {
 			continue // not ours, or already handed over before a rewind
 		}
-		out[p] = append(out[p], delivery{event: *e, key: key})
+		route[i] = routed{p, key}
+		counts[p]++
+	}
+	out := make(map[*partition][]delivery, len(counts))
+	for p, n := range counts {
+		out[p] = make([]delivery, 0, n)
+	}
+	for i, r := range route {
+		if r.p != nil {
+			out[r.p] = append(out[r.p], delivery{event: batch.Events[i], key: r.key})
+		}
 	}
 	for _, p := range parts {
 		if p.closed {

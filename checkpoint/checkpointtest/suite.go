@@ -5,6 +5,7 @@ package checkpointtest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -309,6 +310,15 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if k1, _ := s.BlockedKeys(ctx, "d", 1); k1["k2"].RetryRequested {
 		t.Fatalf("other partition has requests %v", k1)
 	}
+	// Polls find requests without reading every dead letter, and re-read
+	// only the keys they name.
+	if reqs, err := s.RetryRequests(ctx, "d"); err != nil || len(reqs) != 1 || !slices.Equal(reqs[0], []string{"k1"}) {
+		t.Fatalf("retry requests %v, %v", reqs, err)
+	}
+	if of, err := s.BlockedKeysOf(ctx, "d", 0, []string{"k1", "k2", "none"}); err != nil || len(of) != 1 ||
+		!of["k1"].RetryRequested || !of["k1"].RetryAt.Equal(keys["k1"].RetryAt) {
+		t.Fatalf("blocked keys of k1, k2 (other partition), none: %v, %v", of, err)
+	}
 	// An event parked after the request is part of the key's retry.
 	late := deadLetter("d", 0, "k1", 25)
 	late.Blocked = true
@@ -346,6 +356,9 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	if keys, _ := s.BlockedKeys(ctx, "d", 0); !keys["k1"].RetryAt.Equal(again.NextAttemptAt) || keys["k1"].RetryRequested {
 		t.Fatalf("blocked key after a retry was scheduled: %v", keys)
 	}
+	if reqs, err := s.RetryRequests(ctx, "d"); err != nil || len(reqs) != 0 {
+		t.Fatalf("retry requests after the failed retry: %v, %v", reqs, err)
+	}
 	if _, err := s.DeadLetter(ctx, "d", all[1].ID); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Fatal("removed dead letter still there")
 	}
@@ -363,6 +376,9 @@ func testDeadLetters(t *testing.T, s checkpoint.Store) {
 	}
 	if keys, _ := s.BlockedKeys(ctx, "d", 0); keys["k1"].RetryAt.IsZero() || keys["k1"].RetryAt.After(time.Now()) {
 		t.Fatalf("a parked event first is not due at once: %v", keys)
+	}
+	if reqs, _ := s.RetryRequests(ctx, "d"); !slices.Equal(reqs[0], []string{"k1"}) {
+		t.Fatalf("the discard's release is not a retry request: %v", reqs)
 	}
 	dlParked, _ := s.KeyDeadLetters(ctx, "d", 0, "k1")
 	if len(dlParked) != 1 {

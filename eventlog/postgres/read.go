@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"math"
@@ -190,7 +189,7 @@ func (r *rawEvent) into(e *eventlog.Event) error {
 		Position:   eventlog.Position{TxID: r.tx, Seq: r.seq},
 	}
 	if len(r.meta) > 0 && string(r.meta) != string(emptyObject) {
-		if err := json.Unmarshal(r.meta, &e.Metadata); err != nil {
+		if err := decodeMetadata(r.meta, &e.Metadata); err != nil {
 			return fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
 		}
 	}

@@ -111,6 +111,8 @@ func TestScenariosSmoke(t *testing.T) {
 			case ScenarioQueue:
 				opts = Options{Events: 300, Warmup: 20, Rate: 1000, Repetitions: 2, Concurrency: 8, BatchSize: 4}
 				want = 2
+			case ScenarioDeadLetters:
+				opts = Options{Events: 300, Rate: 2000, Repetitions: 1, IdleWindow: 100 * time.Millisecond}
 			}
 			res, err := Run(ctx, env, name, opts)
 			if err != nil {
@@ -130,6 +132,11 @@ func TestScenariosSmoke(t *testing.T) {
 					parked := r.Scenario == ScenarioSaga+"-parked"
 					if parked != (r.Baseline != nil) || parked && r.Ratio <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Extra["step_p99_ms"] <= 0 {
 						t.Errorf("saga result %+v", r)
+					}
+					continue
+				case ScenarioDeadLetters:
+					if r.Baseline == nil || r.P99Ms < r.P50Ms || r.P50Ms <= 0 || r.Baseline.P50Ms <= 0 || r.Extra["p99_ratio"] <= 0 {
+						t.Errorf("dead-letters result %+v", r)
 					}
 					continue
 				case ScenarioReplay:

@@ -26,6 +26,16 @@ const (
 	// ScenarioQueue reports queue (no-op handler throughput draining a
 	// backlog) and queue-latency (enqueue to handler at a steady rate).
 	ScenarioQueue = "queue"
+	// ScenarioDeadLetters compares a subscription with no dead letters and
+	// one with Options.Events of them: idle server CPU and append→handler
+	// latency (deadletters.go).
+	ScenarioDeadLetters = "dead-letters"
+	// ScenarioCatchUpSize compares a worker's catch-up of 100,000 events
+	// with one of Options.Events (flat.go).
+	ScenarioCatchUpSize = "catchup-size"
+	// ScenarioFanout compares 1 and 32 subscriptions catching up one log
+	// (flat.go).
+	ScenarioFanout = "fanout"
 	// ScenarioRebuild rebuilds an upsert read model beside the live one
 	// while a reader queries the live one.
 	ScenarioRebuild = "rebuild"
@@ -87,6 +97,9 @@ type Options struct {
 	// scenarios (saga/postgres.RecordInFlight); 0 = default, negative:
 	// group commit off.
 	RecordInFlight int
+	// IdleWindow is how long the dead-letters scenario measures an idle
+	// server per repetition; 0 = 15s.
+	IdleWindow time.Duration
 	// ChildCommand is the executable the latency scenario re-executes as
 	// its reader; default os.Executable(). It must call MaybeRunChild first
 	// thing.
@@ -120,6 +133,12 @@ func Defaults(scenario string) Options {
 		o.Events, o.BatchSize, o.Partitions = 1_000_000, worker.DefaultBatchSize, 8
 	case ScenarioRebuild:
 		o.Events, o.BatchSize, o.Partitions, o.Rate = 1_000_000, worker.DefaultBatchSize, 8, 200
+	case ScenarioCatchUpSize:
+		o.Events, o.BatchSize, o.Partitions = 3_000_000, worker.DefaultBatchSize, worker.DefaultPartitions
+	case ScenarioFanout:
+		o.Events, o.BatchSize, o.Partitions = 50_000, worker.DefaultBatchSize, worker.DefaultPartitions
+	case ScenarioDeadLetters:
+		o.Events, o.Partitions, o.Rate = 100_000, worker.DefaultPartitions, 200
 	case ScenarioQueue:
 		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 16, 500, 500
 	case ScenarioSaga:

@@ -25,6 +25,10 @@ var scenarios = map[string]ScenarioFunc{
 	ScenarioSaga:          Saga,
 	ScenarioQueue:         Queue,
 	ScenarioRebuild:       one(Rebuild),
+
+	ScenarioDeadLetters: DeadLetters,
+	ScenarioCatchUpSize: CatchUpSize,
+	ScenarioFanout:      Fanout,
 }
 
 func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
@@ -40,7 +44,7 @@ func one(f func(context.Context, *Env, Options) (Result, error)) ScenarioFunc {
 // Names lists the scenarios in the order Run("all") runs them.
 func Names() []string {
 	return []string{ScenarioAppend, ScenarioAppendBatch, ScenarioImport, ScenarioCatchUp, ScenarioLatency,
-		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild}
+		ScenarioWorkerCatchUp, ScenarioWorkerUpsert, ScenarioReplay, ScenarioSaga, ScenarioQueue, ScenarioRebuild, ScenarioDeadLetters, ScenarioCatchUpSize, ScenarioFanout}
 }
 
 // Run runs the named scenario.
