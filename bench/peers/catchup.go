@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -173,12 +174,17 @@ func causewayCatchUp(ctx context.Context, f *fixture, n int64, upsert bool, name
 	if err != nil {
 		return 0, err
 	}
-	var handled atomic.Int64
+	var (
+		handled atomic.Int64
+		done    sync.Once
+	)
 	finished := make(chan struct{})
 	w, err := worker.New(worker.Config{Log: f.store, Checkpoints: cps, Logger: slog.New(slog.DiscardHandler),
 		Hooks: worker.Hooks{Committed: func(_ string, _ int, _ eventlog.Position, k int) {
-			if handled.Add(int64(k)) == n {
-				close(finished)
+			// k is 0 for an idle partition's checkpoint mark: count
+			// handled events, and finish once.
+			if handled.Add(int64(k)) >= n {
+				done.Do(func() { close(finished) })
 			}
 		}}}, sub)
 	if err != nil {
