@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/causewayhq/causeway/internal/benchcpu"
 )
 
 // Env is the one PostgreSQL server every arm runs against.
@@ -49,7 +51,7 @@ func NewEnv(ctx context.Context, url string, logger *slog.Logger) (*Env, error) 
 		pool.Close()
 		return nil, fmt.Errorf("peers: connect: %w", err)
 	}
-	return &Env{URL: url, Logger: logger, Admin: pool, Postmaster: findPostmaster(backend), QuietWait: 30 * time.Second}, nil
+	return &Env{URL: url, Logger: logger, Admin: pool, Postmaster: benchcpu.FindPostmaster(backend), QuietWait: 30 * time.Second}, nil
 }
 
 // Close closes the administrative pool.

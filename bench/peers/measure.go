@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/benchcpu"
 )
 
 // Arm is one contender of a scenario. Run performs one repetition's
@@ -25,7 +27,7 @@ type Arm struct {
 type rep struct {
 	units    int64
 	dur      time.Duration
-	cpu      cpuSample
+	cpu      benchcpu.Sample
 	attempts int
 	// lat holds per-unit latencies when the arm measures them.
 	lat []time.Duration
@@ -43,7 +45,7 @@ func (r rep) otherShare() float64 {
 	if r.dur <= 0 {
 		return 0
 	}
-	return r.cpu.other().Seconds() / r.dur.Seconds()
+	return r.cpu.Other().Seconds() / r.dur.Seconds()
 }
 
 // Disturbed is the CPU share of other processes (in cores) above which a
@@ -76,8 +78,8 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, latOf f
 						return nil, fmt.Errorf("peers: %s (%s, repetition %d) prepare: %w", scenario, a.Name, r+1, err)
 					}
 				}
-				waitQuiet(ctx, env.Postmaster, env.QuietWait)
-				c0 := sampleCPU(env.Postmaster)
+				benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
+				c0 := benchcpu.Take(env.Postmaster)
 				begin := time.Now()
 				var (
 					n   int64
@@ -87,7 +89,7 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, latOf f
 					n, err = a.Run(ctx, r)
 				})
 				cur := rep{units: n, dur: time.Since(begin), attempts: attempt}
-				cur.cpu = sampleCPU(env.Postmaster).sub(c0)
+				cur.cpu = benchcpu.Take(env.Postmaster).Sub(c0)
 				if latOf != nil {
 					cur.lat = latOf()
 				}
@@ -102,7 +104,7 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, latOf f
 				share := cur.otherShare()
 				env.Logger.Info("peers: repetition", "scenario", scenario, "arm", a.Name, "rep", r+1, "attempt", attempt,
 					"units", n, "seconds", round(cur.dur.Seconds(), 3), "per_s", int64(cur.rate()),
-					"client_cpu_us", perUnit(cur.cpu.self, n), "server_cpu_us", perUnit(cur.cpu.server, n),
+					"client_cpu_us", perUnit(cur.cpu.Self, n), "server_cpu_us", perUnit(cur.cpu.Server, n),
 					"other_cpu_pct", int(100*share))
 				if attempt == 1 || share < best.otherShare() {
 					best = cur
@@ -168,9 +170,9 @@ func summarize(scenario, arm, unit string, runs []rep, notes string, byLatency b
 		Units:       med.units,
 		Seconds:     round(med.dur.Seconds(), 3),
 		PerS:        round(med.rate(), 1),
-		ClientCPUUs: perUnit(med.cpu.self, med.units),
-		ServerCPUUs: perUnit(med.cpu.server, med.units),
-		AllCPUUs:    perUnit(med.cpu.machine, med.units),
+		ClientCPUUs: perUnit(med.cpu.Self, med.units),
+		ServerCPUUs: perUnit(med.cpu.Server, med.units),
+		AllCPUUs:    perUnit(med.cpu.Machine, med.units),
 		OtherCPUPct: round(100*med.otherShare(), 1),
 	}
 	if len(med.lat) > 0 {

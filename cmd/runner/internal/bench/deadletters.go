@@ -15,6 +15,7 @@ import (
 
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/benchcpu"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -89,7 +90,7 @@ func DeadLetters(ctx context.Context, env *Env, opts Options) ([]Result, error) 
 			a := arms[(rep+k)%len(arms)]
 			var best *deadLetterRun
 			for attempt := 1; ; attempt++ {
-				waited := waitQuiet(ctx, env.Postmaster, env.QuietWait)
+				waited := benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
 				r, err := a.run(ctx, env, fx, cps, opts)
 				if err != nil {
 					return nil, fmt.Errorf("bench: %s (%s, repetition %d): %w", ScenarioDeadLetters, a.name, rep+1, err)
@@ -205,7 +206,7 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	}
 	time.Sleep(min(2*time.Second, idleWindow(opts)))
 
-	c0 := sampleCPU(env.Postmaster)
+	c0 := benchcpu.Take(env.Postmaster)
 	s0, bg0 := serverCPUFine(env.Postmaster)
 	procs0 := serverProcs(env.Postmaster)
 	begin := time.Now()
@@ -216,7 +217,7 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 		return deadLetterRun{}, fmt.Errorf("bench: worker stopped: %v", err)
 	case <-time.After(idleWindow(opts)):
 	}
-	idle := sampleCPU(env.Postmaster).sub(c0)
+	idle := benchcpu.Take(env.Postmaster).Sub(c0)
 	s1, bg1 := serverCPUFine(env.Postmaster)
 	procs1 := serverProcs(env.Postmaster)
 	live := liveCPU(procs0, procs1)
@@ -227,7 +228,7 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 		// The processes alive at the end only: a backend that exits during
 		// the window adds its whole life's CPU to the postmaster's children
 		// times (the blocked keys it loaded at claim, say), not the window's.
-		idle.server, background = live, bg1-bg0
+		idle.Server, background = live, bg1-bg0
 	}
 	idleDur := time.Since(begin)
 
@@ -252,16 +253,16 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	all := sampleCPU(env.Postmaster).sub(c0)
+	all := benchcpu.Take(env.Postmaster).Sub(c0)
 	mu.Lock()
 	lat := slices.Clone(latencies)
 	mu.Unlock()
 	pct := func(d, over time.Duration) float64 { return 100 * d.Seconds() / over.Seconds() }
 	return deadLetterRun{
-		idleServer:     pct(idle.server, idleDur),
+		idleServer:     pct(idle.Server, idleDur),
 		idleBackground: pct(background, idleDur),
-		idleClient:     pct(idle.self, idleDur),
-		other:          pct(all.other(), time.Since(begin)),
+		idleClient:     pct(idle.Self, idleDur),
+		other:          pct(all.Other(), time.Since(begin)),
 		rate:           sendRate,
 		p50:            Percentile(lat, 50),
 		p99:            Percentile(lat, 99),
@@ -370,10 +371,10 @@ func serverCPUFine(postmaster int) (total, background time.Duration) {
 	if postmaster <= 0 {
 		return 0, 0
 	}
-	if f := procStat(postmaster); len(f) >= 15 {
+	if f := benchcpu.ProcStat(postmaster); len(f) >= 15 {
 		for _, i := range []int{13, 14} { // cutime, cstime: exited children
 			v, _ := strconv.ParseInt(f[i], 10, 64)
-			total += time.Duration(v) * clockTick
+			total += time.Duration(v) * benchcpu.ClockTick
 		}
 	}
 	total += schedTime(postmaster)
@@ -385,7 +386,7 @@ func serverCPUFine(postmaster int) (total, background time.Duration) {
 		if err != nil {
 			continue
 		}
-		if f := procStat(child); len(f) > 1 && f[1] == want {
+		if f := benchcpu.ProcStat(child); len(f) > 1 && f[1] == want {
 			t := schedTime(child)
 			total += t
 			// A client backend's title is "postgres: user db host(port) …".
@@ -411,7 +412,7 @@ func serverProcs(postmaster int) map[int]procCPU {
 		if err != nil {
 			continue
 		}
-		if f := procStat(pid); len(f) > 1 && f[1] == want {
+		if f := benchcpu.ProcStat(pid); len(f) > 1 && f[1] == want {
 			b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 			out[pid] = procCPU{cpu: schedTime(pid), title: strings.TrimRight(string(b), "\x00 ")}
 		}

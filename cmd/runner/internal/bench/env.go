@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/benchcpu"
 	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgembed"
 )
@@ -59,7 +60,7 @@ func NewEnv(ctx context.Context, url string, logger *slog.Logger) (*Env, error) 
 	env := &Env{URL: url, Logger: logger, Pool: pool, QuietWait: 30 * time.Second}
 	var backend int
 	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
-		env.Postmaster = findPostmaster(backend)
+		env.Postmaster = benchcpu.FindPostmaster(backend)
 	}
 	return env, nil
 }

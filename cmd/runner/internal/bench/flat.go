@@ -47,9 +47,9 @@ func medianCost(runs []run) flatCost {
 	})
 	m := sorted[len(sorted)/2]
 	return flatCost{
-		client: cpuPerEvent(m.cpu.self, m.events),
-		server: cpuPerEvent(m.cpu.server, m.events),
-		all:    cpuPerEvent(m.cpu.self+m.cpu.server, m.events),
+		client: cpuPerEvent(m.cpu.Self, m.events),
+		server: cpuPerEvent(m.cpu.Server, m.events),
+		all:    cpuPerEvent(m.cpu.Self+m.cpu.Server, m.events),
 		rate:   m.rate(),
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/benchcpu"
 )
 
 // LatencyRun is the outcome of one latency measurement.
@@ -189,15 +190,15 @@ func Latency(ctx context.Context, env *Env, opts Options) ([]Result, error) {
 			if err != nil {
 				return LatencyRun{}, err
 			}
-			waitQuiet(ctx, env.Postmaster, env.QuietWait)
-			c0, begin := sampleCPU(env.Postmaster), time.Now()
+			benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
+			c0, begin := benchcpu.Take(env.Postmaster), time.Now()
 			r, err := MeasureLatency(ctx, fx, mode, lo)
-			c := sampleCPU(env.Postmaster).sub(c0)
+			c := benchcpu.Take(env.Postmaster).Sub(c0)
 			fx.Close()
 			if err != nil {
 				return r, err
 			}
-			share := max(c.other()-r.ChildCPU, 0).Seconds() / time.Since(begin).Seconds()
+			share := max(c.Other()-r.ChildCPU, 0).Seconds() / time.Since(begin).Seconds()
 			env.Logger.Info("bench: latency run", "mode", mode, "attempt", attempt, "events", r.Sent, "rate", int(r.Rate()),
 				"p50_ms", ms(Percentile(r.Latencies, 50)), "p99_ms", ms(Percentile(r.Latencies, 99)),
 				"other_cpu_pct", int(100*share))

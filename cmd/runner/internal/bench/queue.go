@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/causewayhq/causeway/internal/benchcpu"
 	"github.com/causewayhq/causeway/worker/queue"
 	qpg "github.com/causewayhq/causeway/worker/queue/postgres"
 )
@@ -337,8 +338,8 @@ func QueueLatency(ctx context.Context, env *Env, opts Options) (Result, error) {
 			consumed <- err
 		}()
 		ins := `INSERT INTO ` + q.plain + ` (id, payload) VALUES ($1, $2)`
-		waitQuiet(ctx, env.Postmaster, env.QuietWait)
-		c0, begin := sampleCPU(env.Postmaster), time.Now()
+		benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
+		c0, begin := benchcpu.Take(env.Postmaster), time.Now()
 		interval := time.Duration(float64(time.Second) / opts.Rate)
 		var first, last time.Time
 		for i := range total {
@@ -368,8 +369,8 @@ func QueueLatency(ctx context.Context, env *Env, opts Options) (Result, error) {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, 0, 0, err
 		}
-		c := sampleCPU(env.Postmaster).sub(c0)
-		share = c.other().Seconds() / time.Since(begin).Seconds()
+		c := benchcpu.Take(env.Postmaster).Sub(c0)
+		share = c.Other().Seconds() / time.Since(begin).Seconds()
 		if len(lats) != n {
 			return nil, 0, 0, fmt.Errorf("bench: queue latency: measured %d of %d messages", len(lats), n)
 		}

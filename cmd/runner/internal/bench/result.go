@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/benchcpu"
 )
 
 // Result is one measured scenario. Baseline is the plain-pgx ceiling measured
@@ -50,8 +52,8 @@ func (r Result) String() string {
 type run struct {
 	events int64
 	dur    time.Duration
-	cpu    cpuSample     // CPU used during the repetition
-	waited time.Duration // waiting for other processes to go quiet before it
+	cpu    benchcpu.Sample // CPU used during the repetition
+	waited time.Duration   // waiting for other processes to go quiet before it
 	// attempts is how many times the repetition was run (more than one
 	// when other processes disturbed it).
 	attempts int
@@ -62,7 +64,7 @@ func (r run) otherShare() float64 {
 	if r.dur <= 0 {
 		return 0
 	}
-	return r.cpu.other().Seconds() / r.dur.Seconds()
+	return r.cpu.Other().Seconds() / r.dur.Seconds()
 }
 
 func (r run) rate() float64 {
@@ -93,14 +95,14 @@ func summarize(scenario string, runs []run, notes string) Result {
 		retried += max(r.attempts-1, 0)
 	}
 	n := fmt.Sprintf("median of %d repetitions (events/s in run order: %s)", len(runs), strings.Join(rates, ", "))
-	if c := med.cpu; c.machine > 0 && med.events > 0 {
+	if c := med.cpu; c.Machine > 0 && med.events > 0 {
 		per := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(med.events) }
-		n += fmt.Sprintf("; CPU per event in that run: %.1f us client", per(c.self))
-		if c.server > 0 {
-			n += fmt.Sprintf(", %.1f us server", per(c.server))
+		n += fmt.Sprintf("; CPU per event in that run: %.1f us client", per(c.Self))
+		if c.Server > 0 {
+			n += fmt.Sprintf(", %.1f us server", per(c.Server))
 		}
 		n += fmt.Sprintf(", %.1f us in all (%.0f%% of %d cores busy; other processes %.0f%% of one core)",
-			per(c.machine), 100*c.machine.Seconds()/med.dur.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), 100*med.otherShare())
+			per(c.Machine), 100*c.Machine.Seconds()/med.dur.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), 100*med.otherShare())
 	}
 	if retried > 0 {
 		n += fmt.Sprintf("; %d repetition(s) re-run because other processes disturbed them", retried)

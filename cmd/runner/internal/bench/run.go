@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"time"
+
+	"github.com/causewayhq/causeway/internal/benchcpu"
 )
 
 // ScenarioFunc runs one scenario and returns its results, each with its
@@ -96,8 +98,8 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, sides .
 				if s.prep != nil {
 					s.prep(rep)
 				}
-				waited := waitQuiet(ctx, env.Postmaster, env.QuietWait)
-				c0 := sampleCPU(env.Postmaster)
+				waited := benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
+				c0 := benchcpu.Take(env.Postmaster)
 				begin := time.Now()
 				var (
 					n   int64
@@ -109,7 +111,7 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, sides .
 					n, err = s.run(ctx, rep)
 				})
 				r := run{events: n, dur: time.Since(begin), waited: waited, attempts: attempt}
-				r.cpu = sampleCPU(env.Postmaster).sub(c0)
+				r.cpu = benchcpu.Take(env.Postmaster).Sub(c0)
 				if s.post != nil {
 					if perr := s.post(rep); err == nil {
 						err = perr
@@ -121,8 +123,8 @@ func alternate(ctx context.Context, env *Env, scenario string, reps int, sides .
 				share := r.otherShare()
 				env.Logger.Info("bench: repetition", "scenario", scenario, "side", s.name, "rep", rep+1, "attempt", attempt,
 					"events", n, "seconds", round(r.dur.Seconds(), 3), "events_per_s", int64(r.rate()),
-					"client_cpu_us", cpuPerEvent(r.cpu.self, n), "server_cpu_us", cpuPerEvent(r.cpu.server, n),
-					"all_cpu_us", cpuPerEvent(r.cpu.machine, n), "other_cpu_pct", int(100*share),
+					"client_cpu_us", cpuPerEvent(r.cpu.Self, n), "server_cpu_us", cpuPerEvent(r.cpu.Server, n),
+					"all_cpu_us", cpuPerEvent(r.cpu.Machine, n), "other_cpu_pct", int(100*share),
 					"waited_quiet", waited.Round(time.Millisecond))
 				if attempt == 1 || share < best.otherShare() {
 					best = r

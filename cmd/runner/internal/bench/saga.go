@@ -15,6 +15,7 @@ import (
 	"github.com/causewayhq/causeway/checkpoint"
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/benchcpu"
 	"github.com/causewayhq/causeway/saga"
 	sagapg "github.com/causewayhq/causeway/saga/postgres"
 	"github.com/causewayhq/causeway/worker"
@@ -402,8 +403,8 @@ func sagaLatencyOnce(ctx context.Context, env *Env, opts Options, warm, n int) (
 	if err := s.Start(probe); err != nil {
 		return Result{}, 0, err
 	}
-	waitQuiet(ctx, env.Postmaster, env.QuietWait)
-	c0, begin := sampleCPU(env.Postmaster), time.Now()
+	benchcpu.WaitQuiet(ctx, env.Postmaster, env.QuietWait)
+	c0, begin := benchcpu.Take(env.Postmaster), time.Now()
 	interval := time.Duration(float64(time.Second) / opts.Rate)
 	var first, last time.Time
 	for i := range total {
@@ -424,9 +425,9 @@ func sagaLatencyOnce(ctx context.Context, env *Env, opts Options, warm, n int) (
 	if err := s.wait(ctx, probe); err != nil {
 		return Result{}, 0, err
 	}
-	c := sampleCPU(env.Postmaster).sub(c0)
+	c := benchcpu.Take(env.Postmaster).Sub(c0)
 	s.Stop()
-	share := c.other().Seconds() / time.Since(begin).Seconds()
+	share := c.Other().Seconds() / time.Since(begin).Seconds()
 	r := Result{
 		Scenario:   ScenarioSaga + "-latency",
 		Events:     int64(n),
