@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,33 +56,7 @@ func TestRebuildSurvivesPostgresCrashes(t *testing.T) {
 
 	// A reader runs throughout; reads failing while PostgreSQL is down
 	// are expected, what a read returns must never go back or mix.
-	readErr, stopRead := make(chan error, 1), make(chan struct{})
-	var reads atomic.Int64
-	go func() {
-		var last liveSnapshot
-		for {
-			select {
-			case <-stopRead:
-				readErr <- nil
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			s, err := e.readLive(ctx, live)
-			if err != nil {
-				continue
-			}
-			reads.Add(1)
-			if s.versions > 1 {
-				readErr <- fmt.Errorf("one read saw rows of %d versions", s.versions)
-				return
-			}
-			if s.rows < last.rows || s.events < last.events {
-				readErr <- fmt.Errorf("the live view went back: %+v after %+v", s, last)
-				return
-			}
-			last = s
-		}
-	}()
+	reader := e.watchLive(ctx, live, true)
 
 	v2 := itemsProjection("items", live, 2)
 	b2 := e.builds(t, "new", time.Hour, v2)
@@ -136,12 +109,11 @@ func TestRebuildSurvivesPostgresCrashes(t *testing.T) {
 		s, err := e.readLive(ctx, live)
 		return err == nil && s.events == appended && s.version == 2
 	})
-	close(stopRead)
-	if err := <-readErr; err != nil {
+	if err := reader.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if reads.Load() < 10 {
-		t.Fatalf("the reader read %d times", reads.Load())
+	if reader.reads.Load() < 10 || !reader.sawVersion(2) {
+		t.Fatalf("the reader read %d times, saw version 2: %v", reader.reads.Load(), reader.sawVersion(2))
 	}
 	s, err := e.readLive(ctx, live)
 	if err != nil || s.rows != 41 || s.versions != 1 {

@@ -144,6 +144,63 @@ func (e *env) readLive(ctx context.Context, live string) (liveSnapshot, error) {
 	return s, err
 }
 
+// liveWatch is a reader polling a projection's live view: no read may see
+// fewer rows or events than an earlier one, nor rows of two versions.
+type liveWatch struct {
+	reads   atomic.Int64
+	maxSeen atomic.Int64 // the highest version seen
+	errc    chan error
+	quit    chan struct{}
+}
+
+// watchLive starts a liveWatch; with tolerate, failed reads (PostgreSQL
+// down) are skipped, else the first one ends the watch with its error.
+func (e *env) watchLive(ctx context.Context, live string, tolerate bool) *liveWatch {
+	w := &liveWatch{errc: make(chan error, 1), quit: make(chan struct{})}
+	go func() {
+		var last liveSnapshot
+		for {
+			select {
+			case <-w.quit:
+				w.errc <- nil
+				return
+			default:
+			}
+			s, err := e.readLive(ctx, live)
+			if err != nil && tolerate {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				w.errc <- err
+				return
+			}
+			w.reads.Add(1)
+			if s.versions > 1 {
+				w.errc <- fmt.Errorf("one read saw rows of %d versions", s.versions)
+				return
+			}
+			if s.rows < last.rows || s.events < last.events {
+				w.errc <- fmt.Errorf("the live view went back: %+v after %+v", s, last)
+				return
+			}
+			if int64(s.version) > w.maxSeen.Load() {
+				w.maxSeen.Store(int64(s.version))
+			}
+			last = s
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and returns what it found wrong, if anything.
+func (w *liveWatch) stop() error {
+	close(w.quit)
+	return <-w.errc
+}
+
+func (w *liveWatch) sawVersion(v int) bool { return w.maxSeen.Load() >= int64(v) }
+
 // TestBlueGreenRebuild: a deployment bumps a versioned projection's
 // version while the old runner keeps serving it and events keep coming.
 // Two runners of the new code build version 2 beside version 1 and switch
@@ -168,41 +225,7 @@ func TestBlueGreenRebuild(t *testing.T) {
 	}
 
 	// The reader and the appends run through the switch.
-	var (
-		readErr  = make(chan error, 1)
-		stopRead = make(chan struct{})
-		reads    atomic.Int64
-		sawV2    atomic.Bool
-	)
-	go func() {
-		var last liveSnapshot
-		for {
-			select {
-			case <-stopRead:
-				readErr <- nil
-				return
-			default:
-			}
-			s, err := e.readLive(ctx, live)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			reads.Add(1)
-			if s.versions > 1 {
-				readErr <- fmt.Errorf("one read saw rows of %d versions", s.versions)
-				return
-			}
-			if s.rows < last.rows || s.events < last.events {
-				readErr <- fmt.Errorf("the live view went back: %+v after %+v", s, last)
-				return
-			}
-			if s.version == 2 {
-				sawV2.Store(true)
-			}
-			last = s
-		}
-	}()
+	reader := e.watchLive(ctx, live, false)
 	appendDone, stopAppend := make(chan struct{}), make(chan struct{})
 	var appended atomic.Int64
 	appended.Store(1000)
@@ -261,12 +284,11 @@ func TestBlueGreenRebuild(t *testing.T) {
 		s, err := e.readLive(ctx, live)
 		return err == nil && s.events == appended.Load()
 	})
-	close(stopRead)
-	if err := <-readErr; err != nil {
+	if err := reader.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if !sawV2.Load() || reads.Load() < 10 {
-		t.Fatalf("reader: %d reads, saw version 2: %v", reads.Load(), sawV2.Load())
+	if !reader.sawVersion(2) || reader.reads.Load() < 10 {
+		t.Fatalf("reader: %d reads, saw version 2: %v", reader.reads.Load(), reader.sawVersion(2))
 	}
 	bs := buildsByNumber(t, b1, "items")
 	if b := bs[2]; b.Version != 2 || b.RequestedBy[:8] != "deploy: " || b.LiveAt.IsZero() || b.Done != b.Total {
