@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/internal/benchcpu"
+	"github.com/causewayhq/causeway/internal/benchenv"
 )
 
 // Env is the one PostgreSQL server every arm runs against.
@@ -92,57 +91,13 @@ func (e *Env) Pool(ctx context.Context, schema string, conns int32) (*pgxpool.Po
 }
 
 // Server describes the PostgreSQL server.
-type Server struct {
-	Version  string   `json:"version"`
-	Settings []string `json:"settings"` // non-default parameters, name=value
-}
+type Server = benchenv.Server
 
 // Server reports the server's version and non-default settings.
-func (e *Env) Server(ctx context.Context) (Server, error) {
-	var s Server
-	if err := e.Admin.QueryRow(ctx, "SHOW server_version").Scan(&s.Version); err != nil {
-		return s, err
-	}
-	rows, err := e.Admin.Query(ctx, `SELECT name || '=' || current_setting(name)
-		FROM pg_settings WHERE source NOT IN ('default', 'override', 'client', 'session')
-		  AND name NOT IN ('port', 'listen_addresses', 'unix_socket_directories', 'data_directory')
-		ORDER BY name`)
-	if err != nil {
-		return s, err
-	}
-	s.Settings, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	return s, err
-}
+func (e *Env) Server(ctx context.Context) (Server, error) { return benchenv.ReadServer(ctx, e.Admin) }
 
-// Machine describes the machine.
-type Machine struct {
-	CPU      string `json:"cpu"`
-	Cores    int    `json:"cores"`
-	MemoryMB int64  `json:"memory_mb"`
-	GOOS     string `json:"goos"`
-	GOARCH   string `json:"goarch"`
-	Go       string `json:"go"`
-}
+// Machine describes the machine the benchmark ran on.
+type Machine = benchenv.Machine
 
-// ThisMachine describes the current machine (from /proc on Linux).
-func ThisMachine() Machine {
-	m := Machine{Cores: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			var kb int64
-			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-				m.MemoryMB = kb / 1024
-				break
-			}
-		}
-	}
-	return m
-}
+// ThisMachine describes the current machine.
+func ThisMachine() Machine { return benchenv.ThisMachine() }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/benchcpu"
+	"github.com/causewayhq/causeway/internal/benchenv"
 	"github.com/causewayhq/causeway/internal/migrations"
 	"github.com/causewayhq/causeway/internal/pgembed"
 )
@@ -205,62 +204,15 @@ func (f *Fixture) vacuum(ctx context.Context) error {
 }
 
 // Server describes the PostgreSQL server.
-type Server struct {
-	Version string `json:"version"`
-	// Settings are the parameters not at their built-in default
-	// (pg_settings.source other than default and override), name=value.
-	Settings []string `json:"settings"`
-}
+type Server = benchenv.Server
 
 // Server reports the server's version and non-default settings.
-func (e *Env) Server(ctx context.Context) (Server, error) {
-	var s Server
-	if err := e.Pool.QueryRow(ctx, "SHOW server_version").Scan(&s.Version); err != nil {
-		return s, err
-	}
-	rows, err := e.Pool.Query(ctx, `SELECT name || '=' || current_setting(name)
-		FROM pg_settings WHERE source NOT IN ('default', 'override', 'client', 'session')
-		  AND name NOT IN ('port', 'listen_addresses', 'unix_socket_directories', 'data_directory')
-		ORDER BY name`)
-	if err != nil {
-		return s, err
-	}
-	s.Settings, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	return s, err
-}
+func (e *Env) Server(ctx context.Context) (Server, error) { return benchenv.ReadServer(ctx, e.Pool) }
 
 // Machine describes the machine the benchmark ran on.
-type Machine struct {
-	CPU      string `json:"cpu"`
-	Cores    int    `json:"cores"`
-	MemoryMB int64  `json:"memory_mb"`
-	GOOS     string `json:"goos"`
-	GOARCH   string `json:"goarch"`
-	Go       string `json:"go"`
-}
+type Machine = benchenv.Machine
 
-// ThisMachine describes the current machine (CPU and memory from /proc on
-// Linux; empty elsewhere).
-func ThisMachine() Machine {
-	m := Machine{Cores: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			var kb int64
-			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-				m.MemoryMB = kb / 1024
-				break
-			}
-		}
-	}
-	return m
-}
+// ThisMachine describes the current machine.
+func ThisMachine() Machine { return benchenv.ThisMachine() }
 
 var errChild = errors.New("bench: latency reader process")
