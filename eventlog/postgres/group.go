@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/causewayhq/causeway/eventlog"
+	"github.com/causewayhq/causeway/internal/groupcommit"
 )
 
 // Group commit: concurrent Appends share transactions.
@@ -34,27 +33,12 @@ import (
 // unchanged: the batch takes every stream's lock before its first write,
 // like append_events does for one stream.
 type group struct {
-	s         *Store
-	inFlight  int
-	maxEvents int
-
-	mu      sync.Mutex
-	queue   []*groupReq
-	running int
+	s *Store
+	g groupcommit.Group[*pendingAppend, eventlog.AppendResult]
 }
 
 // groupReq is one Append waiting in the group.
-type groupReq struct {
-	ctx   context.Context
-	a     *pendingAppend
-	done  chan groupOutcome // buffered: the runner never blocks on it
-	taken bool              // under group.mu: a batch has it
-}
-
-type groupOutcome struct {
-	res eventlog.AppendResult
-	err error
-}
+type groupReq = groupcommit.Item[*pendingAppend, eventlog.AppendResult]
 
 // Defaults of Config.AppendInFlight and the batch bounds.
 const (
@@ -67,120 +51,57 @@ const (
 )
 
 func newGroup(s *Store, inFlight int) *group {
-	return &group{s: s, inFlight: inFlight, maxEvents: groupMaxEvents}
+	g := &group{s: s}
+	g.g = groupcommit.Group[*pendingAppend, eventlog.AppendResult]{
+		InFlight: inFlight, MinBatch: groupMinBatch, Pick: pickAppends, Exec: g.exec,
+	}
+	return g
 }
 
-// append queues a and waits for its outcome. If ctx ends while a is still
-// queued, a is withdrawn (nothing written); once a batch has it, the
-// outcome is unknown to the caller, as with any cancelled statement.
+// append queues a and waits for its outcome (see groupcommit.Submit).
 func (g *group) append(ctx context.Context, a *pendingAppend) (eventlog.AppendResult, error) {
-	r := &groupReq{ctx: ctx, a: a, done: make(chan groupOutcome, 1)}
-	g.mu.Lock()
-	g.queue = append(g.queue, r)
-	start := g.running == 0 || g.running < g.inFlight && len(g.queue) >= groupMinBatch
-	if start {
-		g.running++
-	}
-	g.mu.Unlock()
-	if start {
-		go g.run()
-	}
-	select {
-	case o := <-r.done:
-		return o.res, o.err
-	case <-ctx.Done():
-	}
-	g.mu.Lock()
-	if !r.taken {
-		for i, q := range g.queue {
-			if q == r {
-				g.queue = append(g.queue[:i], g.queue[i+1:]...)
-				break
-			}
-		}
-	}
-	g.mu.Unlock()
-	return eventlog.AppendResult{}, ctx.Err()
+	return g.g.Submit(ctx, a)
 }
 
-// run executes batches until the queue is empty.
-func (g *group) run() {
-	for {
-		batch := g.take()
-		if batch == nil {
-			return
-		}
-		g.exec(batch)
-	}
-}
-
-// take removes the next batch from the queue, or gives the runner's slot
-// back when there is nothing to do, or too little while another runner is
-// in flight: that one takes it when its batch is done, with what queued
-// meanwhile (small batches side by side cost a commit each for nothing).
-func (g *group) take() []*groupReq {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.running > 1 && len(g.queue) < groupMinBatch {
-		g.running--
-		return nil
-	}
+// pickAppends takes queued appends in order, up to groupMaxEvents events
+// and one append per stream (the batch statement is set-based): a second
+// one of a stream waits for the next batch, and so does every later one of
+// that stream, which keeps their order.
+func pickAppends(queue []*groupReq) (batch, left []*groupReq) {
 	var (
-		batch   []*groupReq
 		events  int
-		streams map[string]bool
-		left    = g.queue[:0] // what stays queued, in order
+		streams = make(map[string]bool, len(queue))
 	)
-	for i, r := range g.queue {
-		if events >= g.maxEvents || len(batch) > 0 && events+len(r.a.ids) > g.maxEvents {
-			left = append(left, g.queue[i:]...)
+	left = queue[:0]
+	for i, r := range queue {
+		if events >= groupMaxEvents || len(batch) > 0 && events+len(r.Req.ids) > groupMaxEvents {
+			left = append(left, queue[i:]...)
 			break
 		}
-		if r.ctx.Err() != nil {
-			r.done <- groupOutcome{err: r.ctx.Err()}
-			continue
-		}
-		// One append per stream per batch (the batch statement is
-		// set-based): a second one waits for the next batch, and so
-		// does every later one of that stream, which keeps their order.
-		if streams[r.a.stream] {
+		if streams[r.Req.stream] {
 			left = append(left, r)
 			continue
 		}
-		if streams == nil {
-			streams = make(map[string]bool, len(g.queue))
-		}
-		streams[r.a.stream] = true
-		r.taken = true
+		streams[r.Req.stream] = true
 		batch = append(batch, r)
-		events += len(r.a.ids)
+		events += len(r.Req.ids)
 	}
-	clear(g.queue[len(left):])
-	g.queue = left
-	if len(batch) == 0 {
-		g.running--
-		if len(g.queue) == 0 {
-			g.queue = nil // drop the backing array
-		}
-		return nil
-	}
-	return batch
+	return batch, left
 }
 
 // exec runs one batch and hands each append its outcome.
 func (g *group) exec(batch []*groupReq) {
-	ctx, cancel := batchContext(batch)
+	ctx, cancel := groupcommit.BatchContext(batch)
 	defer cancel()
 	if len(batch) == 1 {
 		r := batch[0]
-		res, err := g.s.appendOne(ctx, g.s.pool, r.a)
-		r.done <- groupOutcome{res, err}
+		r.Finish(g.s.appendOne(ctx, g.s.pool, r.Req))
 		return
 	}
 	outs, err := g.s.appendBatch(ctx, batch)
 	if err == nil {
 		for i, r := range batch {
-			r.done <- outs[i]
+			r.Finish(outs[i].res, outs[i].err)
 		}
 		return
 	}
@@ -192,37 +113,19 @@ func (g *group) exec(batch []*groupReq) {
 	var pgErr *pgconn.PgError
 	ambiguous := !errors.As(err, &pgErr)
 	for _, r := range batch {
-		a := r.a
+		a := r.Req
 		if ambiguous && !a.callerIDs {
 			c := *a
 			c.callerIDs = true
 			a = &c
 		}
-		res, err := g.s.appendOne(r.ctx, g.s.pool, a)
-		r.done <- groupOutcome{res, err}
+		r.Finish(g.s.appendOne(r.Ctx, g.s.pool, a))
 	}
 }
 
-// batchContext is cancelled once every caller of the batch has given up,
-// so a batch nobody waits for any more does not run on.
-func batchContext(batch []*groupReq) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var left atomic.Int32
-	left.Store(int32(len(batch)))
-	stops := make([]func() bool, len(batch))
-	for i, r := range batch {
-		stops[i] = context.AfterFunc(r.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
-	}
+type groupOutcome struct {
+	res eventlog.AppendResult
+	err error
 }
 
 // appendBatch runs the batch's appends in one call of append_events_batch
@@ -231,7 +134,7 @@ func batchContext(batch []*groupReq) (context.Context, context.CancelFunc) {
 func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutcome, error) {
 	n, events := len(batch), 0
 	for _, r := range batch {
-		events += len(r.a.ids)
+		events += len(r.Req.ids)
 	}
 	var (
 		streams  = make([]string, n)
@@ -245,7 +148,7 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		meta     = make([]json.RawMessage, 0, events)
 	)
 	for i, r := range batch {
-		a := r.a
+		a := r.Req
 		streams[i], expected[i], locks[i], check[i], counts[i] = a.stream, int64(a.expected), a.lock, a.callerIDs, int32(len(a.ids))
 		ids = append(ids, a.rawIDs...)
 		types = append(types, a.types...)
@@ -272,7 +175,7 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 			rows.Close()
 			return nil, fmt.Errorf("eventlog/postgres: append batch: result for append %d of %d", idx, n)
 		}
-		a := batch[idx-1].a
+		a := batch[idx-1].Req
 		res, err := s.appendResult(ctx, s.pool, a, code, version, positions, txID)
 		got[idx-1] = &groupOutcome{res, err}
 	}

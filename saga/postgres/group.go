@@ -3,10 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/causewayhq/causeway/internal/groupcommit"
 	"github.com/causewayhq/causeway/saga"
 )
 
@@ -37,23 +36,18 @@ import (
 // version fence refuses the second write (reported as ErrLeaseLost only
 // when the connection was lost mid-commit, as any ambiguous commit).
 type recordGroup struct {
-	s        *Store
-	inFlight int
-
-	mu      sync.Mutex
-	queue   []*recordReq
-	running int
+	s *Store
+	g groupcommit.Group[*recordReq, saga.Instance]
 }
 
 // recordReq is one Record waiting in the group.
 type recordReq struct {
-	ctx           context.Context
 	claimed, next saga.Instance
 	h             saga.HistoryEntry
 	keep          time.Duration
-	done          chan recordOutcome // buffered: the runner never blocks on it
-	taken         bool               // under recordGroup.mu: a batch has it
 }
+
+type recordItem = groupcommit.Item[*recordReq, saga.Instance]
 
 type recordOutcome struct {
 	inst saga.Instance
@@ -70,127 +64,54 @@ const (
 	groupMaxRecords = 256
 )
 
+func newRecordGroup(s *Store) *recordGroup {
+	g := &recordGroup{s: s}
+	g.g = groupcommit.Group[*recordReq, saga.Instance]{InFlight: DefaultRecordInFlight, MaxBatch: groupMaxRecords, Exec: g.exec}
+	return g
+}
+
 // record queues an outcome and waits for it to be stored. If ctx ends
 // while it is still queued, it is withdrawn (nothing written).
 func (g *recordGroup) record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, keep time.Duration) (saga.Instance, error) {
-	r := &recordReq{ctx: ctx, claimed: claimed, next: next, h: h, keep: keep, done: make(chan recordOutcome, 1)}
-	g.mu.Lock()
-	g.queue = append(g.queue, r)
-	start := g.running < g.inFlight
-	if start {
-		g.running++
-	}
-	g.mu.Unlock()
-	if start {
-		go g.run()
-	}
-	select {
-	case o := <-r.done:
-		return o.inst, o.err
-	case <-ctx.Done():
-	}
-	g.mu.Lock()
-	if !r.taken {
-		for i, q := range g.queue {
-			if q == r {
-				g.queue = append(g.queue[:i], g.queue[i+1:]...)
-				break
-			}
-		}
-	}
-	g.mu.Unlock()
-	return saga.Instance{}, ctx.Err()
-}
-
-// run executes batches until the queue is empty.
-func (g *recordGroup) run() {
-	for {
-		batch := g.take()
-		if batch == nil {
-			return
-		}
-		g.exec(batch)
-	}
-}
-
-// take removes the next batch from the queue, or gives the runner's slot
-// back when there is nothing to do.
-func (g *recordGroup) take() []*recordReq {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var batch []*recordReq
-	for len(g.queue) > 0 && len(batch) < groupMaxRecords {
-		r := g.queue[0]
-		g.queue[0] = nil
-		g.queue = g.queue[1:]
-		if r.ctx.Err() != nil {
-			r.done <- recordOutcome{err: r.ctx.Err()}
-			continue
-		}
-		r.taken = true
-		batch = append(batch, r)
-	}
-	if len(batch) == 0 {
-		g.running--
-		g.queue = nil // drop the backing array
-		return nil
-	}
-	return batch
+	return g.g.Submit(ctx, &recordReq{claimed: claimed, next: next, h: h, keep: keep})
 }
 
 // exec runs one batch and hands each record its outcome.
-func (g *recordGroup) exec(batch []*recordReq) {
-	ctx, cancel := batchContext(batch)
+func (g *recordGroup) exec(batch []*recordItem) {
+	ctx, cancel := groupcommit.BatchContext(batch)
 	defer cancel()
+	alone := func(ctx context.Context, it *recordItem) {
+		r := it.Req
+		it.Finish(g.s.record(ctx, g.s.pool, r.claimed, r.next, r.h, r.keep))
+	}
 	if len(batch) == 1 {
-		r := batch[0]
-		inst, err := g.s.record(ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
-		r.done <- recordOutcome{inst: inst, err: err}
+		alone(ctx, batch[0])
 		return
 	}
-	outs, err := g.s.recordBatch(ctx, batch)
+	reqs := make([]*recordReq, len(batch))
+	for i, it := range batch {
+		reqs[i] = it.Req
+	}
+	outs, err := g.s.recordBatch(ctx, reqs)
 	if err == nil {
-		var alone []*recordReq
-		for i, r := range batch {
+		var again []*recordItem
+		for i, it := range batch {
 			if outs[i].alone {
-				alone = append(alone, r)
+				again = append(again, it)
 				continue
 			}
-			r.done <- outs[i]
+			it.Finish(outs[i].inst, outs[i].err)
 		}
-		for _, r := range alone {
-			inst, err := g.s.record(r.ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
-			r.done <- recordOutcome{inst: inst, err: err}
+		for _, it := range again {
+			alone(it.Ctx, it)
 		}
 		return
 	}
 	// Nothing of the batch was written (or, if the connection was lost at
 	// the commit, perhaps all of it, which each record's version fence
 	// then refuses): run each record alone.
-	for _, r := range batch {
-		inst, err := g.s.record(r.ctx, g.s.pool, r.claimed, r.next, r.h, r.keep)
-		r.done <- recordOutcome{inst: inst, err: err}
-	}
-}
-
-// batchContext is cancelled once every caller of the batch has given up.
-func batchContext(batch []*recordReq) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var left atomic.Int32
-	left.Store(int32(len(batch)))
-	stops := make([]func() bool, len(batch))
-	for i, r := range batch {
-		stops[i] = context.AfterFunc(r.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
+	for _, it := range batch {
+		alone(it.Ctx, it)
 	}
 }
 

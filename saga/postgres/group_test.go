@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/internal/groupcommit"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/saga"
 )
@@ -84,12 +85,12 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	}
 	wg.Add(1)
 	go record(0)
-	waitGroupState(t, s, func(g *recordGroup) bool { return g.running == 1 && len(g.queue) == 0 })
+	waitGroupState(t, s, func(running, queued int) bool { return running == 1 && queued == 0 })
 	for i := 1; i < len(insts); i++ {
 		wg.Add(1)
 		go record(i)
 	}
-	waitGroupState(t, s, func(g *recordGroup) bool { return len(g.queue) == len(insts)-1 })
+	waitGroupState(t, s, func(_, queued int) bool { return queued == len(insts)-1 })
 	if err := blocker.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -115,13 +116,10 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	}
 }
 
-func waitGroupState(t *testing.T, s *Store, ok func(*recordGroup) bool) {
+func waitGroupState(t *testing.T, s *Store, ok func(running, queued int) bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.group.mu.Lock()
-		done := ok(s.group)
-		s.group.mu.Unlock()
-		if done {
+		if ok(s.group.g.State()) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -138,7 +136,7 @@ func TestGroupCommitIsolatesRecords(t *testing.T) {
 	s := groupStore(t)
 	ctx := pgtest.Context(t, time.Minute)
 	insts := claimN(t, s, 4)
-	req := func(i int, state string, stale bool) *recordReq {
+	req := func(i int, state string, stale bool) *recordItem {
 		claimed := insts[i]
 		if stale {
 			claimed.Version--
@@ -147,25 +145,25 @@ func TestGroupCommitIsolatesRecords(t *testing.T) {
 		if state != "" {
 			next.State = json.RawMessage(state)
 		}
-		return &recordReq{ctx: ctx, claimed: claimed, next: next, h: h, keep: 0, done: make(chan recordOutcome, 1)}
+		return groupcommit.NewItem[*recordReq, saga.Instance](ctx, &recordReq{claimed: claimed, next: next, h: h, keep: 0})
 	}
 	// Stale among good ones: one statement, one lease lost.
-	batch := []*recordReq{req(0, "", false), req(1, "", true)}
+	batch := []*recordItem{req(0, "", false), req(1, "", true)}
 	s.group.exec(batch)
-	if o := <-batch[0].done; o.err != nil || o.inst.Version != insts[0].Version+1 || o.inst.LeaseOwner != "" {
+	if o := outcome(batch[0]); o.err != nil || o.inst.Version != insts[0].Version+1 || o.inst.LeaseOwner != "" {
 		t.Fatalf("good record: %+v, %v", o.inst, o.err)
 	}
-	if o := <-batch[1].done; !errors.Is(o.err, saga.ErrLeaseLost) {
+	if o := outcome(batch[1]); !errors.Is(o.err, saga.ErrLeaseLost) {
 		t.Fatalf("stale record: %v", o.err)
 	}
 	// A refused state among good ones.
-	batch = []*recordReq{req(2, `{"n":1e1000000}`, false), req(3, `{"ok":true}`, false)}
+	batch = []*recordItem{req(2, `{"n":1e1000000}`, false), req(3, `{"ok":true}`, false)}
 	s.group.exec(batch)
 	var refused *saga.RefusedError
-	if o := <-batch[0].done; !errors.As(o.err, &refused) || !refused.Permanent {
+	if o := outcome(batch[0]); !errors.As(o.err, &refused) || !refused.Permanent {
 		t.Fatalf("refused state: %v", o.err)
 	}
-	if o := <-batch[1].done; o.err != nil {
+	if o := outcome(batch[1]); o.err != nil {
 		t.Fatalf("good record beside a refused one: %v", o.err)
 	}
 	got, err := s.Get(ctx, insts[3].ID)
@@ -196,15 +194,16 @@ func TestGroupCommitSkipsRowsBeingFiled(t *testing.T) {
 	if err := s.AddInbox(ctx, filing, "g", insts[0].CorrelationID, eventlog.Event{ID: uuid.New(), Type: "Paid", Position: eventlog.Position{TxID: 1, Seq: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	batch := make([]*recordReq, len(insts))
+	batch := make([]*recordItem, len(insts))
 	for i := range insts {
 		next, h := stepDone(insts[i])
-		batch[i] = &recordReq{ctx: ctx, claimed: insts[i], next: next, h: h, done: make(chan recordOutcome, 1)}
+		batch[i] = groupcommit.NewItem[*recordReq, saga.Instance](ctx, &recordReq{claimed: insts[i], next: next, h: h})
 	}
-	exec := make(chan struct{})
+	exec, free := make(chan struct{}), make(chan recordOutcome, 1)
 	go func() { s.group.exec(batch); close(exec) }()
+	go func() { free <- outcome(batch[1]) }()
 	select {
-	case o := <-batch[1].done:
+	case o := <-free:
 		if o.err != nil {
 			t.Fatal(o.err)
 		}
@@ -217,7 +216,13 @@ func TestGroupCommitSkipsRowsBeingFiled(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-exec
-	if o := <-batch[0].done; o.err != nil || o.inst.Version != insts[0].Version+1 {
+	if o := outcome(batch[0]); o.err != nil || o.inst.Version != insts[0].Version+1 {
 		t.Fatalf("the record of the row that was being filed: %+v, %v", o.inst, o.err)
 	}
+}
+
+// outcome waits for an item's outcome, as the batch code's tests read it.
+func outcome(it *recordItem) recordOutcome {
+	inst, err := it.Outcome()
+	return recordOutcome{inst: inst, err: err}
 }

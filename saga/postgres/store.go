@@ -56,7 +56,7 @@ func New(log *pgstore.Store, opts ...Option) (*Store, error) {
 	q := pgx.Identifier{log.Schema()}.Sanitize() + "."
 	s := &Store{pool: log.Pool(), log: log, queues: queues,
 		sagas: q + "sagas", history: q + "saga_history", inbox: q + "saga_inbox", claim: q + "claim_sagas"}
-	s.group = &recordGroup{s: s, inFlight: DefaultRecordInFlight}
+	s.group = newRecordGroup(s)
 	for _, o := range opts {
 		o(s)
 	}
@@ -69,7 +69,7 @@ type Option func(*Store)
 // RecordInFlight bounds the record transactions the store's group commit
 // runs at once (default DefaultRecordInFlight); zero or negative turns
 // group commit off, so every Record has a transaction of its own.
-func RecordInFlight(n int) Option { return func(s *Store) { s.group.inFlight = n } }
+func RecordInFlight(n int) Option { return func(s *Store) { s.group.g.InFlight = n } }
 
 func wrap(op string, err error) error { return fmt.Errorf("saga/postgres: %s: %w", op, err) }
 
@@ -247,7 +247,7 @@ func (s *Store) Record(ctx context.Context, claimed, next saga.Instance, h saga.
 		return s.park(ctx, claimed, next, h, keep)
 	}
 	if fx.Empty() && consumed == nil {
-		if s.group.inFlight <= 0 {
+		if s.group.g.InFlight <= 0 {
 			return s.record(ctx, s.pool, claimed, next, h, keep)
 		}
 		// Nothing but the instance and its history: share a transaction
