@@ -93,7 +93,7 @@ func hasDedup(ps []queue.Prepared) bool {
 // insert stores messages without deduplication keys in one statement.
 func (s *Store) insert(ctx context.Context, db querier, name string, ps []queue.Prepared) ([]queue.Enqueued, error) {
 	var (
-		ids       = make([]uuid.UUID, len(ps))
+		ids       = make([][16]byte, len(ps)) // binary, not uuid.UUID's driver.Valuer string
 		payloads  = make([]string, len(ps))
 		headers   = make([]*string, len(ps))
 		prios     = make([]int32, len(ps))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/worker/queue"
@@ -14,13 +13,13 @@ import (
 // AckMany implements queue.Store: one statement for the batch.
 func (s *Store) AckMany(ctx context.Context, rs []queue.Receipt) ([]queue.Receipt, error) {
 	ids, tokens := receiptParts(rs)
-	var acked []uuid.UUID
+	var acked [][16]byte
 	if len(ids) > 0 {
 		rows, err := s.pool.Query(ctx, s.ackManySQL(), ids, tokens)
 		if err != nil {
 			return nil, wrap("ack", err)
 		}
-		if acked, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+		if acked, err = pgx.CollectRows(rows, pgx.RowTo[[16]byte]); err != nil {
 			return nil, wrap("ack", err)
 		}
 	}
@@ -51,7 +50,7 @@ func (s *Store) AckDequeue(ctx context.Context, rs []queue.Receipt, name string,
 		_ = br.Close()
 		return nil, nil, wrap("ack and dequeue", err)
 	}
-	acked, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	acked, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
 	if err != nil {
 		_ = br.Close()
 		return nil, nil, wrap("ack and dequeue", err)
@@ -121,8 +120,12 @@ func (s *Store) ackQueueSQL() string {
 
 // receiptParts parses receipts into message ids and tokens; one that is
 // not ours names no delivery and is left out (staleOf reports it).
-func receiptParts(rs []queue.Receipt) (ids, tokens []uuid.UUID) {
-	ids, tokens = make([]uuid.UUID, 0, len(rs)), make([]uuid.UUID, 0, len(rs))
+//
+// They are [16]byte, not uuid.UUID: pgx encodes a uuid.UUID through its
+// driver.Valuer (a string per element, parsed again), a third of the
+// consumer's client CPU in an ack-and-dequeue; [16]byte goes out binary.
+func receiptParts(rs []queue.Receipt) (ids, tokens [][16]byte) {
+	ids, tokens = make([][16]byte, 0, len(rs)), make([][16]byte, 0, len(rs))
 	for _, r := range rs {
 		if rc, err := parseReceipt("", r); err == nil {
 			ids, tokens = append(ids, rc.id), append(tokens, rc.token)
@@ -132,11 +135,11 @@ func receiptParts(rs []queue.Receipt) (ids, tokens []uuid.UUID) {
 }
 
 // staleOf is the receipts of rs not in acked, in order.
-func staleOf(rs []queue.Receipt, acked []uuid.UUID) []queue.Receipt {
+func staleOf(rs []queue.Receipt, acked [][16]byte) []queue.Receipt {
 	if len(acked) == len(rs) {
 		return nil
 	}
-	done := make(map[uuid.UUID]bool, len(acked))
+	done := make(map[[16]byte]bool, len(acked))
 	for _, id := range acked {
 		done[id] = true
 	}
