@@ -1,0 +1,1 @@
+-- Placeholder (issue 14, session 6, work in progress): intentionally empty.
