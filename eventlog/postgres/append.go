@@ -27,20 +27,18 @@ const (
 // commit, sends the coalesced wake-up hint. Concurrent appends share
 // transactions (group commit, see group.go) unless Config.DisableGroupCommit.
 func (s *Store) Append(ctx context.Context, streamID string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
-	var (
-		res eventlog.AppendResult
-		err error
-	)
+	a, err := s.prepare(ctx, streamID, expected, events)
+	if err != nil {
+		return eventlog.AppendResult{}, err
+	}
+	var res eventlog.AppendResult
 	if s.group != nil {
-		var a *pendingAppend
-		if a, err = s.prepare(ctx, streamID, expected, events); err == nil {
-			res, err = s.group.append(ctx, a)
-		}
+		res, err = s.group.append(ctx, a)
 	} else {
-		res, err = s.append(ctx, s.pool, streamID, expected, events)
+		res, err = s.appendOwn(ctx, a)
 	}
 	if err == nil && !res.Duplicate {
-		s.Hint()
+		s.wake(a.notified)
 	}
 	return res, err
 }
@@ -59,7 +57,11 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	if tx == nil {
 		return eventlog.AppendResult{}, errors.New("eventlog/postgres: AppendTx: nil transaction")
 	}
-	return s.append(ctx, tx, streamID, expected, events)
+	a, err := s.prepare(ctx, streamID, expected, events)
+	if err != nil {
+		return eventlog.AppendResult{}, err
+	}
+	return s.appendOne(ctx, tx, a, s.sql.append)
 }
 
 // pendingAppend is one append, validated and encoded.
@@ -68,6 +70,7 @@ type pendingAppend struct {
 	expected  eventlog.ExpectedVersion
 	lock      int64
 	callerIDs bool // the caller chose ids: check for a retried append
+	notified  bool // its committed transaction carried the wake-up notification
 	ids       []uuid.UUID
 	rawIDs    [][16]byte // pgx encodes [16]byte natively; uuid.UUID would go through its string form
 	types     []string
@@ -106,25 +109,31 @@ func (s *Store) prepare(ctx context.Context, streamID string, expected eventlog.
 	return a, nil
 }
 
-func (s *Store) append(ctx context.Context, db dbtx, streamID string, expected eventlog.ExpectedVersion, events []eventlog.EventData) (eventlog.AppendResult, error) {
-	a, err := s.prepare(ctx, streamID, expected, events)
-	if err != nil {
-		return eventlog.AppendResult{}, err
+// appendOwn runs one prepared append in a transaction of its own, carrying
+// the wake-up notification when the notifier's window allows (then
+// a.notified is set once it committed).
+func (s *Store) appendOwn(ctx context.Context, a *pendingAppend) (eventlog.AppendResult, error) {
+	if !s.carryNotify() {
+		return s.appendOne(ctx, s.pool, a, s.sql.append)
 	}
-	return s.appendOne(ctx, db, a)
+	res, err := s.appendOne(ctx, s.pool, a, s.sql.appendNotify, s.channel)
+	s.carried(err == nil)
+	a.notified = err == nil
+	return res, err
 }
 
 // appendOne runs one prepared append in db (a transaction, or the pool:
-// then in a transaction of its own).
-func (s *Store) appendOne(ctx context.Context, db dbtx, a *pendingAppend) (eventlog.AppendResult, error) {
+// then in a transaction of its own) with sql (append, or appendNotify with
+// the channel in extra).
+func (s *Store) appendOne(ctx context.Context, db dbtx, a *pendingAppend, sql string, extra ...any) (eventlog.AppendResult, error) {
 	var (
 		code      int
 		version   int64
 		positions []int64
 		txID      *uint64
 	)
-	err := db.QueryRow(ctx, s.sql.append, a.stream, int64(a.expected), a.lock, a.callerIDs, a.rawIDs, a.types, a.data, a.meta).
-		Scan(&code, &version, &positions, &txID)
+	args := append([]any{a.stream, int64(a.expected), a.lock, a.callerIDs, a.rawIDs, a.types, a.data, a.meta}, extra...)
+	err := db.QueryRow(ctx, sql, args...).Scan(&code, &version, &positions, &txID)
 	if err != nil {
 		return eventlog.AppendResult{}, s.appendError(a.stream, err)
 	}

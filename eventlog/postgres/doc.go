@@ -17,11 +17,15 @@
 // not full moves its cursor past filtered-out rows to the last row below the
 // horizon, fetched by the same statement, never to the horizon itself.
 //
-// Wake-ups never NOTIFY inside an append (NOTIFY serialises commits cluster
-// wide). After a successful Append the store asks its Notifier to send one
-// coalesced pg_notify per window from outside the transaction; a process's
-// Tailer listens on a dedicated connection (Listener) and polls adaptively
-// either way, so notifications are only a latency hint and may be turned off.
+// Wake-ups are at most one pg_notify per window (NOTIFY serialises the
+// commits of the transactions that send one, cluster wide). An append
+// transaction that starts when the window is open carries it in its own
+// statement, so its commit is the wake-up; appends committed while the
+// window was closed ask for one, sent by the next append transaction or,
+// if none comes within the window, by the store's notifier on its own. A
+// process's Tailer listens on a dedicated connection (Listener) and polls
+// adaptively either way, so notifications are only a latency hint and may
+// be turned off.
 //
 // Maintenance of the events table is the store's too: Restamp (after a move
 // to another cluster) and ApplyRetention (deleting old events of a

@@ -95,11 +95,13 @@ func (g *group) exec(batch []*groupReq) {
 	defer cancel()
 	if len(batch) == 1 {
 		r := batch[0]
-		r.Finish(g.s.appendOne(ctx, g.s.pool, r.Req))
+		r.Finish(g.s.appendOwn(ctx, r.Req))
 		return
 	}
 	outs, err := g.s.appendBatch(ctx, batch)
 	if err == nil {
+		// Finish hands each append to its caller: nothing of the batch
+		// may be written after it.
 		for i, r := range batch {
 			r.Finish(outs[i].res, outs[i].err)
 		}
@@ -119,7 +121,9 @@ func (g *group) exec(batch []*groupReq) {
 			c.callerIDs = true
 			a = &c
 		}
-		r.Finish(g.s.appendOne(r.Ctx, g.s.pool, a))
+		res, err := g.s.appendOwn(r.Ctx, a)
+		r.Req.notified = a.notified
+		r.Finish(res, err)
 	}
 }
 
@@ -154,7 +158,28 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		types = append(types, a.types...)
 		data, meta = append(data, a.data...), append(meta, a.meta...)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.appendBatch, streams, expected, locks, check, counts, ids, types, data, meta)
+	sql, args := s.sql.appendBatch, []any{streams, expected, locks, check, counts, ids, types, data, meta}
+	notify := s.carryNotify()
+	if notify {
+		sql, args = s.sql.appendBatchNotify, append(args, s.channel)
+	}
+	outs, err := s.runAppendBatch(ctx, batch, sql, args)
+	if notify {
+		s.carried(err == nil)
+		if err == nil {
+			for _, r := range batch {
+				r.Req.notified = true
+			}
+		}
+	}
+	return outs, err
+}
+
+// runAppendBatch runs appendBatch's statement and reads each append's
+// outcome.
+func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, sql string, args []any) ([]groupOutcome, error) {
+	n := len(batch)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

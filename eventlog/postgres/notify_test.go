@@ -2,6 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +172,61 @@ func TestListenerRepollsAfterReconnect(t *testing.T) {
 	waitHead(t, tl, res.Positions[0], 5*time.Second)
 	if second := pgtest.ListenerPID(t, pool, app); second == first {
 		t.Fatal("listener did not reconnect")
+	}
+}
+
+// TestNotifyLosesNoWakeUpUnderConcurrentAppends: the notification rides in
+// append transactions when its window is open and is asked for by the
+// others (see notifier). Another process that only reads when notified
+// must still see every round of concurrent appends, the last included; a
+// round whose last commits neither carried nor asked for a notification
+// leaves that process behind until the deadline.
+func TestNotifyLosesNoWakeUpUnderConcurrentAppends(t *testing.T) {
+	a, pool := newStore(t, postgres.Config{NotifyWindow: 15 * time.Millisecond})
+	const app = "causeway-notify-rounds"
+	b := otherProcess(t, a.Schema(), postgres.Config{Tailer: neverPoll, ListenURL: pgtest.WithAppName(t, pgtest.URL(t), app)})
+	tl := b.Tailer()
+	pgtest.ListenerPID(t, pool, app)
+	ctx := testCtx(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 15 {
+		var (
+			mu   sync.Mutex
+			last eventlog.Position
+			wg   sync.WaitGroup
+		)
+		writers := 1 + rng.IntN(16)
+		for w := range writers {
+			n, pause := 1+rng.IntN(4), time.Duration(rng.IntN(4000))*time.Microsecond
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range n {
+					time.Sleep(pause)
+					e, _ := eventlog.NewEvent("Ping", i)
+					stream := fmt.Sprintf("r%d-w%d", round, w)
+					res, err := a.Append(ctx, stream, eventlog.Any, e)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					// A refused append (its transaction commits nothing)
+					// rides along in some batches.
+					if _, err := a.Append(ctx, stream, eventlog.NoStream, e); !errors.As(err, new(*eventlog.VersionConflictError)) {
+						t.Errorf("append to an existing stream with NoStream: %v, want a version conflict", err)
+					}
+					mu.Lock()
+					if last.Before(res.Positions[0]) {
+						last = res.Positions[0]
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		waitHead(t, tl, last, 3*time.Second)
 	}
 }

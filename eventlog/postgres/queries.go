@@ -13,16 +13,21 @@ import (
 type queries struct {
 	append      string
 	appendBatch string
-	txIDsOf     string
-	streamFwd   string
-	streamBwd   string
-	batch       [4]string // indexed by filterShape
-	head        string
-	count       [4]string
-	horizon     string
-	notify      string
-	lastWriter  string
-	positionAt  string
+	// appendNotify and appendBatchNotify are append and appendBatch with a
+	// pg_notify($9 or $10, '') in the same statement: the notification is
+	// sent when the append commits, never if it does not (see notifier).
+	appendNotify      string
+	appendBatchNotify string
+	txIDsOf           string
+	streamFwd         string
+	streamBwd         string
+	batch             [4]string // indexed by filterShape
+	head              string
+	count             [4]string
+	horizon           string
+	notify            string
+	lastWriter        string
+	positionAt        string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -76,7 +81,11 @@ func newQueries(schema string) queries {
 	q := queries{
 		append:      `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
 		appendBatch: `SELECT o_index, o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		txIDsOf:     `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
+		appendNotify: `SELECT r.o_code, r.o_version, r.o_positions, r.o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8) r,
+			pg_notify($9, '') n`,
+		appendBatchNotify: `SELECT r.o_index, r.o_code, r.o_version, r.o_positions, r.o_tx FROM ` + t + `.append_events_batch($1, $2, $3, $4, $5, $6, $7, $8, $9) r,
+			pg_notify($10, '') n`,
+		txIDsOf: `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
 		streamFwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e
 			WHERE e.stream_id = $1 AND e.version >= $2 ORDER BY e.version LIMIT $3`,
 		streamBwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e

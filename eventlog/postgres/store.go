@@ -138,12 +138,29 @@ func NotifyChannel(schema string) string { return "causeway_events_" + schema }
 // Hint tells tailers, in this and other processes, that the log grew. Append
 // calls it after its own commit; call it after committing a transaction in
 // which you used AppendTx. It never blocks.
-func (s *Store) Hint() {
-	if s.notifier != nil {
+func (s *Store) Hint() { s.wake(false) }
+
+// wake wakes this process's tailer and, unless the committed transaction
+// carried the notification itself, asks the notifier for one.
+func (s *Store) wake(notified bool) {
+	if s.notifier != nil && !notified {
 		s.notifier.hint()
 	}
 	if t := s.existingTailer(); t != nil {
 		t.Wake()
+	}
+}
+
+// carryNotify reports whether the append transaction about to start should
+// carry the wake-up notification (see notifier).
+func (s *Store) carryNotify() bool { return s.notifier != nil && s.notifier.tryCarry() }
+
+// carried settles a carried notification: if its transaction failed, the
+// notification is asked for again, since the hints it was to cover may
+// have come from other commits.
+func (s *Store) carried(ok bool) {
+	if !ok {
+		s.notifier.hint()
 	}
 }
 
