@@ -138,6 +138,11 @@ type Builds struct {
 	mu      sync.Mutex
 	running map[string]*buildWorker // by subscription
 	warned  map[string]bool         // projections whose live version is newer than the code's
+
+	// beforeSwitchCommit, set by tests only, runs inside a switch's
+	// transaction once everything is written and before the commit (so a
+	// test can crash PostgreSQL there).
+	beforeSwitchCommit func(ctx context.Context)
 }
 
 type buildWorker struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	pgstore "github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgembed"
 	"github.com/causewayhq/causeway/internal/pgtest"
 	"github.com/causewayhq/causeway/projection"
 )
@@ -24,9 +26,62 @@ import (
 // ends with every event exactly once, of version 2 only; a reader never
 // saw it go back or mix versions; neither build dead-lettered anything.
 // (The items projection turns a duplicate or a skipped event into a dead
-// letter.) Not covered: a crash inside the switch's own transaction,
-// which a test cannot reliably catch waiting without a hook.
+// letter.) A crash inside the switch's own transaction is
+// TestRebuildSwitchSurvivesACrashInItsTransaction.
 func TestRebuildSurvivesPostgresCrashes(t *testing.T) {
+	cluster, e, ctx := startItemsOnCluster(t)
+	live := "items_live"
+
+	// A reader runs throughout; reads failing while PostgreSQL is down
+	// are expected, what a read returns must never go back or mix.
+	reader := e.watchLive(ctx, live, true)
+
+	v2 := itemsProjection("items", live, 2)
+	b2 := e.builds(t, "new", time.Hour, v2)
+	runBuilds(t, b2)
+	appendRetrying := func(stream string, n int) { e.appendRetrying(ctx, t, stream, n) }
+	state := func(n int) projection.BuildState { return buildState(ctx, b2, n) }
+	waitFor(t, "build 2 started", func() bool { return state(2) == projection.BuildBuilding })
+	crash := func(why string) {
+		t.Helper()
+		if err := cluster.Crash(); err != nil {
+			t.Fatalf("crash %s: %v", why, err)
+		}
+		if err := cluster.Restart(ctx); err != nil {
+			t.Fatalf("restart after crash %s: %v", why, err)
+		}
+	}
+	crash("while build 2 catches up")
+	appendRetrying("item-late", 20) // events keep coming through the recovery
+	crash("again, with appends after the first recovery")
+	appendRetrying("item-late", 20)
+	appended := int64(600 + 40)
+	waitFor(t, "build 2 live", func() bool { return state(2) == projection.BuildLive && state(1) == projection.BuildRetired })
+	waitFor(t, "every event in the live view", func() bool {
+		s, err := e.readLive(ctx, live)
+		return err == nil && s.events == appended && s.version == 2
+	})
+	if err := reader.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if reader.reads.Load() < 10 || !reader.sawVersion(2) {
+		t.Fatalf("the reader read %d times, saw version 2: %v", reader.reads.Load(), reader.sawVersion(2))
+	}
+	s, err := e.readLive(ctx, live)
+	if err != nil || s.rows != 41 || s.versions != 1 {
+		t.Fatalf("live view: %+v, %v; want 41 rows of one version", s, err)
+	}
+	for _, sub := range []string{"items#1", "items#2"} {
+		if n, err := e.cps.CountDeadLetters(ctx, sub); err != nil || n != 0 {
+			t.Fatalf("%s: %d dead letters (%v)", sub, n, err)
+		}
+	}
+}
+
+// startItemsOnCluster starts a dedicated cluster (for crashes) with build 1
+// of the items projection live on 600 events in items_live.
+func startItemsOnCluster(t *testing.T) (*pgembed.Cluster, *env, context.Context) {
+	t.Helper()
 	cluster := pgtest.StartCluster(t)
 	ctx := pgtest.Context(t, 3*time.Minute)
 	pool, err := pgxpool.New(ctx, cluster.URL(""))
@@ -53,61 +108,96 @@ func TestRebuildSurvivesPostgresCrashes(t *testing.T) {
 		s, err := e.readLive(ctx, live)
 		return err == nil && s.events == 600 && s.version == 1
 	})
+	return cluster, e, ctx
+}
 
-	// A reader runs throughout; reads failing while PostgreSQL is down
-	// are expected, what a read returns must never go back or mix.
-	reader := e.watchLive(ctx, live, true)
-
-	v2 := itemsProjection("items", live, 2)
-	b2 := e.builds(t, "new", time.Hour, v2)
-	runBuilds(t, b2)
-	appendRetrying := func(stream string, n int) {
-		t.Helper()
-		for i := range n {
-			ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
-			for {
-				_, err := e.log.Append(ctx, stream, eventlog.Any, ev)
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(50 * time.Millisecond) // the pool reconnects after a restart
+// appendRetrying appends n ticks to stream, retrying through restarts.
+func (e *env) appendRetrying(ctx context.Context, t *testing.T, stream string, n int) {
+	t.Helper()
+	for i := range n {
+		ev, _ := eventlog.NewEvent("Tick", tick{N: int64(i)})
+		for {
+			_, err := e.log.Append(ctx, stream, eventlog.Any, ev)
+			if err == nil {
+				break
 			}
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // the pool reconnects after a restart
 		}
 	}
-	state := func(n int) projection.BuildState {
-		bs, err := b2.List(ctx, "items")
-		if err != nil {
-			return ""
-		}
-		for _, b := range bs {
-			if b.Build == n {
-				return b.State
-			}
-		}
+}
+
+// buildState is build n's state of the items projection ("" if unknown,
+// e.g. while PostgreSQL is down).
+func buildState(ctx context.Context, b *projection.Builds, n int) projection.BuildState {
+	bs, err := b.List(ctx, "items")
+	if err != nil {
 		return ""
 	}
-	waitFor(t, "build 2 started", func() bool { return state(2) == projection.BuildBuilding })
-	crash := func(why string) {
-		t.Helper()
-		if err := cluster.Crash(); err != nil {
-			t.Fatalf("crash %s: %v", why, err)
-		}
-		if err := cluster.Restart(ctx); err != nil {
-			t.Fatalf("restart after crash %s: %v", why, err)
+	for _, bl := range bs {
+		if bl.Build == n {
+			return bl.State
 		}
 	}
-	crash("while build 2 catches up")
-	appendRetrying("item-late", 20) // events keep coming through the recovery
-	crash("again, with appends after the first recovery")
-	appendRetrying("item-late", 20)
-	appended := int64(600 + 40)
-	waitFor(t, "build 2 live", func() bool { return state(2) == projection.BuildLive && state(1) == projection.BuildRetired })
+	return ""
+}
+
+// TestRebuildSwitchSurvivesACrashInItsTransaction: PostgreSQL is killed
+// inside the switch's transaction, once the old build is fenced, the new
+// one's effects released, the views re-created and the states moved, just
+// before the commit. After crash recovery nothing of that attempt shows
+// (when the switch is tried again, build 1 is still live and build 2
+// building); the switch then happens, and the live view ends with every
+// event exactly once, of version 2 only, never going back or mixing
+// versions for a reader, with no dead letters in either build.
+func TestRebuildSwitchSurvivesACrashInItsTransaction(t *testing.T) {
+	cluster, e, ctx := startItemsOnCluster(t)
+	live := "items_live"
+	reader := e.watchLive(ctx, live, true)
+
+	b2 := e.builds(t, "new", time.Hour, itemsProjection("items", live, 2))
+	var (
+		calls   atomic.Int32
+		crashed = make(chan error, 1)
+	)
+	projection.SetBeforeSwitchCommit(b2, func(ctx context.Context) {
+		switch calls.Add(1) {
+		case 1:
+			crashed <- cluster.Crash()
+		default:
+			// The retried switch, inside its transaction: what the first
+			// attempt wrote must not have survived the crash. (The
+			// builds' rows are read from another connection: the
+			// views, which this transaction re-created, would wait.)
+			if s1, s2 := buildState(ctx, b2, 1), buildState(ctx, b2, 2); s1 != projection.BuildLive || s2 != projection.BuildBuilding {
+				t.Errorf("retried switch: builds 1 and 2 are %q and %q, want live and building", s1, s2)
+			}
+		}
+	})
+	runBuilds(t, b2)
+	select {
+	case err := <-crashed:
+		if err != nil {
+			t.Fatalf("crash inside the switch: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the switch was never tried")
+	}
+	if err := cluster.Restart(ctx); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	e.appendRetrying(ctx, t, "item-late", 20)
+	waitFor(t, "build 2 live", func() bool {
+		return buildState(ctx, b2, 2) == projection.BuildLive && buildState(ctx, b2, 1) == projection.BuildRetired
+	})
+	if n := calls.Load(); n < 2 {
+		t.Fatalf("switch tried %d times, want a retry after the crash", n)
+	}
 	waitFor(t, "every event in the live view", func() bool {
 		s, err := e.readLive(ctx, live)
-		return err == nil && s.events == appended && s.version == 2
+		return err == nil && s.events == 620 && s.version == 2
 	})
 	if err := reader.stop(); err != nil {
 		t.Fatal(err)

@@ -20,3 +20,7 @@ type EffectsMode = effectsMode
 func HandlerWithEffects(p *Projection, env *EffectsEnv, owner string, mode func(ctx context.Context, tx pgx.Tx) (EffectsMode, error)) worker.Handler {
 	return p.handlerWith(&effectsConfig{env: env, owner: owner, mode: mode})
 }
+
+// SetBeforeSwitchCommit sets a hook run inside a switch's transaction, once
+// everything is written, before its commit.
+func SetBeforeSwitchCommit(b *Builds, f func(ctx context.Context)) { b.beforeSwitchCommit = f }

@@ -107,6 +107,9 @@ func (b *Builds) trySwap(ctx context.Context, tx pgx.Tx, p *Projection, live, ne
 		WHERE projection = $1 AND build = $2`, next.Projection, next.Build); err != nil {
 		return err
 	}
+	if b.beforeSwitchCommit != nil {
+		b.beforeSwitchCommit(ctx)
+	}
 	if err := sp.Commit(ctx); err != nil {
 		return err
 	}
