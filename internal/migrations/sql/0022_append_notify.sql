@@ -1,1 +1,0 @@
--- Placeholder (issue 14, session 6, work in progress): intentionally empty.
