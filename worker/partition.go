@@ -50,6 +50,9 @@ type partition struct {
 	finished  atomic.Bool
 
 	committed eventlog.Position // last committed checkpoint
+	// afterCommit holds Delivery.AfterCommit's functions for the unit of
+	// work in hand.
+	afterCommit afterCommit
 	pending   eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
 	unflushed int
 	lastFlush time.Time
