@@ -53,9 +53,9 @@ type partition struct {
 	// afterCommit holds Delivery.AfterCommit's functions for the unit of
 	// work in hand.
 	afterCommit afterCommit
-	pending   eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
-	unflushed int
-	lastFlush time.Time
+	pending     eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
+	unflushed   int
+	lastFlush   time.Time
 	// blocked holds the keys with dead letters (their events wait behind
 	// the first one) and when each is due for a retry: loaded once at claim,
 	// then kept by the partition itself (see deadletters.go). blockedCount
