@@ -132,6 +132,7 @@ type SagaWorkload struct {
 	batch       int
 	concurrency int
 	dataSize    int
+	handOff     bool
 	ring        payloadRing
 
 	w      *runningWorker
@@ -157,7 +158,7 @@ func NewSagaWorkload(ctx context.Context, env *Env, opts Options) (*SagaWorkload
 		return nil, err
 	}
 	return &SagaWorkload{fx: fx, env: env, store: store, def: SagaDefinition(), partitions: opts.Partitions, batch: opts.BatchSize,
-		concurrency: opts.Concurrency, dataSize: opts.DataSize}, nil
+		concurrency: opts.Concurrency, dataSize: opts.DataSize, handOff: !opts.NoHandOff}, nil
 }
 
 // Close stops what runs and drops the fixture.
@@ -200,7 +201,21 @@ func (s *SagaWorkload) Start(p *sagaProbe) error {
 	if err != nil {
 		return err
 	}
-	sub, err := saga.Subscription(s.store, s.def)
+	// As the runtime does: the subscription hands new instances to the
+	// executor and wakes it (or, without the hand-off, every commit that
+	// carried events wakes it, to claim).
+	var subOpts []saga.SubscriptionOption
+	hooks := worker.Hooks{}
+	if s.handOff {
+		subOpts = append(subOpts, saga.HandOff(x))
+	} else {
+		hooks.Committed = func(_ string, _ int, _ eventlog.Position, n int) {
+			if n > 0 {
+				x.Wake()
+			}
+		}
+	}
+	sub, err := saga.Subscription(s.store, s.def, subOpts...)
 	if err != nil {
 		return err
 	}
@@ -209,12 +224,7 @@ func (s *SagaWorkload) Start(p *sagaProbe) error {
 	if err != nil {
 		return err
 	}
-	s.w, err = startWorker(worker.Config{Log: s.fx.Store, Checkpoints: cps, Logger: warnLogger(s.env.Logger),
-		Hooks: worker.Hooks{Committed: func(_ string, _ int, _ eventlog.Position, n int) {
-			if n > 0 {
-				x.Wake()
-			}
-		}}}, sub)
+	s.w, err = startWorker(worker.Config{Log: s.fx.Store, Checkpoints: cps, Logger: warnLogger(s.env.Logger), Hooks: hooks}, sub)
 	if err != nil {
 		return err
 	}
