@@ -134,7 +134,10 @@ func (x *Executor) Wake() {
 // (within ShutdownTimeout) and record.
 //
 // Free slots take the instances a subscription handed over first (see
-// HandOff), then claim. A claim runs when something may be due: at the
+// HandOff), then claim — for the free slots and for the ready queue, up to
+// Concurrency instances ahead: a slot done with its instance takes the next
+// one from that queue without a claim of its own, so a backlog is claimed
+// Concurrency instances or more at a time, not a slot's worth. A claim runs when something may be due: at the
 // start, on Wake, at each poll, and while the last claim filled every free
 // slot (a backlog); a slot freed with nothing due waits for those instead
 // of claiming nothing.
@@ -186,7 +189,11 @@ func (x *Executor) Run(ctx context.Context) error {
 			run(inst)
 		}
 		if free > 0 && due {
-			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, free, x.lease)
+			// Claim for the free slots and, ahead, for the ready queue:
+			// slots that finish take those without a claim of their own.
+			want := free + x.readyRoom()
+			before := x.cfg.Clock.Now()
+			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, want, x.lease)
 			if err != nil {
 				if ctx.Err() == nil {
 					wait := backoff.Next()
@@ -196,12 +203,20 @@ func (x *Executor) Run(ctx context.Context) error {
 				continue
 			}
 			backoff.Reset()
-			for _, inst := range insts {
-				run(inst)
+			for i, inst := range insts {
+				if i < free {
+					run(inst)
+					continue
+				}
+				// Our view of its lease, as for a hand-over.
+				inst.LeaseExpiresAt = before.Add(x.lease)
+				x.ho.mu.Lock()
+				x.ho.ready = append(x.ho.ready, inst)
+				x.ho.mu.Unlock()
 			}
 			// A full claim: there may be more due right now, and new
 			// instances go behind them (no hand-off) until it is worked off.
-			due = len(insts) == free
+			due = len(insts) == want
 			x.setBacklog(due)
 			if due {
 				continue

@@ -23,8 +23,9 @@ import (
 // process dies before running it, its lease runs out and any executor
 // claims it, as with a crash after a claim.
 //
-// The lease is counted from the INSERT, so an instance that waits in the
-// ready queue longer than half the lease margin is released (due at once,
+// The executor's claims fill the same queue ahead of its free slots
+// (Run). The lease is counted from the INSERT (the claim), so an instance
+// that waits in the ready queue longer than half the lease margin is released (due at once,
 // unleased) instead of run: a step never starts with less than its timeout
 // plus half the margin of lease left. The queue is bounded (Concurrency
 // instances, counting those whose transaction has not committed yet), and
@@ -108,6 +109,20 @@ func (x *Executor) reserve(key partKey, tx any, now time.Time) bool {
 	c.n++
 	h.inTx[key] = c
 	return true
+}
+
+// readyRoom is how many more instances the ready queue may take (claimed
+// ahead of free slots): Concurrency, less what is ready or being handed
+// over.
+func (x *Executor) readyRoom() int {
+	h := x.ho
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.ready)
+	for _, c := range h.inTx {
+		n += c.n
+	}
+	return max(x.cfg.Concurrency-n, 0)
 }
 
 // unreserve gives back a reservation that created nothing.
