@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,5 +86,127 @@ func TestHandOffRunsNewInstancesWithoutClaim(t *testing.T) {
 		if n := counter.count(saga.InstanceID("handoff", fmt.Sprintf("o-%d", i))); n != 0 {
 			t.Errorf("o-%d claimed %d times, want none (handed over)", i, n)
 		}
+	}
+}
+
+// claimSizes records how many instances each non-empty claim returned.
+type claimSizes struct {
+	saga.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *claimSizes) Claim(ctx context.Context, types []string, owner string, n int, lease time.Duration) ([]saga.Instance, error) {
+	got, err := c.Store.Claim(ctx, types, owner, n, lease)
+	if len(got) > 0 {
+		c.mu.Lock()
+		c.sizes = append(c.sizes, len(got))
+		c.mu.Unlock()
+	}
+	return got, err
+}
+
+// TestClaimsAheadOfFreeSlots: a backlog is claimed ahead of the free slots
+// (into the ready queue, up to Concurrency more), so it takes fewer claims
+// than slots' worths: with 2 slots, 12 due instances need at least 6
+// claims of at most 2; claimed ahead, some claim returns more than 2. Each
+// step still runs once.
+func TestClaimsAheadOfFreeSlots(t *testing.T) {
+	e := newPGEnv(t)
+	var (
+		mu   sync.Mutex
+		runs = map[string]int{}
+	)
+	def := saga.New[orderState]("ahead", startOnOrder(),
+		saga.Step("only", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			mu.Lock()
+			runs[sc.CorrelationID]++
+			mu.Unlock()
+			return nil
+		}))
+	const n = 12
+	for i := range n {
+		corr := fmt.Sprintf("a-%d", i)
+		inst := saga.Instance{ID: saga.InstanceID("ahead", corr), Type: "ahead", CorrelationID: corr, State: []byte(`{}`),
+			Status: saga.StatusRunning, NextAttemptAt: time.Now().Add(-time.Second), StartedBy: uuid.New()}
+		if _, err := e.store.Start(ctxT(t), nil, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sizes := &claimSizes{Store: e.store}
+	e.run(t, def, "x1", func(c *saga.ExecutorConfig) { c.Store, c.Concurrency = sizes, 2 })
+	for i := range n {
+		e.waitStatus(t, saga.InstanceID("ahead", fmt.Sprintf("a-%d", i)), 30*time.Second, saga.StatusCompleted)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if k := fmt.Sprintf("a-%d", i); runs[k] != 1 {
+			t.Errorf("%s ran %d times, want 1", k, runs[k])
+		}
+	}
+	sizes.mu.Lock()
+	defer sizes.mu.Unlock()
+	if len(sizes.sizes) >= n/2 || slices.Max(sizes.sizes) <= 2 {
+		t.Errorf("claims returned %v: the backlog was claimed a slot's worth at a time", sizes.sizes)
+	}
+}
+
+// releases counts records without a history entry (an instance given back).
+type releases struct {
+	saga.Store
+	n atomic.Int64
+}
+
+func (r *releases) Record(ctx context.Context, claimed, next saga.Instance, h saga.HistoryEntry, fx saga.Effects, consumed *saga.InboxEntry, keep time.Duration) (saga.Instance, error) {
+	if h.Step == "" {
+		r.n.Add(1)
+	}
+	return r.Store.Record(ctx, claimed, next, h, fx, consumed, keep)
+}
+
+// TestReadyInstanceWithShortLeaseIsReleased: an instance claimed ahead (or
+// handed over) that waits in the ready queue longer than half the lease
+// margin is given back, due at once, instead of run on a lease shorter
+// than its step's timeout plus that half margin; it runs later, once.
+func TestReadyInstanceWithShortLeaseIsReleased(t *testing.T) {
+	e := newPGEnv(t)
+	var (
+		mu   sync.Mutex
+		runs = map[string]int{}
+	)
+	def := saga.New[orderState]("slow", startOnOrder(),
+		saga.Step("only", func(ctx context.Context, sc *saga.StepContext[orderState]) error {
+			mu.Lock()
+			runs[sc.CorrelationID]++
+			mu.Unlock()
+			time.Sleep(300 * time.Millisecond) // longer than half the margin below
+			return nil
+		}))
+	const n = 3
+	for i := range n {
+		corr := fmt.Sprintf("s-%d", i)
+		inst := saga.Instance{ID: saga.InstanceID("slow", corr), Type: "slow", CorrelationID: corr, State: []byte(`{}`),
+			Status: saga.StatusRunning, NextAttemptAt: time.Now().Add(-time.Second), StartedBy: uuid.New()}
+		if _, err := e.store.Start(ctxT(t), nil, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rel := &releases{Store: e.store}
+	e.run(t, def, "x1", func(c *saga.ExecutorConfig) {
+		c.Store, c.Concurrency, c.LeaseMargin, c.PollInterval = rel, 1, 200*time.Millisecond, 50*time.Millisecond
+	})
+	for i := range n {
+		e.waitStatus(t, saga.InstanceID("slow", fmt.Sprintf("s-%d", i)), 30*time.Second, saga.StatusCompleted)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if k := fmt.Sprintf("s-%d", i); runs[k] != 1 {
+			t.Errorf("%s ran %d times, want 1", k, runs[k])
+		}
+	}
+	if rel.n.Load() == 0 {
+		t.Error("no instance was given back: one waited 300 ms in the ready queue with a 100 ms allowance")
 	}
 }
