@@ -239,7 +239,13 @@ func (r *Runtime) subscriptions(x *saga.Executor) ([]worker.Subscription, error)
 		subs = append(subs, s)
 	}
 	for _, d := range r.app.Sagas {
-		s, err := saga.Subscription(r.Sagas, d)
+		var opts []saga.SubscriptionOption
+		if x != nil {
+			// New instances go to this process's executor without a claim,
+			// and it is woken after commits that make something due.
+			opts = append(opts, saga.HandOff(x))
+		}
+		s, err := saga.Subscription(r.Sagas, d, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -291,17 +297,6 @@ func (r *Runtime) Run(ctx context.Context) error {
 		return err
 	}
 	hooks := r.tel.WorkerHooks()
-	if x != nil {
-		committed := hooks.Committed
-		hooks.Committed = func(sub string, part int, pos eventlog.Position, n int) {
-			if committed != nil {
-				committed(sub, part, pos, n)
-			}
-			if n > 0 {
-				x.Wake() // a saga may have started: look now, not at the next poll
-			}
-		}
-	}
 	var w *worker.Worker
 	if len(subs) > 0 {
 		w, err = worker.New(worker.Config{Log: r.reader, Checkpoints: r.Checkpoints, Leases: r.leases, MemberID: r.cfg.MemberID,

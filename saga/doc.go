@@ -39,7 +39,10 @@
 //     outside any transaction with a deadline, and records each outcome —
 //     state, next step, history — before it runs the next. A failed step's
 //     next attempt time is persisted (no goroutine sleeps holding anything);
-//     many executor processes share the work.
+//     many executor processes share the work. With HandOff (as the runtime
+//     wires them), the subscription creates a new instance already leased
+//     to its process's executor and hands it over once its transaction
+//     commits, so a new saga needs no claim (see handoff.go).
 //
 // A crash between a step's effect and its record re-runs that step, so
 // steps get an idempotency key that is the same on every attempt:

@@ -65,6 +65,7 @@ type Executor struct {
 	types []string
 	lease time.Duration
 	wake  chan struct{}
+	ho    *handoff
 }
 
 // NewExecutor validates the definitions. It does no I/O.
@@ -100,7 +101,7 @@ func NewExecutor(cfg ExecutorConfig, defs ...Saga) (*Executor, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = worker.SystemClock
 	}
-	x := &Executor{cfg: cfg, defs: map[string]Saga{}, steps: map[string][]stepInfo{}, wake: make(chan struct{}, 1)}
+	x := &Executor{cfg: cfg, defs: map[string]Saga{}, steps: map[string][]stepInfo{}, wake: make(chan struct{}, 1), ho: newHandoff()}
 	var longest time.Duration
 	for _, d := range defs {
 		if err := d.Err(); err != nil {
@@ -131,18 +132,68 @@ func (x *Executor) Wake() {
 
 // Run drives instances until ctx ends, then lets steps in flight finish
 // (within ShutdownTimeout) and record.
+//
+// Free slots take the instances a subscription handed over first (see
+// HandOff), then claim — for the free slots and for the ready queue, up to
+// Concurrency instances ahead: a slot done with its instance takes the next
+// one from that queue without a claim of its own, so a backlog is claimed
+// Concurrency instances or more at a time, not a slot's worth. A claim runs when something may be due: at the
+// start, on Wake, at each poll, and while the last claim filled every free
+// slot (a backlog); a slot freed with nothing due waits for those instead
+// of claiming nothing.
 func (x *Executor) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	x.reopen()
 	var (
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, x.cfg.Concurrency)
 		freed = make(chan struct{}, 1)
 	)
+	// run drives inst in a slot taken for it, then the ready instances
+	// that the slot finds when it is done.
+	run := func(inst Instance) {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() {
+				<-slots
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+				wg.Done()
+			}()
+			for {
+				x.drive(work, inst)
+				next, ok := Instance{}, ctx.Err() == nil
+				if ok {
+					next, ok = x.takeReady(work)
+				}
+				if !ok {
+					return
+				}
+				inst = next
+			}
+		}()
+	}
 	backoff := backoff.New(50*time.Millisecond, 5*time.Second)
+	due := true
 	for ctx.Err() == nil {
-		if free := x.cfg.Concurrency - len(slots); free > 0 {
-			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, free, x.lease)
+		free := x.cfg.Concurrency - len(slots)
+		for ; free > 0; free-- {
+			inst, ok := x.takeReady(ctx)
+			if !ok {
+				break
+			}
+			run(inst)
+		}
+		if free > 0 && due {
+			// Claim for the free slots and, ahead, for the ready queue:
+			// slots that finish take those without a claim of their own.
+			want := free + x.readyRoom()
+			before := x.cfg.Clock.Now()
+			insts, err := x.cfg.Store.Claim(ctx, x.types, x.cfg.Owner, want, x.lease)
 			if err != nil {
 				if ctx.Err() == nil {
 					wait := backoff.Next()
@@ -152,34 +203,38 @@ func (x *Executor) Run(ctx context.Context) error {
 				continue
 			}
 			backoff.Reset()
-			for _, inst := range insts {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer func() {
-						<-slots
-						select {
-						case freed <- struct{}{}:
-						default:
-						}
-						wg.Done()
-					}()
-					x.drive(work, inst)
-				}()
+			for i, inst := range insts {
+				if i < free {
+					run(inst)
+					continue
+				}
+				// Our view of its lease, as for a hand-over.
+				inst.LeaseExpiresAt = before.Add(x.lease)
+				x.ho.mu.Lock()
+				x.ho.ready = append(x.ho.ready, inst)
+				x.ho.mu.Unlock()
 			}
-			if len(insts) == free {
-				continue // there may be more due right now
+			// A full claim: there may be more due right now, and new
+			// instances go behind them (no hand-off) until it is worked off.
+			due = len(insts) == want
+			x.setBacklog(due)
+			if due {
+				continue
 			}
 		}
 		poll := x.cfg.Clock.NewTimer(x.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 		case <-x.wake:
+			due = true
 		case <-freed:
+		case <-x.ho.readyc:
 		case <-poll.C():
+			due = true
 		}
 		poll.Stop()
 	}
+	left := x.stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -187,6 +242,14 @@ func (x *Executor) Run(ctx context.Context) error {
 	case <-time.After(x.cfg.ShutdownTimeout):
 		cancelWork()
 		<-done
+	}
+	// Handed over but never started: let other executors have them now.
+	if len(left) > 0 {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		for _, inst := range left {
+			x.letGo(rctx, inst)
+		}
+		cancel()
 	}
 	return ctx.Err()
 }

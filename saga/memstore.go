@@ -75,18 +75,34 @@ func clone(i Instance) Instance {
 
 // Start implements Store.
 func (s *MemoryStore) Start(ctx context.Context, _ pgx.Tx, inst Instance) (bool, error) {
+	inst.LeaseOwner, inst.LeaseExpiresAt = "", time.Time{}
+	_, created := s.start(inst, 0)
+	return created, nil
+}
+
+// StartLeased implements Store.
+func (s *MemoryStore) StartLeased(ctx context.Context, _ pgx.Tx, inst Instance, owner string, lease time.Duration) (Instance, bool, error) {
+	inst.LeaseOwner = owner
+	out, created := s.start(inst, lease)
+	return out, created, nil
+}
+
+func (s *MemoryStore) start(inst Instance, lease time.Duration) (Instance, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := [2]string{inst.Type, inst.CorrelationID}
 	if _, ok := s.byCorr[key]; ok {
-		return false, nil
+		return Instance{}, false
 	}
 	inst = clone(inst)
 	inst.Version = 1
 	inst.CreatedAt, inst.UpdatedAt = s.now(), s.now()
+	if inst.LeaseOwner != "" {
+		inst.LeaseExpiresAt = s.now().Add(lease)
+	}
 	s.byID[inst.ID] = &inst
 	s.byCorr[key] = inst.ID
-	return true, nil
+	return clone(inst), true
 }
 
 // AddInbox implements Store.

@@ -111,13 +111,14 @@ func (e *pgEnv) run(t *testing.T, def saga.Saga, owner string, configure ...func
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := saga.Subscription(e.store, def)
+	// As the runtime wires them: the subscription hands new instances to
+	// the executor and wakes it after commits that make something due.
+	sub, err := saga.Subscription(e.store, def, saga.HandOff(x))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sub = sub.With(worker.Partitions(2))
-	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second,
-		Hooks: worker.Hooks{Committed: func(string, int, eventlog.Position, int) { x.Wake() }}}, sub)
+	w, err := worker.New(worker.Config{Log: log, Checkpoints: cps, MemberID: owner, LeaseTTL: 2 * time.Second}, sub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,14 @@ type Store interface {
 	// reports whether it did. With tx (PostgreSQL) it joins that
 	// transaction: the subscription's, whose checkpoint moves with it.
 	Start(ctx context.Context, tx pgx.Tx, inst Instance) (bool, error)
+	// StartLeased is Start for an instance created leased to owner for
+	// lease (by the store's clock, from the statement that creates it),
+	// at version 1, as a claim would have left it: the executor whose
+	// process started it runs it without claiming it once tx commits (see
+	// HandOff), and if that process dies, another executor claims it when
+	// the lease runs out. It returns the instance as created, or false if
+	// the (type, correlation id) exists.
+	StartLeased(ctx context.Context, tx pgx.Tx, inst Instance, owner string, lease time.Duration) (Instance, bool, error)
 	// AddInbox files an event for the (type, correlation id) instance and
 	// wakes it if it is waiting. Filing the same event twice is harmless.
 	AddInbox(ctx context.Context, tx pgx.Tx, sagaType, correlationID string, e eventlog.Event) error

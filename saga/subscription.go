@@ -32,6 +32,7 @@ type SubscriptionOption func(*subscriptionConfig)
 type subscriptionConfig struct {
 	onStarted func(inst Instance)
 	clock     worker.Clock
+	executor  *Executor // HandOff
 }
 
 // OnStarted is called (inside the subscription's transaction, before it
@@ -74,6 +75,9 @@ func Subscription(store Store, def Saga, opts ...SubscriptionOption) (worker.Sub
 	clock := cfg.clock
 	if clock == nil {
 		clock = worker.SystemClock
+		if cfg.executor != nil {
+			clock = cfg.executor.cfg.Clock
+		}
 	}
 	handler := func(ctx context.Context, d *worker.Delivery) error {
 		e := d.Event
@@ -90,7 +94,7 @@ func Subscription(store Store, def Saga, opts ...SubscriptionOption) (worker.Sub
 				// race-free: the executor looks once.
 				inst.NextAttemptAt = clock.Now()
 			}
-			created, err := store.Start(ctx, d.Tx, inst)
+			created, err := startInstance(ctx, store, cfg.executor, d, inst)
 			if err != nil {
 				return err
 			}
@@ -111,6 +115,9 @@ func Subscription(store Store, def Saga, opts ...SubscriptionOption) (worker.Sub
 			}
 			if err := store.AddInbox(ctx, d.Tx, def.Name(), corr, e); err != nil {
 				return err
+			}
+			if cfg.executor != nil {
+				wakeAfterCommit(cfg.executor, d) // it may have woken a waiting instance
 			}
 		}
 		return nil

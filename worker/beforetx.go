@@ -32,6 +32,7 @@ func (p *partition) beginDelivery() (checkpoint.Tx, context.Context, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	p.afterCommit.begin(tx)
 	ctx := p.work
 	if h := p.g.sub.BeforeTx; h != nil && p.g.sub.Mode == Transactional && tx.Pgx() != nil {
 		hctx, err := h(ctx, tx.Pgx())

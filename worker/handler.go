@@ -23,6 +23,53 @@ type Delivery struct {
 	// PostgreSQL): write the read model through it for exactly-once effects.
 	// It is nil in at-least-once mode and with the memory checkpoint store.
 	Tx pgx.Tx
+
+	// afterCommit collects AfterCommit's functions for the transaction
+	// Tx (nil without one).
+	afterCommit *afterCommit
+}
+
+// AfterCommit registers fn to run once the transaction d.Tx commits, on
+// the partition's goroutine, before the next unit of work begins; if that
+// transaction rolls back (a later event of its batch failed, the database
+// went away), fn never runs. It reports false, registering nothing, when
+// the delivery has no transaction (at-least-once mode, the memory
+// checkpoint store). A saga's subscription uses it to hand an instance it
+// started to the local executor only once the instance exists.
+func (d *Delivery) AfterCommit(fn func()) bool {
+	if d.afterCommit == nil || d.Tx == nil {
+		return false
+	}
+	d.afterCommit.fns = append(d.afterCommit.fns, fn)
+	return true
+}
+
+// afterCommit is a partition's list of AfterCommit functions, kept for the
+// unit of work they were registered in: commitTx runs them only when it
+// commits that one.
+type afterCommit struct {
+	tx  any // the checkpoint.Tx they belong to
+	fns []func()
+}
+
+// begin starts a list for tx, dropping the functions of a unit of work that
+// did not commit.
+func (a *afterCommit) begin(tx any) {
+	clear(a.fns)
+	a.tx, a.fns = tx, a.fns[:0]
+}
+
+// committed runs the functions if tx is the unit of work they belong to.
+func (a *afterCommit) committed(tx any) {
+	if a.tx != tx {
+		return
+	}
+	fns := a.fns
+	a.tx, a.fns = nil, fns[:0]
+	for i, fn := range fns {
+		fns[i] = nil
+		fn()
+	}
 }
 
 // IdempotencyKey identifies the event for side effects outside PostgreSQL:

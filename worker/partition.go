@@ -50,9 +50,12 @@ type partition struct {
 	finished  atomic.Bool
 
 	committed eventlog.Position // last committed checkpoint
-	pending   eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
-	unflushed int
-	lastFlush time.Time
+	// afterCommit holds Delivery.AfterCommit's functions for the unit of
+	// work in hand.
+	afterCommit afterCommit
+	pending     eventlog.Position // at-least-once: handled but not flushed; transactional: a mark not committed yet
+	unflushed   int
+	lastFlush   time.Time
 	// blocked holds the keys with dead letters (their events wait behind
 	// the first one) and when each is due for a retry: loaded once at claim,
 	// then kept by the partition itself (see deadletters.go). blockedCount

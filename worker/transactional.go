@@ -153,6 +153,7 @@ func (p *partition) commitTx(tx checkpoint.Tx, pos eventlog.Position, landed fun
 	if err == nil || errors.Is(err, checkpoint.ErrFenced) || !isTransient(err) && !errors.Is(err, pgx.ErrTxCommitRollback) {
 		if err == nil {
 			p.committed = pos
+			p.afterCommit.committed(tx)
 		}
 		return err
 	}
@@ -171,6 +172,7 @@ func (p *partition) commitTx(tx checkpoint.Tx, pos eventlog.Position, landed fun
 	}
 	if ok {
 		p.committed = pos
+		p.afterCommit.committed(tx)
 		return nil
 	}
 	return err
@@ -205,6 +207,9 @@ func (p *partition) deliver(ctx context.Context, tx pgx.Tx, d delivery, attempt 
 		Key:          d.key,
 		Attempt:      attempt,
 		Tx:           tx,
+	}
+	if tx != nil {
+		del.afterCommit = &p.afterCommit
 	}
 	h := p.g.w.cfg.Hooks.Handled
 	if h == nil {

@@ -113,25 +113,57 @@ type querier interface {
 
 // Start implements saga.Store.
 func (s *Store) Start(ctx context.Context, tx pgx.Tx, inst saga.Instance) (bool, error) {
+	_, created, err := s.start(ctx, tx, inst, nil, 0)
+	return created, err
+}
+
+// StartLeased implements saga.Store.
+func (s *Store) StartLeased(ctx context.Context, tx pgx.Tx, inst saga.Instance, owner string, lease time.Duration) (saga.Instance, bool, error) {
+	return s.start(ctx, tx, inst, &owner, lease)
+}
+
+// start creates inst, leased to owner (if not nil) for lease from the
+// statement's time: the subscription's transaction may be older than the
+// statement, and a lease counted from its start would be shorter than the
+// executor believes.
+func (s *Store) start(ctx context.Context, tx pgx.Tx, inst saga.Instance, owner *string, lease time.Duration) (saga.Instance, bool, error) {
 	var db querier = s.pool
 	if tx != nil {
 		db = tx
 	}
 	rows, err := db.Query(ctx, `INSERT INTO `+s.sagas+` (id, saga_type, correlation_id, state, status, step, next_attempt_at, wait_deadline, started_by,
-			trace_parent, trace_state, wait_event)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-		ON CONFLICT (saga_type, correlation_id) DO NOTHING RETURNING 1`,
+			trace_parent, trace_state, wait_event, lease_owner, lease_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+			CASE WHEN $13::text IS NULL THEN NULL ELSE statement_timestamp() + $14::interval END)
+		ON CONFLICT (saga_type, correlation_id) DO NOTHING
+		RETURNING version, coalesce(lease_expires_at, 'epoch'), created_at`,
 		[16]byte(inst.ID), inst.Type, inst.CorrelationID, []byte(inst.State), string(inst.Status), inst.Step,
 		nullTime(inst.NextAttemptAt), nullTime(inst.WaitDeadline), [16]byte(inst.StartedBy),
-		pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState), inst.WaitEvent)
+		pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState), inst.WaitEvent, owner, interval(lease))
 	if err != nil {
-		return false, wrap("start", err)
+		return saga.Instance{}, false, wrap("start", err)
 	}
-	n, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return false, wrap("start", err)
+	defer rows.Close()
+	created := false
+	for rows.Next() {
+		var until time.Time
+		if err := rows.Scan(&inst.Version, &until, &inst.CreatedAt); err != nil {
+			return saga.Instance{}, false, wrap("start", err)
+		}
+		created = true
+		inst.UpdatedAt, inst.LeaseOwner, inst.LeaseExpiresAt = inst.CreatedAt, "", unEpoch(until)
+		if owner != nil {
+			inst.LeaseOwner = *owner
+		}
 	}
-	return len(n) == 1, nil
+	if err := rows.Err(); err != nil {
+		return saga.Instance{}, false, wrap("start", err)
+	}
+	if !created {
+		return saga.Instance{}, false, nil
+	}
+	inst.TraceParent, inst.TraceState = pgtext.Sanitize(inst.TraceParent), pgtext.Sanitize(inst.TraceState)
+	return inst, true, nil
 }
 
 // AddInbox implements saga.Store.

@@ -38,6 +38,7 @@ func Run(t *testing.T, newEnv NewEnv) {
 		fn   func(*testing.T, Env)
 	}{
 		{"StartOncePerCorrelation", testStartOnce},
+		{"StartLeasedIsClaimed", testStartLeased},
 		{"ClaimRecordAndFencing", testClaimRecord},
 		{"InboxWakesWaiting", testInbox},
 		{"ParkLooksInInbox", testParkLooksInInbox},

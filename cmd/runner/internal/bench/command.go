@@ -63,6 +63,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		reps        = fs.Int("reps", 0, "measured repetitions per side; 0 = default")
 		noNotify    = fs.Bool("no-notify", false, "append, append-batch, import: turn the store's NOTIFY hint off")
 		inFlight    = fs.Int("append-in-flight", 0, "append: the store's group commit bound (append transactions in flight); 0 = default, -1 = group commit off")
+		noHandOff   = fs.Bool("no-handoff", false, "saga: no hand-off of new instances from the subscription to the executor (the executor claims them)")
 		recInFlight = fs.Int("record-in-flight", 0, "saga: the saga store's group commit bound (record transactions in flight); 0 = default, -1 = group commit off")
 		parked      = fs.Int("parked", 0, "saga: sagas parked at a wait step in the saga-parked run; 0 = 100,000")
 		quietWait   = fs.Duration("quiet-wait", 30*time.Second, "before each repetition, wait up to this long for other processes to go idle (0: do not wait)")
@@ -108,7 +109,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts := Options{
 		Events: *events, Concurrency: *concurrency, BatchSize: *batch, ReadBatchSize: *readBatch, Partitions: *partitions, Streams: *streams,
 		DataSize: *dataSize, Rate: *rate, Warmup: *warmup, Repetitions: *reps, DisableNotify: *noNotify, AppendInFlight: *inFlight,
-		RecordInFlight: *recInFlight, Parked: *parked,
+		RecordInFlight: *recInFlight, NoHandOff: *noHandOff, Parked: *parked,
 	}
 
 	head := EnvironmentLine{Type: "environment", Scenario: "environment", Machine: ThisMachine()}

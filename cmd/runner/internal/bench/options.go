@@ -97,6 +97,9 @@ type Options struct {
 	// scenarios (saga/postgres.RecordInFlight); 0 = default, negative:
 	// group commit off.
 	RecordInFlight int
+	// NoHandOff turns the saga hand-off off (saga.HandOff): new instances
+	// are claimed, the executor woken after each subscription commit.
+	NoHandOff bool
 	// IdleWindow is how long the dead-letters scenario measures an idle
 	// server per repetition; 0 = 15s.
 	IdleWindow time.Duration
