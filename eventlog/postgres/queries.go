@@ -91,24 +91,32 @@ func newQueries(schema string) queries {
 		// subqueries run once; l is one backward probe of the primary key,
 		// returned even when no event qualifies (position -1: no row; the
 		// event's columns are then NULL).
-		// An unfiltered read needs no probe: when it is not full, the last
-		// event it returns is that row.
-		last := `SELECT '0'::xid8 AS tx_id, -1::bigint AS position`
+		// An unfiltered read needs no probe (when it is not full, the last
+		// event it returns is that row), nor the joins: it is the plain
+		// keyset scan with the horizon as one more index condition (the
+		// stable function is evaluated once, at the scan's start). The
+		// joins cost the server a fifth more per event in catch-up.
+		q.batch[shape] = `SELECT ` + eventColumns + ` FROM ` + t + `.events e
+			WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
+			  AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY e.tx_id, e.position
+			LIMIT $3`
 		if shape != 0 {
-			last = `SELECT e.tx_id, e.position FROM ` + t + `.events e
+			q.batch[shape] = `SELECT coalesce(l.tx_id, '0'), coalesce(l.position, -1), ` + eventColumns + `
+			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+			LEFT JOIN LATERAL (
+				SELECT e.tx_id, e.position FROM ` + t + `.events e
 				WHERE e.tx_id < h.xmin
 				ORDER BY e.tx_id DESC, e.position DESC
-				LIMIT 1`
-		}
-		q.batch[shape] = `SELECT coalesce(l.tx_id, '0'), coalesce(l.position, -1), ` + eventColumns + `
-			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
-			LEFT JOIN LATERAL (` + last + `) l ON true
+				LIMIT 1
+			) l ON true
 			LEFT JOIN LATERAL (
 				SELECT * FROM ` + t + `.events e
 				WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint) AND e.tx_id < h.xmin` + filterSQL(shape, 4) + `
 				ORDER BY e.tx_id, e.position
 				LIMIT $3
 			) e ON true`
+		}
 		q.count[shape] = `SELECT count(*) FROM ` + t + `.events e
 			WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
 			  AND (e.tx_id, e.position) <= ($3::xid8, $4::bigint)

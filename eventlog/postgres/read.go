@@ -85,19 +85,24 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	defer rows.Close()
 	var (
 		batch   eventlog.Batch
-		lastTx  uint64 // the last row below the horizon, filtered or not
-		lastSeq int64  // -1: there is none
+		lastTx  uint64      // a filtered read's last row below the horizon,
+		lastSeq int64  = -1 // filtered out or not; -1: there is none
+		dec     *rowDecoder
 	)
 	batch.Events = make([]eventlog.Event, 0, min(limit, 1024))
-	var dec *rowDecoder
 	for rows.Next() {
 		vals := rows.RawValues()
 		if dec == nil {
-			// The last row's columns are the same on every row.
-			if err := rows.Scan(&lastTx, &lastSeq, nil, nil, nil, nil, nil, nil, nil, nil, nil); err != nil {
-				return eventlog.Batch{}, s.wrap("read log", err)
+			off := 0
+			if shape != 0 {
+				// A filtered read's last row columns come first, the
+				// same on every row.
+				off = 2
+				if err := rows.Scan(&lastTx, &lastSeq, nil, nil, nil, nil, nil, nil, nil, nil, nil); err != nil {
+					return eventlog.Batch{}, s.wrap("read log", err)
+				}
 			}
-			if dec, err = newRowDecoder(rows, 2); err != nil {
+			if dec, err = newRowDecoder(rows, off); err != nil {
 				return eventlog.Batch{}, s.wrap("read log", err)
 			}
 		}
