@@ -315,7 +315,7 @@ func (a *deadLetterArm) result(opts Options, retried int) Result {
 		return fmt.Sprint(out)
 	}
 	notes := fmt.Sprintf("subscription with %d dead letters (dead, awaiting an operator; keys other than the appended streams), "+
-		"%d partitions, Transactional no-op handler, RetryPollInterval default; per repetition a fresh worker, "+
+		"%d partitions, Transactional no-op handler, RetryPollInterval and RetryFallbackInterval default (retry requests announced by NOTIFY); per repetition a fresh worker, "+
 		"idle window %v (server CPU: its processes alive at the end of the window, from /proc/PID/schedstat, %% of one core by repetition: %s; client: %s), then %d single-event appends at %.0f/s over %d streams "+
 		"(append->handler p99 ms by repetition: %s); medians of %d repetitions, arms alternating; other processes %% of one core by repetition: %s; %d cores",
 		a.dead, opts.Partitions, idleWindow(opts), list(a.idleCPU), list(a.idleClient), deadLetterLatency, opts.Rate, deadLetterStreams,
