@@ -206,6 +206,10 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	}
 	time.Sleep(min(2*time.Second, idleWindow(opts)))
 
+	// Diagnostics: the window's statements, when the server loads
+	// pg_stat_statements (reset and read outside the window).
+	stats := &statementStats{env: env}
+	statsOn := stats.reset(ctx)
 	c0 := benchcpu.Take(env.Postmaster)
 	s0, bg0 := serverCPUFine(env.Postmaster)
 	procs0 := serverProcs(env.Postmaster)
@@ -221,6 +225,9 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	s1, bg1 := serverCPUFine(env.Postmaster)
 	procs1 := serverProcs(env.Postmaster)
 	live := liveCPU(procs0, procs1)
+	if statsOn {
+		stats.log(ctx, a.name+" idle window", 1)
+	}
 	env.Logger.Info("bench: idle window", "subscription", a.name, "busiest_server_processes", busiest(procs0, procs1, 4),
 		"server_tree", (s1 - s0).Round(10*time.Microsecond), "server_live", live.Round(10*time.Microsecond))
 	var background time.Duration
