@@ -174,5 +174,6 @@ func (s *PostgresStore) RequestRetry(ctx context.Context, sub string, id int64) 
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%w: dead letter %d of %q", ErrNotFound, id, sub)
 	}
+	s.announceRetry(ctx, sub)
 	return nil
 }

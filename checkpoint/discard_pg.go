@@ -124,6 +124,9 @@ func (s *PostgresStore) discard(ctx context.Context, sub, by string, p *dlParams
 	if err := s.pool.QueryRow(ctx, sql, p.args...).Scan(&res.DeadLetters, &res.Keys); err != nil {
 		return BulkResult{}, wrap("discard dead letters", err)
 	}
+	if res.Keys > 0 { // keys released: their other dead letters flow again
+		s.announceRetry(ctx, sub)
+	}
 	return res, nil
 }
 
@@ -145,6 +148,9 @@ func (s *PostgresStore) RetryDeadLetters(ctx context.Context, f DeadLetterFilter
 		SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM k)`, p.args...).Scan(&res.DeadLetters, &res.Keys)
 	if err != nil {
 		return BulkResult{}, wrap("retry dead letters", err)
+	}
+	if res.DeadLetters > 0 {
+		s.announceRetry(ctx, f.Subscription)
 	}
 	if res.DeadLetters == 0 {
 		_, err = s.Subscription(ctx, f.Subscription)

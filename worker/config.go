@@ -170,9 +170,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// RetryPollInterval is how often a subscription with dead letters in
 	// this process's partitions looks for operator retry requests (one query
-	// per subscription reading the pending requests only).
+	// per subscription reading the pending requests only), when the lease
+	// store does not announce them.
 	RetryPollInterval time.Duration
-	Logger            *slog.Logger
+	// RetryFallbackInterval is how often it looks anyway when the store
+	// announces requests (checkpoint.RetryListener, as the PostgreSQL store
+	// does with NOTIFY): announced requests are acted on at once; the poll
+	// finds those whose announcement was lost.
+	RetryFallbackInterval time.Duration
+	Logger                *slog.Logger
 	// Hooks observe what the worker does (metrics, tests).
 	Hooks Hooks
 	// Clock times handler retries: when a failed event is due again
@@ -185,11 +191,12 @@ type Config struct {
 
 // Config defaults.
 const (
-	DefaultLeaseTTL          = 10 * time.Second
-	DefaultReadBatchSize     = 500
-	DefaultPartitionBuffer   = 4
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultRetryPollInterval = time.Second
+	DefaultLeaseTTL              = 10 * time.Second
+	DefaultReadBatchSize         = 500
+	DefaultPartitionBuffer       = 4
+	DefaultShutdownTimeout       = 10 * time.Second
+	DefaultRetryPollInterval     = time.Second
+	DefaultRetryFallbackInterval = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -214,6 +221,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryPollInterval <= 0 {
 		c.RetryPollInterval = DefaultRetryPollInterval
+	}
+	if c.RetryFallbackInterval <= 0 {
+		c.RetryFallbackInterval = DefaultRetryFallbackInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

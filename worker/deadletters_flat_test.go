@@ -113,3 +113,80 @@ func TestDeadLettersAreNotRereadWhileIdle(t *testing.T) {
 		t.Fatalf("%d dead letters left, want %d", n, 2*(keys-4))
 	}
 }
+
+// listeningStore is countingStore that also counts retry polls and passes
+// the PostgreSQL store's retry announcements on.
+type listeningStore struct {
+	countingStore
+	pg    *checkpoint.PostgresStore
+	polls atomic.Int64
+}
+
+func (s *listeningStore) RetryRequests(ctx context.Context, sub string) (map[int][]string, error) {
+	s.polls.Add(1)
+	return s.Store.RetryRequests(ctx, sub)
+}
+
+func (s *listeningStore) ListenRetries(ctx context.Context, wake func(string)) {
+	s.pg.ListenRetries(ctx, wake)
+}
+
+// TestRetryRequestsAreAnnounced: with a store that announces operators'
+// retry requests (NOTIFY), a worker whose partitions hold dead letters does
+// not poll for requests while nothing happens (each poll wakes a backend:
+// idle server CPU grew with dead letters present), yet acts on a retry at
+// once — the fallback poll is set to an hour here, so only the
+// announcement can bring it.
+func TestRetryRequestsAreAnnounced(t *testing.T) {
+	e := newEnv(t)
+	const keys = 4
+	var broken atomic.Bool
+	broken.Store(true)
+	sub := worker.NewSubscription("announced",
+		worker.Partitions(2),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			if strings.HasPrefix(d.Event.StreamID, "bad-") && broken.Load() {
+				return errors.New("broken")
+			}
+			return applyReadModel(ctx, d.Tx, e.schema, d.Event, ev.Data)
+		}),
+	)
+	store := &listeningStore{countingStore: countingStore{Store: e.cps}, pg: e.cps}
+	cfg := e.config("m")
+	cfg.Checkpoints = store
+	cfg.LeaseTTL = time.Second
+	cfg.RetryPollInterval = 10 * time.Millisecond
+	cfg.RetryFallbackInterval = time.Hour
+	startWorker(t, cfg, sub)
+	ctx := pgtest.Context(t, time.Minute)
+	for i := range keys {
+		ev, _ := eventlog.NewEvent("Amount", amount{N: 1})
+		if _, err := e.log.Append(ctx, fmt.Sprintf("bad-%d", i), eventlog.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "every bad key dead-lettered", func() bool {
+		n, _ := e.cps.CountDeadLetters(ctx, "announced")
+		return n == keys
+	})
+	// Three membership rounds with dead letters held and nothing to retry.
+	polls, beats := store.polls.Load(), store.heartbeats.Load()
+	waitFor(t, 10*time.Second, "three membership rounds", func() bool { return store.heartbeats.Load() >= beats+3 })
+	if n := store.polls.Load() - polls; n > 0 {
+		t.Fatalf("%d retry polls while idle with dead letters (RetryPollInterval 10ms): want none", n)
+	}
+
+	broken.Store(false)
+	admin := worker.DeadLetterAdmin{Store: e.cps}
+	dls, err := e.cps.DeadLetters(ctx, checkpoint.DeadLetterQuery{Subscription: "announced", Key: "bad-2"})
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters of bad-2: %v, %v", dls, err)
+	}
+	if err := admin.Retry(ctx, "announced", dls[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "bad-2 retried on the announcement", func() bool {
+		return e.readModel(t)["bad-2"].LastVersion == 1
+	})
+}

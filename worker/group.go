@@ -21,7 +21,10 @@ type group struct {
 	mu      sync.Mutex
 	parts   map[int]*partition
 	changed chan struct{} // wakes the reader when parts change
-	kick    chan struct{} // wakes the membership loop early (a partition was fenced)
+	// retryWake wakes the retry poll: an operator's request was announced
+	// (checkpoint.RetryListener).
+	retryWake chan struct{}
+	kick      chan struct{} // wakes the membership loop early (a partition was fenced)
 
 	deadLetters atomic.Int64 // last known count, for the cap
 	countedAt   atomic.Int64 // when it was last counted (UnixNano), see countDeadLetters
@@ -36,6 +39,8 @@ func newGroup(w *Worker, s subscription) *group {
 		parts:   make(map[int]*partition),
 		changed: make(chan struct{}, 1),
 		kick:    make(chan struct{}, 1),
+
+		retryWake: make(chan struct{}, 1),
 	}
 }
 
@@ -339,19 +344,28 @@ func (g *group) countDeadLetters(ctx context.Context) {
 	}
 }
 
-// retryPollLoop looks for operators' retry requests every
-// RetryPollInterval while a partition of this process has blocked keys, and
-// hands each owned partition its keys. It reads pending requests only
-// (checkpoint.Store.RetryRequests), one query per subscription: its cost
-// does not grow with the dead letters waiting, nor with the partitions.
+// retryPollLoop looks for operators' retry requests while a partition of
+// this process has blocked keys, and hands each owned partition its keys.
+// It reads pending requests only (checkpoint.Store.RetryRequests), one
+// query per subscription: its cost does not grow with the dead letters
+// waiting, nor with the partitions. With a store that announces requests
+// (checkpoint.RetryListener) it polls when one is announced and otherwise
+// only every RetryFallbackInterval: an idle server is not woken every
+// second per subscription for nothing. Without one it polls every
+// RetryPollInterval.
 func (g *group) retryPollLoop(ctx context.Context) {
-	tick := time.NewTicker(g.w.cfg.RetryPollInterval)
+	every := g.w.cfg.RetryPollInterval
+	if g.w.retryPush {
+		every = max(every, g.w.cfg.RetryFallbackInterval)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-g.retryWake:
 		}
 		parts := g.ownedPartitions()
 		if !slices.ContainsFunc(parts, func(p *partition) bool { return p.blockedCount.Load() > 0 }) {
@@ -369,5 +383,13 @@ func (g *group) retryPollLoop(ctx context.Context) {
 				p.request(keys)
 			}
 		}
+	}
+}
+
+// wakeRetryPoll makes the retry poll run now.
+func (g *group) wakeRetryPoll() {
+	select {
+	case g.retryWake <- struct{}{}:
+	default:
 	}
 }

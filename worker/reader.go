@@ -106,9 +106,13 @@ const markRetryWait = 25 * time.Millisecond
 // (back-pressure) unless they stop. It reports whether a mark alone was
 // not handed over because a partition's buffer was full.
 func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog.Batch) (markDropped bool) {
-	byPart := make(map[int]*partition, len(parts))
-	for _, p := range parts {
+	// Partitions by number, and each one's events: slices, not maps, as
+	// this runs for every event of a catch-up.
+	byPart := make([]*partition, g.sub.Partitions)
+	slot := make([]int, g.sub.Partitions) // index into out, per partition number
+	for i, p := range parts {
 		byPart[p.lease.Partition] = p
+		slot[p.lease.Partition] = i
 	}
 	// Two passes, so that each partition's slice is allocated once at its
 	// size: growing them event by event showed in catch-up profiles.
@@ -117,7 +121,7 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 		key string
 	}
 	route := make([]routed, len(batch.Events))
-	counts := make(map[*partition]int, len(parts))
+	counts := make([]int, len(parts))
 	for i := range batch.Events {
 		e := &batch.Events[i]
 		// Keys are stored with dead letters: one PostgreSQL could not store
@@ -128,22 +132,25 @@ func (g *group) dispatch(ctx context.Context, parts []*partition, batch eventlog
 			continue // not ours, or already handed over before a rewind
 		}
 		route[i] = routed{p, key}
-		counts[p]++
+		counts[slot[p.lease.Partition]]++
 	}
-	out := make(map[*partition][]delivery, len(counts))
-	for p, n := range counts {
-		out[p] = make([]delivery, 0, n)
+	out := make([][]delivery, len(parts))
+	for i, n := range counts {
+		if n > 0 {
+			out[i] = make([]delivery, 0, n)
+		}
 	}
 	for i, r := range route {
 		if r.p != nil {
-			out[r.p] = append(out[r.p], delivery{event: batch.Events[i], key: r.key})
+			j := slot[r.p.lease.Partition]
+			out[j] = append(out[j], delivery{event: batch.Events[i], key: r.key})
 		}
 	}
-	for _, p := range parts {
+	for i, p := range parts {
 		if p.closed {
 			continue
 		}
-		msg := message{events: out[p], more: !batch.CaughtUp}
+		msg := message{events: out[i], more: !batch.CaughtUp}
 		if batch.CaughtUp || len(msg.events) == 0 {
 			// Everything up to the batch's end has been seen: let the
 			// partition's checkpoint follow even without events.

@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/causewayhq/causeway/checkpoint"
 )
 
 // Worker runs subscriptions until its context ends.
 type Worker struct {
 	cfg    Config
 	groups []*group
+	// retryPush: the lease store announces operators' retry requests
+	// (checkpoint.RetryListener), so the groups' retry polls are a fallback.
+	retryPush bool
 }
 
 // New validates the configuration and subscriptions. It does no I/O.
@@ -21,6 +26,7 @@ func New(cfg Config, subs ...Subscription) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg}
+	_, w.retryPush = cfg.Leases.(checkpoint.RetryListener)
 	seen := map[string]bool{}
 	for _, sub := range subs {
 		if err := sub.Err(); err != nil {
@@ -51,6 +57,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("worker: no subscriptions")
 	}
 	var wg sync.WaitGroup
+	if l, ok := w.cfg.Leases.(checkpoint.RetryListener); ok {
+		// One LISTEN connection for all the subscriptions of the process.
+		listenCtx, stop := context.WithCancel(context.Background())
+		listened := make(chan struct{})
+		go func() {
+			defer close(listened)
+			l.ListenRetries(listenCtx, w.wakeRetryPolls)
+		}()
+		defer func() {
+			stop()
+			<-listened
+		}()
+	}
 	for _, g := range w.groups {
 		wg.Add(1)
 		go func() {
@@ -60,6 +79,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// wakeRetryPolls wakes the retry poll of subscription sub, or of every
+// subscription for "".
+func (w *Worker) wakeRetryPolls(sub string) {
+	for _, g := range w.groups {
+		if sub == "" || g.sub.Name == sub {
+			g.wakeRetryPoll()
+		}
+	}
 }
 
 // LocalStatus reports what this process is doing, subscription by

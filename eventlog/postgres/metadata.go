@@ -13,19 +13,21 @@ import (
 // an object of string headers: that shape is parsed by hand, without
 // reflection, as catch-up reads decode it for every event. Anything else
 // (escapes, non-ASCII text, null, other value types) goes to encoding/json,
-// which also reports malformed input; the results are the same.
-func decodeMetadata(b []byte, m *eventlog.Metadata) error {
-	if parseMetadata(b, m) {
+// which also reports malformed input; the results are the same. The fast
+// path's strings are substrings of s: they keep s alive, no copies made (the
+// reader gives each event's text one allocation, see rowDecoder).
+func decodeMetadata(s string, m *eventlog.Metadata) error {
+	if parseMetadata(s, m) {
 		return nil
 	}
 	*m = eventlog.Metadata{}
-	return json.Unmarshal(b, m)
+	return json.Unmarshal([]byte(s), m)
 }
 
 // parseMetadata is the fast path of decodeMetadata; it reports false when
 // the input is not of the plain shape (m is then to be discarded).
-func parseMetadata(b []byte, m *eventlog.Metadata) bool {
-	p := metaParser{b: b}
+func parseMetadata(s string, m *eventlog.Metadata) bool {
+	p := metaParser{b: s}
 	if !p.object(func(key string) bool {
 		if key == "headers" {
 			if p.peek() != '{' {
@@ -72,7 +74,7 @@ func parseMetadata(b []byte, m *eventlog.Metadata) bool {
 var metadataKeys = []string{"correlation_id", "causation_id", "traceparent", "tracestate", "headers"}
 
 type metaParser struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -137,7 +139,7 @@ func (p *metaParser) str() (string, bool) {
 		switch c := p.b[j]; {
 		case c == '"':
 			p.i = j + 1
-			return string(p.b[start:j]), true
+			return p.b[start:j], true
 		case c == '\\' || c < 0x20 || c >= 0x80:
 			return "", false
 		}

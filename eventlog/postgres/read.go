@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/causewayhq/causeway/eventlog"
@@ -87,27 +85,34 @@ func (s *Store) readBatch(ctx context.Context, db dbtx, after eventlog.Position,
 	defer rows.Close()
 	var (
 		batch   eventlog.Batch
-		lastTx  uint64 // the last row below the horizon, filtered or not
-		lastSeq int64  // -1: there is none
+		lastTx  uint64      // a filtered read's last row below the horizon,
+		lastSeq int64  = -1 // filtered out or not; -1: there is none
+		dec     *rowDecoder
 	)
 	batch.Events = make([]eventlog.Event, 0, min(limit, 1024))
 	for rows.Next() {
-		var (
-			txID *uint64
-			e    eventlog.Event
-			scan rawEvent
-		)
-		if err := rows.Scan(&lastTx, &lastSeq, &txID, &scan.seq, &scan.id, &scan.stream, &scan.version, &scan.typ, &scan.data, &scan.meta, &scan.recorded); err != nil {
-			return eventlog.Batch{}, s.wrap("read log", err)
+		vals := rows.RawValues()
+		if dec == nil {
+			off := 0
+			if shape != 0 {
+				// A filtered read's last row columns come first, the
+				// same on every row.
+				off = 2
+				if err := rows.Scan(&lastTx, &lastSeq, nil, nil, nil, nil, nil, nil, nil, nil, nil); err != nil {
+					return eventlog.Batch{}, s.wrap("read log", err)
+				}
+			}
+			if dec, err = newRowDecoder(rows, off); err != nil {
+				return eventlog.Batch{}, s.wrap("read log", err)
+			}
 		}
-		if txID == nil { // no qualifying event: only the last row came back
+		if dec.isNull(vals) { // no qualifying event: only the last row came back
 			continue
 		}
-		scan.tx = *txID
-		if err := scan.into(&e); err != nil {
+		batch.Events = append(batch.Events, eventlog.Event{})
+		if err := dec.decode(vals, &batch.Events[len(batch.Events)-1]); err != nil {
 			return eventlog.Batch{}, s.wrap("read log", err)
 		}
-		batch.Events = append(batch.Events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return eventlog.Batch{}, s.wrap("read log", err)
@@ -163,56 +168,26 @@ func (s *Store) CountBetween(ctx context.Context, from, to eventlog.Position, fi
 	return n, nil
 }
 
-// rawEvent holds one scanned row before conversion.
-type rawEvent struct {
-	tx       uint64
-	seq      int64
-	id       [16]byte
-	stream   string
-	version  int64
-	typ      string
-	data     []byte
-	meta     []byte
-	recorded time.Time
-}
-
-var emptyObject = []byte("{}")
-
-func (r *rawEvent) into(e *eventlog.Event) error {
-	*e = eventlog.Event{
-		ID:         uuid.UUID(r.id),
-		StreamID:   r.stream,
-		Version:    r.version,
-		Type:       r.typ,
-		Data:       r.data,
-		RecordedAt: r.recorded,
-		Position:   eventlog.Position{TxID: r.tx, Seq: r.seq},
-	}
-	if len(r.meta) > 0 && string(r.meta) != string(emptyObject) {
-		if err := decodeMetadata(r.meta, &e.Metadata); err != nil {
-			return fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
-		}
-	}
-	return nil
-}
-
 func (s *Store) query(ctx context.Context, db dbtx, sql string, args ...any) ([]eventlog.Event, error) {
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []eventlog.Event
+	var (
+		out []eventlog.Event
+		dec *rowDecoder
+	)
 	for rows.Next() {
-		var r rawEvent
-		if err := rows.Scan(&r.tx, &r.seq, &r.id, &r.stream, &r.version, &r.typ, &r.data, &r.meta, &r.recorded); err != nil {
+		if dec == nil {
+			if dec, err = newRowDecoder(rows, 0); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, eventlog.Event{})
+		if err := dec.decode(rows.RawValues(), &out[len(out)-1]); err != nil {
 			return nil, err
 		}
-		var e eventlog.Event
-		if err := r.into(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
 	}
 	return out, rows.Err()
 }

@@ -206,6 +206,10 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	}
 	time.Sleep(min(2*time.Second, idleWindow(opts)))
 
+	// Diagnostics: the window's statements, when the server loads
+	// pg_stat_statements (reset and read outside the window).
+	stats := &statementStats{env: env}
+	statsOn := stats.reset(ctx)
 	c0 := benchcpu.Take(env.Postmaster)
 	s0, bg0 := serverCPUFine(env.Postmaster)
 	procs0 := serverProcs(env.Postmaster)
@@ -221,6 +225,9 @@ func (a *deadLetterArm) run(ctx context.Context, env *Env, fx *Fixture, cps *che
 	s1, bg1 := serverCPUFine(env.Postmaster)
 	procs1 := serverProcs(env.Postmaster)
 	live := liveCPU(procs0, procs1)
+	if statsOn {
+		stats.log(ctx, a.name+" idle window", 1)
+	}
 	env.Logger.Info("bench: idle window", "subscription", a.name, "busiest_server_processes", busiest(procs0, procs1, 4),
 		"server_tree", (s1 - s0).Round(10*time.Microsecond), "server_live", live.Round(10*time.Microsecond))
 	var background time.Duration
@@ -315,7 +322,7 @@ func (a *deadLetterArm) result(opts Options, retried int) Result {
 		return fmt.Sprint(out)
 	}
 	notes := fmt.Sprintf("subscription with %d dead letters (dead, awaiting an operator; keys other than the appended streams), "+
-		"%d partitions, Transactional no-op handler, RetryPollInterval default; per repetition a fresh worker, "+
+		"%d partitions, Transactional no-op handler, RetryPollInterval and RetryFallbackInterval default (retry requests announced by NOTIFY); per repetition a fresh worker, "+
 		"idle window %v (server CPU: its processes alive at the end of the window, from /proc/PID/schedstat, %% of one core by repetition: %s; client: %s), then %d single-event appends at %.0f/s over %d streams "+
 		"(append->handler p99 ms by repetition: %s); medians of %d repetitions, arms alternating; other processes %% of one core by repetition: %s; %d cores",
 		a.dead, opts.Partitions, idleWindow(opts), list(a.idleCPU), list(a.idleClient), deadLetterLatency, opts.Rate, deadLetterStreams,
