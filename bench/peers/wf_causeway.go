@@ -21,8 +21,8 @@ import (
 
 // causewayEngine runs the workflow as a Causeway saga, wired the way
 // runtime.Run wires an App's sagas (a worker running saga.Subscription
-// whose commits wake a saga.Executor; leases on a small pool of their
-// own), so that the executor's Transition hook — which runtime.Run keeps
+// that hands the instances it starts to a saga.Executor of the same
+// process, saga.HandOff; leases on a small pool of their own), so that the executor's Transition hook — which runtime.Run keeps
 // for its metrics — tells when each saga completed.
 type causewayEngine struct {
 	env     *Env
@@ -107,7 +107,7 @@ func (e *causewayEngine) open(ctx context.Context, opts Options, insert bool, do
 	if err != nil {
 		return err
 	}
-	sub, err := saga.Subscription(sagas, def)
+	sub, err := saga.Subscription(sagas, def, saga.HandOff(x))
 	if err != nil {
 		return err
 	}
@@ -119,12 +119,7 @@ func (e *causewayEngine) open(ctx context.Context, opts Options, insert bool, do
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(worker.Config{Log: e.store, Checkpoints: cps, Leases: leases, Logger: quiet,
-		Hooks: worker.Hooks{Committed: func(_ string, _ int, _ eventlog.Position, n int) {
-			if n > 0 {
-				x.Wake()
-			}
-		}}}, sub)
+	w, err := worker.New(worker.Config{Log: e.store, Checkpoints: cps, Leases: leases, Logger: quiet}, sub)
 	if err != nil {
 		return err
 	}
