@@ -16,6 +16,7 @@ import (
 	"github.com/causewayhq/causeway/projection"
 	"github.com/causewayhq/causeway/runtime/migrate"
 	"github.com/causewayhq/causeway/runtime/telemetry"
+	"github.com/causewayhq/causeway/saga"
 )
 
 // Config is the process configuration: flags override environment
@@ -35,7 +36,7 @@ type Config struct {
 	ReadyMaxLag     int64         // CAUSEWAY_READY_MAX_LAG events (default 10000)
 	ReadyMaxHorizon time.Duration // CAUSEWAY_READY_MAX_HORIZON age (default 1m)
 	// Concurrency of the saga executor.
-	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default 16)
+	SagaConcurrency int // CAUSEWAY_SAGA_CONCURRENCY (default saga.DefaultConcurrency, 64)
 	// Blue/green rebuilds of versioned projections: how far behind the head
 	// a new build may still be when readers are switched to it, and how
 	// long a replaced build is kept before it is dropped.
@@ -107,7 +108,7 @@ func ConfigFromEnv() (Config, error) {
 		CommandTimeout:  DefaultCommandTimeout,
 		ReadyMaxLag:     10_000,
 		ReadyMaxHorizon: time.Minute,
-		SagaConcurrency: 16,
+		SagaConcurrency: saga.DefaultConcurrency,
 		RebuildMaxLag:   projection.DefaultSwapMaxLag,
 		RebuildGrace:    projection.DefaultBuildGrace,
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/causewayhq/causeway/eventlog/postgres"
+	"github.com/causewayhq/causeway/saga"
 	"github.com/causewayhq/causeway/worker"
 )
 
@@ -145,7 +146,7 @@ func Defaults(scenario string) Options {
 	case ScenarioQueue:
 		o.Events, o.Concurrency, o.BatchSize, o.Rate, o.Warmup = 20_000, 16, 16, 500, 500
 	case ScenarioSaga:
-		o.Events, o.BatchSize, o.Partitions, o.Concurrency, o.Rate, o.Warmup = 5_000, worker.DefaultBatchSize, worker.DefaultPartitions, 16, 200, 500
+		o.Events, o.BatchSize, o.Partitions, o.Concurrency, o.Rate, o.Warmup = 5_000, worker.DefaultBatchSize, worker.DefaultPartitions, saga.DefaultConcurrency, 200, 500
 	}
 	return o
 }
