@@ -20,16 +20,16 @@ type queries struct {
 	// in one round trip, one implicit transaction (see appendSetSQL).
 	appendLocks string
 	appendSet   string
-	txIDsOf           string
-	streamFwd         string
-	streamBwd         string
-	batch             [4]string // indexed by filterShape
-	head              string
-	count             [4]string
-	horizon           string
-	notify            string
-	lastWriter        string
-	positionAt        string
+	txIDsOf     string
+	streamFwd   string
+	streamBwd   string
+	batch       [4]string // indexed by filterShape
+	head        string
+	count       [4]string
+	horizon     string
+	notify      string
+	lastWriter  string
+	positionAt  string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -75,7 +75,7 @@ const eventColumns = `e.tx_id, e.position, e.event_id, e.stream_id, e.version, e
 func newQueries(schema string) queries {
 	t := pgx.Identifier{schema}.Sanitize()
 	q := queries{
-		append:      `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
+		append: `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
 		appendNotify: `SELECT r.o_code, r.o_version, r.o_positions, r.o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8) r,
 			pg_notify($9, '') n`,
 		txIDsOf: `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
