@@ -109,6 +109,45 @@ func TestAppendBatchMixedResults(t *testing.T) {
 	}
 }
 
+// TestAppendBatchMixedResultsNoIDs: the same without caller-given ids
+// (the batch's statement then has no id lookup).
+func TestAppendBatchMixedResultsNoIDs(t *testing.T) {
+	s, _ := newStore(t, postgres.Config{DisableGroupCommit: true})
+	ctx := testCtx(t)
+	for _, stream := range []string{"order-b", "order-c"} {
+		if _, err := s.Append(ctx, stream, eventlog.NoStream, ev(t, "OrderPlaced")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := func() []eventlog.EventData { return []eventlog.EventData{ev(t, "OrderPlaced")} }
+	res, errs, err := s.AppendBatchForTest(ctx, []postgres.BatchAppend{
+		{Stream: "order-a", Expected: eventlog.NoStream, Events: []eventlog.EventData{ev(t, "A"), ev(t, "B")}},
+		{Stream: "order-b", Expected: eventlog.NoStream, Events: one()},
+		{Stream: "order-c", Expected: eventlog.Exactly(1), Events: one()},
+		{Stream: "order-d", Expected: eventlog.StreamExists, Events: one()},
+		{Stream: "order-e", Expected: eventlog.Any, Events: one()},
+	})
+	if err != nil {
+		t.Fatalf("the batch failed as a whole: %v", err)
+	}
+	want := []struct {
+		version  int64 // NextExpectedVersion, or the conflict's Actual
+		conflict bool
+	}{{2, false}, {1, true}, {2, false}, {0, true}, {1, false}}
+	for i, w := range want {
+		var vc *eventlog.VersionConflictError
+		switch {
+		case w.conflict && (!errors.As(errs[i], &vc) || vc.Actual != w.version):
+			t.Fatalf("append %d: %+v, %v; want a version conflict at %d", i, res[i], errs[i], w.version)
+		case !w.conflict && (errs[i] != nil || res[i].NextExpectedVersion != w.version || res[i].Positions[0].TxID != res[0].Positions[0].TxID):
+			t.Fatalf("append %d: %+v, %v; want version %d in the batch's transaction", i, res[i], errs[i], w.version)
+		}
+	}
+	if len(res[0].Positions) != 2 || !res[0].Positions[0].Before(res[0].Positions[1]) {
+		t.Fatalf("two events appended at %v", res[0].Positions)
+	}
+}
+
 // TestAppendBatchReadsAfterTheLocks: a batch that waits for a stream's
 // lock reads the version its holder committed meanwhile, so it appends
 // after it instead of failing as a whole (the lock is a statement of its

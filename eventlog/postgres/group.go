@@ -166,9 +166,16 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		types = append(types, a.types...)
 		data, meta = append(data, a.data...), append(meta, a.meta...)
 	}
+	set := s.sql.appendSetNoIDs
+	for _, c := range check {
+		if c {
+			set = s.sql.appendSet
+			break
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue(s.sql.appendLocks, locks)
-	b.Queue(s.sql.appendSet, streams, expected, check, counts, offsets, apps, ids, types, data, meta)
+	b.Queue(set, streams, expected, check, counts, offsets, apps, ids, types, data, meta)
 	notify := s.carryNotify()
 	if notify {
 		// Its own statement in the same transaction: sent at the commit,

@@ -18,18 +18,19 @@ type queries struct {
 	appendNotify string
 	// appendLocks and appendSet are the group commit's batch: sent together
 	// in one round trip, one implicit transaction (see appendSetSQL).
-	appendLocks string
-	appendSet   string
-	txIDsOf     string
-	streamFwd   string
-	streamBwd   string
-	batch       [4]string // indexed by filterShape
-	head        string
-	count       [4]string
-	horizon     string
-	notify      string
-	lastWriter  string
-	positionAt  string
+	appendLocks    string
+	appendSet      string
+	appendSetNoIDs string
+	txIDsOf        string
+	streamFwd      string
+	streamBwd      string
+	batch          [4]string // indexed by filterShape
+	head           string
+	count          [4]string
+	horizon        string
+	notify         string
+	lastWriter     string
+	positionAt     string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -90,7 +91,7 @@ func newQueries(schema string) queries {
 		notify:  `SELECT pg_notify($1, '')`,
 	}
 	q.positionAt = positionAtSQL(t)
-	q.appendLocks, q.appendSet = appendSetSQL(t)
+	q.appendLocks, q.appendSet, q.appendSetNoIDs = appendSetSQL(t)
 	for shape := 0; shape < 4; shape++ {
 		// One statement, one snapshot: the matching events after the cursor
 		// below the horizon and, for a filtered read, the last row of any
