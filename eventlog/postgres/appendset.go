@@ -1,6 +1,6 @@
 package postgres
 
-// appendSetSQL returns the group commit's two statements (t: the quoted
+// appendSetSQL returns the group commit's statements (t: the quoted
 // schema). The group sends them in one pgx.Batch: one round trip, one Sync,
 // so PostgreSQL runs them as one implicit transaction and a failure of
 // either rolls back both.
