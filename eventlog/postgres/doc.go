@@ -10,6 +10,14 @@
 // compares that id with the stream's last writer's and refuses the append with
 // eventlog.ErrAppendOrderConflict if it is smaller.
 //
+// Concurrent Appends share transactions (group commit, group.go): a batch
+// is two plain SQL statements sent in one round trip as one implicit
+// transaction (appendset.go), one that takes every stream's lock in key
+// order and one, started after it, that reads the streams' versions,
+// checks each append on its own and inserts the accepted ones' events. The
+// PL/pgSQL append_events_batch of earlier releases stays in the schema for
+// older binaries but is no longer called.
+//
 // Reads of the global log return only rows whose tx_id is below
 // pg_snapshot_xmin(pg_current_snapshot()), keyset-paginated on
 // (tx_id, position), so a reader never passes a transaction that has not

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/causewayhq/causeway/eventlog"
@@ -22,9 +23,10 @@ import (
 // while one runs queue, and a second transaction starts beside it only once
 // groupMinBatch of them wait (up to inFlight in all); a transaction done
 // takes every queued append (up to maxEvents events, one per stream) in one
-// call of append_events_batch: one round trip, one commit.
+// transaction of two statements sent together (appendSetSQL): one round
+// trip, one commit.
 //
-// What each append promises is kept. The batch function checks every append
+// What each append promises is kept. The batch statement checks every append
 // on its own (ids, expected version) and reports each result separately, so
 // one refused append does not refuse the others. If the batch statement as a
 // whole fails (a constraint raced by another writer, a lost connection),
@@ -132,9 +134,9 @@ type groupOutcome struct {
 	err error
 }
 
-// appendBatch runs the batch's appends in one call of append_events_batch
-// (one transaction) and returns each one's outcome, in order. An error
-// means the statement failed as a whole.
+// appendBatch runs the batch's appends in one transaction, one round trip
+// (appendLocks and appendSet, see appendSetSQL) and returns each one's
+// outcome, in order. An error means the batch failed as a whole.
 func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutcome, error) {
 	n, events := len(batch), 0
 	for _, r := range batch {
@@ -146,6 +148,8 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		locks    = make([]int64, n)
 		check    = make([]bool, n)
 		counts   = make([]int32, n)
+		offsets  = make([]int32, n)
+		apps     = make([]int32, 0, events)
 		ids      = make([][16]byte, 0, events)
 		types    = make([]string, 0, events)
 		data     = make([]json.RawMessage, 0, events)
@@ -153,17 +157,32 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 	)
 	for i, r := range batch {
 		a := r.Req
-		streams[i], expected[i], locks[i], check[i], counts[i] = a.stream, int64(a.expected), a.lock, a.callerIDs, int32(len(a.ids))
+		streams[i], expected[i], locks[i], check[i] = a.stream, int64(a.expected), a.lock, a.callerIDs
+		counts[i], offsets[i] = int32(len(a.ids)), int32(len(ids))
+		for range a.ids {
+			apps = append(apps, int32(i+1))
+		}
 		ids = append(ids, a.rawIDs...)
 		types = append(types, a.types...)
 		data, meta = append(data, a.data...), append(meta, a.meta...)
 	}
-	sql, args := s.sql.appendBatch, []any{streams, expected, locks, check, counts, ids, types, data, meta}
+	set := s.sql.appendSetNoIDs
+	for _, c := range check {
+		if c {
+			set = s.sql.appendSet
+			break
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.sql.appendLocks, locks)
+	b.Queue(set, streams, expected, check, counts, offsets, apps, ids, types, data, meta)
 	notify := s.carryNotify()
 	if notify {
-		sql, args = s.sql.appendBatchNotify, append(args, s.channel)
+		// Its own statement in the same transaction: sent at the commit,
+		// never if the batch fails.
+		b.Queue(s.sql.notify, s.channel)
 	}
-	outs, err := s.runAppendBatch(ctx, batch, sql, args)
+	outs, err := s.runAppendBatch(ctx, batch, b)
 	if notify {
 		s.carried(err == nil)
 		if err == nil {
@@ -175,11 +194,22 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 	return outs, err
 }
 
-// runAppendBatch runs appendBatch's statement and reads each append's
+// runAppendBatch sends appendBatch's statements and reads each append's
 // outcome.
-func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, sql string, args []any) ([]groupOutcome, error) {
+func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, b *pgx.Batch) (outs []groupOutcome, err error) {
 	n := len(batch)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	br := s.pool.SendBatch(ctx, b)
+	defer func() {
+		// Only at the end of the batch (its Sync) does it commit: a failure
+		// of the commit shows here.
+		if cerr := br.Close(); err == nil && cerr != nil {
+			outs, err = nil, cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +234,10 @@ func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, sql strin
 		res, err := s.appendResult(ctx, s.pool, a, code, version, positions, txID)
 		got[idx-1] = &groupOutcome{res, err}
 	}
-	// Only now is the batch committed: a failure of the commit shows here.
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	outs := make([]groupOutcome, n)
+	outs = make([]groupOutcome, n)
 	for i, o := range got {
 		if o == nil {
 			return nil, fmt.Errorf("eventlog/postgres: append batch: no result for append %d of %d", i+1, n)

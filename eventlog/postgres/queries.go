@@ -11,23 +11,26 @@ import (
 
 // queries holds the store's SQL with the schema substituted once.
 type queries struct {
-	append      string
-	appendBatch string
-	// appendNotify and appendBatchNotify are append and appendBatch with a
-	// pg_notify($9 or $10, '') in the same statement: the notification is
-	// sent when the append commits, never if it does not (see notifier).
-	appendNotify      string
-	appendBatchNotify string
-	txIDsOf           string
-	streamFwd         string
-	streamBwd         string
-	batch             [4]string // indexed by filterShape
-	head              string
-	count             [4]string
-	horizon           string
-	notify            string
-	lastWriter        string
-	positionAt        string
+	append string
+	// appendNotify is append with a pg_notify($9, '') in the same
+	// statement: the notification is sent when the append commits, never
+	// if it does not (see notifier).
+	appendNotify string
+	// appendLocks and appendSet are the group commit's batch: sent together
+	// in one round trip, one implicit transaction (see appendSetSQL).
+	appendLocks    string
+	appendSet      string
+	appendSetNoIDs string
+	txIDsOf        string
+	streamFwd      string
+	streamBwd      string
+	batch          [4]string // indexed by filterShape
+	head           string
+	count          [4]string
+	horizon        string
+	notify         string
+	lastWriter     string
+	positionAt     string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -73,12 +76,9 @@ const eventColumns = `e.tx_id, e.position, e.event_id, e.stream_id, e.version, e
 func newQueries(schema string) queries {
 	t := pgx.Identifier{schema}.Sanitize()
 	q := queries{
-		append:      `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
-		appendBatch: `SELECT o_index, o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		append: `SELECT o_code, o_version, o_positions, o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8)`,
 		appendNotify: `SELECT r.o_code, r.o_version, r.o_positions, r.o_tx FROM ` + t + `.append_events($1, $2, $3, $4, $5, $6, $7, $8) r,
 			pg_notify($9, '') n`,
-		appendBatchNotify: `SELECT r.o_index, r.o_code, r.o_version, r.o_positions, r.o_tx FROM ` + t + `.append_events_batch($1, $2, $3, $4, $5, $6, $7, $8, $9) r,
-			pg_notify($10, '') n`,
 		txIDsOf: `SELECT position, tx_id FROM ` + t + `.events WHERE position = ANY ($1)`,
 		streamFwd: `SELECT ` + eventColumns + ` FROM ` + t + `.events e
 			WHERE e.stream_id = $1 AND e.version >= $2 ORDER BY e.version LIMIT $3`,
@@ -91,6 +91,7 @@ func newQueries(schema string) queries {
 		notify:  `SELECT pg_notify($1, '')`,
 	}
 	q.positionAt = positionAtSQL(t)
+	q.appendLocks, q.appendSet, q.appendSetNoIDs = appendSetSQL(t)
 	for shape := 0; shape < 4; shape++ {
 		// One statement, one snapshot: the matching events after the cursor
 		// below the horizon and, for a filtered read, the last row of any
