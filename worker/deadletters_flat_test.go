@@ -46,17 +46,7 @@ func TestDeadLettersAreNotRereadWhileIdle(t *testing.T) {
 	e := newEnv(t)
 	const keys = 16
 	var broken atomic.Bool
-	broken.Store(true)
-	sub := worker.NewSubscription("flat",
-		worker.Partitions(4),
-		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
-		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
-			if strings.HasPrefix(d.Event.StreamID, "bad-") && broken.Load() {
-				return errors.New("broken")
-			}
-			return applyReadModel(ctx, d.Tx, e.schema, d.Event, ev.Data)
-		}),
-	)
+	sub := badKeysSubscription(e, "flat", 4, &broken)
 	store := &countingStore{Store: e.cps}
 	cfg := e.config("m")
 	cfg.Checkpoints = store
@@ -141,17 +131,7 @@ func TestRetryRequestsAreAnnounced(t *testing.T) {
 	e := newEnv(t)
 	const keys = 4
 	var broken atomic.Bool
-	broken.Store(true)
-	sub := worker.NewSubscription("announced",
-		worker.Partitions(2),
-		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
-		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
-			if strings.HasPrefix(d.Event.StreamID, "bad-") && broken.Load() {
-				return errors.New("broken")
-			}
-			return applyReadModel(ctx, d.Tx, e.schema, d.Event, ev.Data)
-		}),
-	)
+	sub := badKeysSubscription(e, "announced", 2, &broken)
 	store := &listeningStore{countingStore: countingStore{Store: e.cps}, pg: e.cps}
 	cfg := e.config("m")
 	cfg.Checkpoints = store
@@ -189,4 +169,21 @@ func TestRetryRequestsAreAnnounced(t *testing.T) {
 	waitFor(t, 10*time.Second, "bad-2 retried on the announcement", func() bool {
 		return e.readModel(t)["bad-2"].LastVersion == 1
 	})
+}
+
+// badKeysSubscription is a subscription of partitions whose handler fails
+// every event of a "bad-" stream while broken is set (set here), dead-
+// lettering it at once, and applies the others to the read model.
+func badKeysSubscription(e *env, name string, partitions int, broken *atomic.Bool) worker.Subscription {
+	broken.Store(true)
+	return worker.NewSubscription(name,
+		worker.Partitions(partitions),
+		worker.Retry(worker.RetryPolicy{MaxAttempts: 1}),
+		worker.On(func(ctx context.Context, d *worker.Delivery, ev eventlog.Envelope[amount]) error {
+			if strings.HasPrefix(d.Event.StreamID, "bad-") && broken.Load() {
+				return errors.New("broken")
+			}
+			return applyReadModel(ctx, d.Tx, e.schema, d.Event, ev.Data)
+		}),
+	)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -182,20 +181,8 @@ func TestAppendBatchReadsAfterTheLocks(t *testing.T) {
 		done <- outcome{res, errs, err}
 	}()
 	// Commit only once the batch waits for the holder.
-	for {
-		var n int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`, holder).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the batch never waited for the lock holder")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForBackend(t, pool, "the batch never waited for the lock holder",
+		`SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`, holder)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

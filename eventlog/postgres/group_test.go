@@ -216,19 +216,25 @@ func streamVersion(ctx context.Context, s *postgres.Store, stream string) (int64
 // PostgreSQL, i.e. it holds the store's one append slot.
 func waitSleeping(t *testing.T, s *postgres.Store) {
 	t.Helper()
+	waitForBackend(t, s.Pool(), "the Slow append never started", `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event = 'PgSleep' AND query LIKE '%' || $1 || '%append_events%'`, s.Schema())
+}
+
+// waitForBackend polls count (a query of pg_stat_activity returning a
+// count) until it is above zero; what says what never happened.
+func waitForBackend(t *testing.T, pool *pgxpool.Pool, what, count string, args ...any) {
+	t.Helper()
 	ctx := testCtx(t)
 	for {
 		var n int
-		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event = 'PgSleep' AND query LIKE '%' || $1 || '%append_events%'`, s.Schema()).Scan(&n)
-		if err != nil {
+		if err := pool.QueryRow(ctx, count, args...).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
 			return
 		}
 		if ctx.Err() != nil {
-			t.Fatal("the Slow append never started")
+			t.Fatal(what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
