@@ -68,6 +68,17 @@ func ValidateEventType(t string) error {
 // valid UTF-8, well-formed, and without \u0000 or unpaired UTF-16 surrogate
 // escapes.
 func ValidateJSON(b []byte) error {
+	if jsonOK(b) {
+		return nil
+	}
+	if err := explainJSON(b); err != nil {
+		return err
+	}
+	return fmt.Errorf("not well-formed JSON") // jsonOK and explainJSON agree (FuzzJSONOK)
+}
+
+// explainJSON is ValidateJSON's refusal, one check at a time, or nil.
+func explainJSON(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("empty (use {} or null for no data)")
 	}
@@ -156,7 +167,10 @@ func Prepare(streamID string, events []EventData, maxPayload int, newID func() u
 		maxPayload = DefaultMaxPayload
 	}
 	out := make([]PreparedEvent, len(events))
-	seen := make(map[uuid.UUID]struct{}, len(events))
+	var seen map[uuid.UUID]struct{} // ids of the append, when it has more than one event
+	if len(events) > 1 {
+		seen = make(map[uuid.UUID]struct{}, len(events))
+	}
 	for i, e := range events {
 		bad := func(err error, reason string) error {
 			return &ValidationError{StreamID: streamID, Index: i, Reason: reason, Err: err}
@@ -176,11 +190,8 @@ func Prepare(streamID string, events []EventData, maxPayload int, newID func() u
 		if err := ValidateJSON(e.Data); err != nil {
 			return nil, bad(ErrInvalidData, "data: "+err.Error())
 		}
-		meta, err := json.Marshal(e.Metadata)
+		meta, err := encodeMetadata(&e.Metadata)
 		if err != nil {
-			return nil, bad(ErrInvalidData, "metadata: "+err.Error())
-		}
-		if err := ValidateJSON(meta); err != nil {
 			return nil, bad(ErrInvalidData, "metadata: "+err.Error())
 		}
 		if n := len(e.Data) + len(meta); n > maxPayload {
@@ -189,10 +200,12 @@ func Prepare(streamID string, events []EventData, maxPayload int, newID func() u
 		if e.ID == uuid.Nil {
 			e.ID = newID()
 		}
-		if _, dup := seen[e.ID]; dup {
-			return nil, bad(ErrInvalidData, fmt.Sprintf("event id %s appears twice in one append", e.ID))
+		if seen != nil {
+			if _, dup := seen[e.ID]; dup {
+				return nil, bad(ErrInvalidData, fmt.Sprintf("event id %s appears twice in one append", e.ID))
+			}
+			seen[e.ID] = struct{}{}
 		}
-		seen[e.ID] = struct{}{}
 		out[i] = PreparedEvent{EventData: e, MetadataJSON: meta}
 	}
 	return out, nil

@@ -108,42 +108,71 @@ func TestAppendBatchMixedResults(t *testing.T) {
 	}
 }
 
-// TestAppendBatchMixedResultsNoIDs: the same without caller-given ids
-// (the batch's statement then has no id lookup).
+// TestAppendBatchMixedResultsNoIDs: the same without caller-given ids,
+// through both statements that serve such batches: the lean INSERT (every
+// append short) and appendSet without the id lookup (one append longer
+// than the lean statement takes).
 func TestAppendBatchMixedResultsNoIDs(t *testing.T) {
-	s, _ := newStore(t, postgres.Config{DisableGroupCommit: true})
-	ctx := testCtx(t)
-	for _, stream := range []string{"order-b", "order-c"} {
-		if _, err := s.Append(ctx, stream, eventlog.NoStream, ev(t, "OrderPlaced")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	one := func() []eventlog.EventData { return []eventlog.EventData{ev(t, "OrderPlaced")} }
-	res, errs, err := s.AppendBatchForTest(ctx, []postgres.BatchAppend{
-		{Stream: "order-a", Expected: eventlog.NoStream, Events: []eventlog.EventData{ev(t, "A"), ev(t, "B")}},
-		{Stream: "order-b", Expected: eventlog.NoStream, Events: one()},
-		{Stream: "order-c", Expected: eventlog.Exactly(1), Events: one()},
-		{Stream: "order-d", Expected: eventlog.StreamExists, Events: one()},
-		{Stream: "order-e", Expected: eventlog.Any, Events: one()},
-	})
-	if err != nil {
-		t.Fatalf("the batch failed as a whole: %v", err)
-	}
-	want := []struct {
-		version  int64 // NextExpectedVersion, or the conflict's Actual
-		conflict bool
-	}{{2, false}, {1, true}, {2, false}, {0, true}, {1, false}}
-	for i, w := range want {
-		var vc *eventlog.VersionConflictError
-		switch {
-		case w.conflict && (!errors.As(errs[i], &vc) || vc.Actual != w.version):
-			t.Fatalf("append %d: %+v, %v; want a version conflict at %d", i, res[i], errs[i], w.version)
-		case !w.conflict && (errs[i] != nil || res[i].NextExpectedVersion != w.version || res[i].Positions[0].TxID != res[0].Positions[0].TxID):
-			t.Fatalf("append %d: %+v, %v; want version %d in the batch's transaction", i, res[i], errs[i], w.version)
-		}
-	}
-	if len(res[0].Positions) != 2 || !res[0].Positions[0].Before(res[0].Positions[1]) {
-		t.Fatalf("two events appended at %v", res[0].Positions)
+	for _, long := range []bool{false, true} {
+		t.Run(map[bool]string{false: "lean", true: "set"}[long], func(t *testing.T) {
+			s, _ := newStore(t, postgres.Config{DisableGroupCommit: true})
+			ctx := testCtx(t)
+			for _, stream := range []string{"order-b", "order-c"} {
+				if _, err := s.Append(ctx, stream, eventlog.NoStream, ev(t, "OrderPlaced")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			one := func() []eventlog.EventData { return []eventlog.EventData{ev(t, "OrderPlaced")} }
+			appends := []postgres.BatchAppend{
+				{Stream: "order-a", Expected: eventlog.NoStream, Events: []eventlog.EventData{ev(t, "A"), ev(t, "B")}},
+				{Stream: "order-b", Expected: eventlog.NoStream, Events: one()},
+				{Stream: "order-c", Expected: eventlog.Exactly(1), Events: one()},
+				{Stream: "order-d", Expected: eventlog.StreamExists, Events: one()},
+				{Stream: "order-e", Expected: eventlog.Any, Events: one()},
+			}
+			want := []struct {
+				version  int64 // NextExpectedVersion, or the conflict's Actual
+				conflict bool
+			}{{2, false}, {1, true}, {2, false}, {0, true}, {1, false}}
+			if long {
+				var events []eventlog.EventData
+				for range 17 {
+					events = append(events, ev(t, "Line"))
+				}
+				appends = append(appends, postgres.BatchAppend{Stream: "order-f", Expected: eventlog.Any, Events: events})
+				want = append(want, struct {
+					version  int64
+					conflict bool
+				}{17, false})
+			}
+			res, errs, err := s.AppendBatchForTest(ctx, appends)
+			if err != nil {
+				t.Fatalf("the batch failed as a whole: %v", err)
+			}
+			for i, w := range want {
+				var vc *eventlog.VersionConflictError
+				switch {
+				case w.conflict && (!errors.As(errs[i], &vc) || vc.Actual != w.version):
+					t.Fatalf("append %d: %+v, %v; want a version conflict at %d", i, res[i], errs[i], w.version)
+				case !w.conflict && (errs[i] != nil || res[i].NextExpectedVersion != w.version ||
+					len(res[i].Positions) != len(appends[i].Events) || res[i].Positions[0].TxID != res[0].Positions[0].TxID):
+					t.Fatalf("append %d: %+v, %v; want version %d in the batch's transaction", i, res[i], errs[i], w.version)
+				case !w.conflict && len(res[i].IDs) != len(appends[i].Events):
+					t.Fatalf("append %d: %d ids for %d events", i, len(res[i].IDs), len(appends[i].Events))
+				}
+				for j := 1; !w.conflict && j < len(res[i].Positions); j++ {
+					if !res[i].Positions[j-1].Before(res[i].Positions[j]) {
+						t.Fatalf("append %d: positions %v out of order", i, res[i].Positions)
+					}
+				}
+			}
+			// What was reported is what is stored.
+			for i, w := range want {
+				if v, err := streamVersion(ctx, s, appends[i].Stream); err != nil || !w.conflict && v != w.version {
+					t.Fatalf("%s at version %d (%v), want %d", appends[i].Stream, v, err, w.version)
+				}
+			}
+		})
 	}
 }
 

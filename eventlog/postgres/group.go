@@ -95,7 +95,9 @@ func pickAppends(queue []*groupReq) (batch, left []*groupReq) {
 func (g *group) exec(batch []*groupReq) {
 	ctx, cancel := groupcommit.BatchContext(batch)
 	defer cancel()
-	if len(batch) == 1 {
+	if len(batch) == 1 && !leanBatch(batch) {
+		// The lean statement is cheaper than append_events even for one
+		// append; appendSet is not.
 		r := batch[0]
 		r.Finish(g.s.appendOwn(ctx, r.Req))
 		return
@@ -135,9 +137,56 @@ type groupOutcome struct {
 }
 
 // appendBatch runs the batch's appends in one transaction, one round trip
-// (appendLocks and appendSet, see appendSetSQL) and returns each one's
-// outcome, in order. An error means the batch failed as a whole.
+// (appendLocks, then appendLean or appendSet, see appendlean.go and
+// appendSetSQL) and returns each one's outcome, in order. An error means the
+// batch failed as a whole.
 func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutcome, error) {
+	locks := make([]int64, len(batch))
+	for i, r := range batch {
+		locks[i] = r.Req.lock
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.sql.appendLocks, locks)
+	lean := leanBatch(batch)
+	if lean {
+		s.queueLean(b, batch)
+	} else {
+		s.queueSet(b, batch)
+	}
+	notify := s.carryNotify()
+	if notify {
+		// Its own statement in the same transaction: sent at the commit,
+		// never if the batch fails.
+		b.Queue(s.sql.notify, s.channel)
+	}
+	got, err := s.runAppendBatch(ctx, batch, b, lean)
+	if notify {
+		s.carried(err == nil)
+		if err == nil {
+			for _, r := range batch {
+				r.Req.notified = true
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if lean {
+		return s.leanConflicts(ctx, batch, got), nil
+	}
+	outs := make([]groupOutcome, len(batch))
+	for i, o := range got {
+		if o == nil {
+			return nil, fmt.Errorf("eventlog/postgres: append batch: no result for append %d of %d", i+1, len(batch))
+		}
+		outs[i] = *o
+	}
+	return outs, nil
+}
+
+// queueSet adds appendSet (or its variant without the id lookup) for batch
+// to b.
+func (s *Store) queueSet(b *pgx.Batch, batch []*groupReq) {
 	n, events := len(batch), 0
 	for _, r := range batch {
 		events += len(r.Req.ids)
@@ -145,7 +194,6 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 	var (
 		streams  = make([]string, n)
 		expected = make([]int64, n)
-		locks    = make([]int64, n)
 		check    = make([]bool, n)
 		counts   = make([]int32, n)
 		offsets  = make([]int32, n)
@@ -155,9 +203,10 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		data     = make([]json.RawMessage, 0, events)
 		meta     = make([]json.RawMessage, 0, events)
 	)
+	set := s.sql.appendSetNoIDs
 	for i, r := range batch {
 		a := r.Req
-		streams[i], expected[i], locks[i], check[i] = a.stream, int64(a.expected), a.lock, a.callerIDs
+		streams[i], expected[i], check[i] = a.stream, int64(a.expected), a.callerIDs
 		counts[i], offsets[i] = int32(len(a.ids)), int32(len(ids))
 		for range a.ids {
 			apps = append(apps, int32(i+1))
@@ -165,45 +214,22 @@ func (s *Store) appendBatch(ctx context.Context, batch []*groupReq) ([]groupOutc
 		ids = append(ids, a.rawIDs...)
 		types = append(types, a.types...)
 		data, meta = append(data, a.data...), append(meta, a.meta...)
-	}
-	set := s.sql.appendSetNoIDs
-	for _, c := range check {
-		if c {
+		if a.callerIDs {
 			set = s.sql.appendSet
-			break
 		}
 	}
-	b := &pgx.Batch{}
-	b.Queue(s.sql.appendLocks, locks)
 	b.Queue(set, streams, expected, check, counts, offsets, apps, ids, types, data, meta)
-	notify := s.carryNotify()
-	if notify {
-		// Its own statement in the same transaction: sent at the commit,
-		// never if the batch fails.
-		b.Queue(s.sql.notify, s.channel)
-	}
-	outs, err := s.runAppendBatch(ctx, batch, b)
-	if notify {
-		s.carried(err == nil)
-		if err == nil {
-			for _, r := range batch {
-				r.Req.notified = true
-			}
-		}
-	}
-	return outs, err
 }
 
 // runAppendBatch sends appendBatch's statements and reads each append's
-// outcome.
-func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, b *pgx.Batch) (outs []groupOutcome, err error) {
-	n := len(batch)
+// outcome (lean: nil for an append whose check failed).
+func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, b *pgx.Batch, lean bool) (got []*groupOutcome, err error) {
 	br := s.pool.SendBatch(ctx, b)
 	defer func() {
 		// Only at the end of the batch (its Sync) does it commit: a failure
 		// of the commit shows here.
 		if cerr := br.Close(); err == nil && cerr != nil {
-			outs, err = nil, cerr
+			got, err = nil, cerr
 		}
 	}()
 	if _, err := br.Exec(); err != nil {
@@ -213,6 +239,15 @@ func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, b *pgx.Ba
 	if err != nil {
 		return nil, err
 	}
+	if lean {
+		return readLean(rows, batch)
+	}
+	return s.readSet(ctx, rows, batch)
+}
+
+// readSet reads appendSet's rows, one per append.
+func (s *Store) readSet(ctx context.Context, rows pgx.Rows, batch []*groupReq) ([]*groupOutcome, error) {
+	n := len(batch)
 	got := make([]*groupOutcome, n)
 	for rows.Next() {
 		var (
@@ -237,12 +272,5 @@ func (s *Store) runAppendBatch(ctx context.Context, batch []*groupReq, b *pgx.Ba
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	outs = make([]groupOutcome, n)
-	for i, o := range got {
-		if o == nil {
-			return nil, fmt.Errorf("eventlog/postgres: append batch: no result for append %d of %d", i+1, n)
-		}
-		outs[i] = *o
-	}
-	return outs, nil
+	return got, nil
 }

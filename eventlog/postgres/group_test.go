@@ -217,7 +217,7 @@ func streamVersion(ctx context.Context, s *postgres.Store, stream string) (int64
 func waitSleeping(t *testing.T, s *postgres.Store) {
 	t.Helper()
 	waitForBackend(t, s.Pool(), "the Slow append never started", `SELECT count(*) FROM pg_stat_activity
-		WHERE wait_event = 'PgSleep' AND query LIKE '%' || $1 || '%append_events%'`, s.Schema())
+		WHERE wait_event = 'PgSleep' AND query LIKE '%' || $1 || '%.events%'`, s.Schema())
 }
 
 // waitForBackend polls count (a query of pg_stat_activity returning a

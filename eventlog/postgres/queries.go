@@ -21,16 +21,21 @@ type queries struct {
 	appendLocks    string
 	appendSet      string
 	appendSetNoIDs string
-	txIDsOf        string
-	streamFwd      string
-	streamBwd      string
-	batch          [4]string // indexed by filterShape
-	head           string
-	count          [4]string
-	horizon        string
-	notify         string
-	lastWriter     string
-	positionAt     string
+	// appendLean is the batch statement when no append names its ids
+	// (appendlean.go); appendCurrent reads the versions its refused
+	// appends report.
+	appendLean    string
+	appendCurrent string
+	txIDsOf       string
+	streamFwd     string
+	streamBwd     string
+	batch         [4]string // indexed by filterShape
+	head          string
+	count         [4]string
+	horizon       string
+	notify        string
+	lastWriter    string
+	positionAt    string
 }
 
 // filterShape selects a statement variant per filter, so that every variant
@@ -92,6 +97,7 @@ func newQueries(schema string) queries {
 	}
 	q.positionAt = positionAtSQL(t)
 	q.appendLocks, q.appendSet, q.appendSetNoIDs = appendSetSQL(t)
+	q.appendLean, q.appendCurrent = appendLeanSQL(t), appendCurrentSQL(t)
 	for shape := 0; shape < 4; shape++ {
 		// One statement, one snapshot: the matching events after the cursor
 		// below the horizon and, for a filtered read, the last row of any
