@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/checkpoint"
@@ -150,10 +151,13 @@ func TestRebuildSwitchSurvivesACrashInItsTransaction(t *testing.T) {
 			crashed <- cluster.Crash()
 		default:
 			// The retried switch, inside its transaction: what the first
-			// attempt wrote must not have survived the crash. (The
-			// builds' rows are read from another connection: the
-			// views, which this transaction re-created, would wait.)
-			if s1, s2 := buildState(ctx, b2, 1), buildState(ctx, b2, 2); s1 != projection.BuildLive || s2 != projection.BuildBuilding {
+			// attempt wrote must not have survived the crash. The
+			// builds' committed rows are read on a connection of the
+			// test's own, not the pool's: the pool's may all be held by
+			// sessions waiting for this transaction's locks (a reader of
+			// the re-created views, the build workers' checkpoints), and
+			// a read waiting for one of them would wait forever.
+			if s1, s2 := committedBuildStates(ctx, t, cluster, e.schema); s1 != projection.BuildLive || s2 != projection.BuildBuilding {
 				t.Errorf("retried switch: builds 1 and 2 are %q and %q, want live and building", s1, s2)
 			}
 		}
@@ -221,4 +225,43 @@ func (e *env) deadLetterSummary(ctx context.Context, subs ...string) string {
 		b.WriteString(". ")
 	}
 	return b.String()
+}
+
+// committedBuildStates reads the committed states of builds 1 and 2 of the
+// items projection on a connection of its own.
+func committedBuildStates(ctx context.Context, t *testing.T, cluster *pgembed.Cluster, schema string) (s1, s2 projection.BuildState) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, cluster.URL(""))
+	if err != nil {
+		t.Errorf("read the builds: %v", err)
+		return "", ""
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT build, state FROM `+pgx.Identifier{schema, "projection_builds"}.Sanitize()+`
+		WHERE projection = 'items' AND build IN (1, 2)`)
+	if err != nil {
+		t.Errorf("read the builds: %v", err)
+		return "", ""
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			build int
+			state string
+		)
+		if err := rows.Scan(&build, &state); err != nil {
+			t.Errorf("read the builds: %v", err)
+			return "", ""
+		}
+		if build == 1 {
+			s1 = projection.BuildState(state)
+		} else {
+			s2 = projection.BuildState(state)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Errorf("read the builds: %v", err)
+	}
+	return s1, s2
 }
