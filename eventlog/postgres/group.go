@@ -23,8 +23,9 @@ import (
 // while one runs queue, and a second transaction starts beside it only once
 // groupMinBatch of them wait (up to inFlight in all); a transaction done
 // takes every queued append (up to maxEvents events, one per stream) in one
-// transaction of two statements sent together (appendSetSQL): one round
-// trip, one commit.
+// transaction of two statements sent together (the lock statement, then
+// the lean INSERT of appendlean.go or appendSetSQL's set statement): one
+// round trip, one commit.
 //
 // What each append promises is kept. The batch statement checks every append
 // on its own (ids, expected version) and reports each result separately, so
