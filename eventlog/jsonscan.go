@@ -31,29 +31,24 @@ value:
 		return false
 	}
 	switch c := b[i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if len(stack) >= maxJSONDepth {
 			return false
 		}
-		i++
-		ws()
-		if i < len(b) && b[i] == '}' {
-			i++
-			goto next
-		}
-		stack = append(stack, '{')
-		goto key
-	case c == '[':
-		if len(stack) >= maxJSONDepth {
-			return false
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
 		}
 		i++
 		ws()
-		if i < len(b) && b[i] == ']' {
+		if i < len(b) && b[i] == closing {
 			i++
 			goto next
 		}
-		stack = append(stack, '[')
+		stack = append(stack, c)
+		if c == '{' {
+			goto key
+		}
 		goto value
 	case c == '"':
 		if i = jsonString(b, i); i < 0 {

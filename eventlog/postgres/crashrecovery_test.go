@@ -13,6 +13,7 @@ import (
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
 	"github.com/causewayhq/causeway/internal/migrations"
+	"github.com/causewayhq/causeway/internal/pgembed"
 	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
@@ -23,23 +24,10 @@ import (
 // continue from their in-memory cursor, or from a cursor stored outside the
 // cluster, must still see every event, in per-stream order.
 func TestCursorSurvivesCrashRecovery(t *testing.T) {
-	cluster := pgtest.StartCluster(t)
 	ctx := testCtx(t)
-	pool, err := pgxpool.New(ctx, cluster.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrations.Apply(ctx, pool, migrations.DefaultSchema); err != nil {
-		t.Fatal(err)
-	}
 	// No NOTIFY: its transaction takes an id and its commit would flush the
 	// WAL, making the rolled-back ids durable.
-	s, err := postgres.New(pool, postgres.Config{DisableNotify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	cluster, pool, s := storeOnOwnCluster(t, postgres.Config{DisableNotify: true})
 	holdBackWALWriter(t, pool)
 
 	readers := []*crashReader{
@@ -97,6 +85,28 @@ func TestCursorSurvivesCrashRecovery(t *testing.T) {
 		r.read(t, s) // the stored reader starts over from its file
 		r.check(t, want)
 	}
+}
+
+// storeOnOwnCluster starts a cluster of the test's own (to crash it) and
+// returns it with a pool on it and a store in its migrated default schema.
+func storeOnOwnCluster(t *testing.T, cfg postgres.Config) (*pgembed.Cluster, *pgxpool.Pool, *postgres.Store) {
+	t.Helper()
+	cluster := pgtest.StartCluster(t)
+	ctx := testCtx(t)
+	pool, err := pgxpool.New(ctx, cluster.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrations.Apply(ctx, pool, migrations.DefaultSchema); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return cluster, pool, s
 }
 
 // crashReader follows the log in small batches, keeping its cursor in

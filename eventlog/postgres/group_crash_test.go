@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/causewayhq/causeway/eventlog"
 	"github.com/causewayhq/causeway/eventlog/postgres"
-	"github.com/causewayhq/causeway/internal/migrations"
-	"github.com/causewayhq/causeway/internal/pgtest"
 )
 
 // TestGroupCommitAcrossACrash: 16 goroutines append (without ids of their
@@ -26,21 +23,8 @@ import (
 // commit.) After the crash each goroutine re-reads its stream's version
 // and carries on.
 func TestGroupCommitAcrossACrash(t *testing.T) {
-	cluster := pgtest.StartCluster(t)
 	ctx := testCtx(t)
-	pool, err := pgxpool.New(ctx, cluster.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrations.Apply(ctx, pool, migrations.DefaultSchema); err != nil {
-		t.Fatal(err)
-	}
-	s, err := postgres.New(pool, postgres.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	cluster, _, s := storeOnOwnCluster(t, postgres.Config{})
 
 	type written struct {
 		stream string
